@@ -1,0 +1,211 @@
+/**
+ * The HTTP shape shared by every API function: API Gateway HTTP API v2 events in, structured
+ * results out. One middy pipeline (request id, auth from the route table, typed errors -> status
+ * codes) so a handler only validates, calls the core and shapes the response.
+ */
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import type { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import { BadRequest, Forbidden, HttpError, MethodNotAllowed, NotFound, Unauthorized } from './errors.js';
+import { routes, routeKey, type FunctionName, type Route } from './routes.js';
+import { logger as defaultLogger } from './observability.js';
+import type { Logger } from '@aws-lambda-powertools/logger';
+
+export type ApiEvent = APIGatewayProxyEventV2;
+
+export interface ApiResult {
+  statusCode: number;
+  headers?: Record<string, string>;
+  body?: string;
+  isBase64Encoded?: boolean;
+  /** A streamed body (downloads). The local adapter pipes it; Lambda streams it or buffers small ones. */
+  stream?: Readable;
+}
+
+export type Role = 'user' | 'admin';
+
+export interface AuthUser {
+  id: string;
+  username: string;
+  email: string;
+  role: Role;
+}
+
+export interface Authenticator {
+  /** Verify a bearer token; throws Unauthorized for anything but a valid, current token. */
+  authenticate(token: string): Promise<AuthUser>;
+}
+
+export interface ApiRequest {
+  requestId: string;
+  route: Route;
+  event: ApiEvent;
+  /** Lower-cased header names. */
+  headers: Record<string, string>;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  /** Set when the route requires auth (user or admin). */
+  user?: AuthUser;
+  /** Raw body bytes (base64 decoded when needed). */
+  rawBody(): Buffer;
+}
+
+export type RouteHandler = (req: ApiRequest) => Promise<ApiResult>;
+
+export interface ApiHandlerOptions {
+  authenticator?: Authenticator;
+  logger?: Logger;
+  /** Runs on every response, success or error (e.g. to add X-EchoFS-Mode). */
+  decorate?: (req: ApiRequest | undefined, result: ApiResult) => Promise<void> | void;
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' };
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResult {
+  return { statusCode, headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body) };
+}
+
+export function errorBody(code: string, message: string, extra?: Record<string, unknown>): unknown {
+  return { success: false, error: { code, message, ...(extra ?? {}) } };
+}
+
+export function errorResult(err: HttpError, requestId?: string): ApiResult {
+  return json(err.status, errorBody(err.code, err.message, { ...(err.details ?? {}), ...(requestId ? { request_id: requestId } : {}) }), err.headers);
+}
+
+/** Parse and validate a JSON body with a zod schema; a 400 names the first bad field. */
+export function parseJson<T extends z.ZodType>(req: ApiRequest, schema: T): z.infer<T> {
+  const raw = req.rawBody();
+  let value: unknown;
+  if (raw.length === 0) {
+    value = {};
+  } else {
+    try {
+      value = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new BadRequest('Malformed JSON body: send a valid JSON object.', 'invalid_json');
+    }
+  }
+  return validate(schema, value, 'body');
+}
+
+/** Validate any value with a zod schema; a 400 names the first bad field. */
+export function validate<T extends z.ZodType>(schema: T, value: unknown, where: 'body' | 'query' | 'path' | 'header' = 'body'): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = issue && issue.path.length > 0 ? issue.path.join('.') : where;
+    const reason = issue ? describeIssue(issue) : 'is invalid';
+    throw new BadRequest(`Field '${field}' ${reason}.`, 'invalid_field', { field });
+  }
+  return result.data;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') {
+    const received = (issue as { input?: unknown }).input;
+    if (received === undefined) return `is required (expected ${issue.expected})`;
+    return `must be of type ${issue.expected}`;
+  }
+  return issue.message ? `is invalid: ${issue.message}` : 'is invalid';
+}
+
+function lowerHeaders(h: Record<string, string | undefined> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) if (v !== undefined) out[k.toLowerCase()] = v;
+  return out;
+}
+
+export function bearerToken(headers: Record<string, string>): string | undefined {
+  const h = headers['authorization'];
+  if (!h) return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(h.trim());
+  return m?.[1]?.trim();
+}
+
+/**
+ * Build the Lambda handler of one API function from its route handlers, keyed by route key
+ * ("POST /api/v1/auth/login"). Auth requirements come from the route table.
+ */
+export function createApiHandler(fn: FunctionName, handlers: Record<string, RouteHandler>, options: ApiHandlerOptions = {}) {
+  const log = options.logger ?? defaultLogger;
+  const table = new Map<string, Route>();
+  for (const r of routes) if (r.fn === fn) table.set(routeKey(r), r);
+  for (const key of Object.keys(handlers)) {
+    if (!table.has(key)) throw new Error(`handler for ${key} has no route in the route table for function '${fn}'`);
+  }
+
+  const core = async (event: ApiEvent, context: Context): Promise<ApiResult> => {
+    const requestId = event.requestContext?.requestId ?? context.awsRequestId ?? randomUUID();
+    const route = table.get(event.routeKey);
+    const handler = route ? handlers[event.routeKey] : undefined;
+    if (!route || !handler) {
+      if (event.routeKey === '$default') throw new NotFound('No such route.');
+      throw new MethodNotAllowed();
+    }
+    const headers = lowerHeaders(event.headers);
+    let body: Buffer | undefined;
+    const req: ApiRequest = {
+      requestId,
+      route,
+      event,
+      headers,
+      params: { ...(event.pathParameters ?? {}) } as Record<string, string>,
+      query: { ...(event.queryStringParameters ?? {}) } as Record<string, string>,
+      rawBody() {
+        if (!body) {
+          const b = event.body ?? '';
+          body = event.isBase64Encoded ? Buffer.from(b, 'base64') : Buffer.from(b, 'utf8');
+        }
+        return body;
+      },
+    };
+    (context as Context & { apiRequest?: ApiRequest }).apiRequest = req;
+    if (route.auth !== 'none') {
+      const token = bearerToken(headers);
+      if (!token) throw new Unauthorized();
+      if (!options.authenticator) throw new Error(`function '${fn}' has auth routes but no authenticator`);
+      req.user = await options.authenticator.authenticate(token);
+      if (route.auth === 'admin' && req.user.role !== 'admin') throw new Forbidden();
+    }
+    return handler(req);
+  };
+
+  return middy<ApiEvent, ApiResult>()
+    .use({
+      after: async (request) => {
+        const req = (request.context as Context & { apiRequest?: ApiRequest }).apiRequest;
+        if (request.response) {
+          request.response.headers = { ...(request.response.headers ?? {}), 'X-Request-Id': req?.requestId ?? request.context.awsRequestId };
+          if (options.decorate) await options.decorate(req, request.response);
+        }
+      },
+      onError: async (request) => {
+        const err = request.error;
+        const req = (request.context as Context & { apiRequest?: ApiRequest }).apiRequest;
+        const requestId = req?.requestId ?? request.context.awsRequestId ?? randomUUID();
+        let result: ApiResult;
+        if (err instanceof HttpError) {
+          if (err.status >= 500) log.warn('request failed', { requestId, status: err.status, code: err.code, message: err.message });
+          result = errorResult(err);
+        } else {
+          log.error('unhandled error', { requestId, routeKey: request.event?.routeKey, error: err as Error });
+          result = json(500, errorBody('internal_error', 'Internal error. Quote the request id when reporting it.', { request_id: requestId }));
+        }
+        result.headers = { ...(result.headers ?? {}), 'X-Request-Id': requestId };
+        if (options.decorate) {
+          try {
+            await options.decorate(req, result);
+          } catch (e) {
+            log.warn('decorate failed', { error: e as Error });
+          }
+        }
+        request.response = result;
+      },
+    })
+    .handler(core);
+}
+
+export type ApiHandler = ReturnType<typeof createApiHandler>;

@@ -1,0 +1,41 @@
+/**
+ * Ports of the storage engine. Adapters: S3 (cloud and emulators alike) for ObjectStore, the
+ * controller for ModeSource and HealthSink. Tests may use in-memory fakes of these ports.
+ */
+import type { Mode } from '../config.js';
+
+/** One replica: a bucket in one region. Keys never contain user-supplied text. */
+export interface ObjectStore {
+  readonly region: string;
+  put(key: string, body: Buffer, signal?: AbortSignal): Promise<void>;
+  /** Resolves undefined when the object does not exist. */
+  get(key: string, signal?: AbortSignal): Promise<Buffer | undefined>;
+  exists(key: string, signal?: AbortSignal): Promise<boolean>;
+  delete(key: string, signal?: AbortSignal): Promise<void>;
+  list(prefix: string): AsyncIterable<{ key: string; size: number }>;
+  /** A presigned GET URL for parallel clients. */
+  presignGet(key: string, expiresInSeconds: number): Promise<string>;
+}
+
+export interface ModeDecision {
+  mode: Mode;
+  reason: string;
+}
+
+/** Where the engine gets the consistency mode of one object (a cached lookup). */
+export interface ModeSource {
+  modeFor(objectId: string | undefined, ownerId: string): Promise<ModeDecision>;
+}
+
+/** What the data path observes about each replica, fed into the controller's health picture. */
+export interface HealthSink {
+  observe(region: string, outcome: { ok: boolean; latencyMs: number; error?: string }): void;
+  /** Regions currently judged reachable, best first (lowest latency). */
+  ranked(regions: readonly string[]): string[];
+  recordWrite?(bytes: number): void;
+}
+
+/** A mode source for a fixed mode (ECHOFS_MODE), used until the controller decides per object. */
+export function fixedMode(mode: Mode): ModeSource {
+  return { modeFor: async () => ({ mode, reason: 'fixed by configuration (ECHOFS_MODE)' }) };
+}
