@@ -20,6 +20,13 @@ export interface ObjectStore {
 export interface ModeDecision {
   mode: Mode;
   reason: string;
+  /** Under latency stress reads may be hedged to a second holder. */
+  hedgeReads?: boolean;
+}
+
+/** Object key of a chunk: owner id (a uuid) and the SHA-256 hex of the plaintext; never user text. */
+export function chunkKey(ownerId: string, hash: string): string {
+  return `chunks/${ownerId}/${hash}`;
 }
 
 /** Where the engine gets the consistency mode of one object (a cached lookup). */
