@@ -93,7 +93,9 @@ export function parseJson<T extends z.ZodType>(req: ApiRequest, schema: T): z.in
 
 /** Validate any value with a zod schema; a 400 names the first bad field. */
 export function validate<T extends z.ZodType>(schema: T, value: unknown, where: 'body' | 'query' | 'path' | 'header' = 'body'): z.infer<T> {
-  const result = schema.safeParse(value);
+  // reportInput lets describeIssue tell a missing field from one of the wrong type; the input is
+  // never copied into the response.
+  const result = schema.safeParse(value, { reportInput: true });
   if (!result.success) {
     const issue = result.error.issues[0];
     const field = issue && issue.path.length > 0 ? issue.path.join('.') : where;

@@ -1,0 +1,60 @@
+/**
+ * The auth function: register, login, me, change password. Thin: validate the body, call the
+ * AuthService, shape the response (the original API's shapes).
+ */
+import type { Context } from 'aws-lambda';
+import { loadConfig } from '#shared/config.js';
+import { Unavailable } from '#shared/errors.js';
+import { createApiHandler, errorResult, json, parseJson, type ApiEvent, type ApiResult } from '#shared/http.js';
+import { logger } from '#shared/observability.js';
+import { buildServices, type Services } from '#shared/runtime.js';
+import { changePasswordSchema, loginSchema, registerSchema } from '#shared/auth/schemas.js';
+
+export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>) {
+  const { auth, authenticator } = services;
+  return createApiHandler(
+    'auth',
+    {
+      'POST /api/v1/auth/register': async (req) => {
+        const session = await auth.register(parseJson(req, registerSchema));
+        return json(201, { success: true, ...session });
+      },
+      'POST /api/v1/auth/login': async (req) => {
+        const session = await auth.login(parseJson(req, loginSchema));
+        return json(200, { success: true, ...session });
+      },
+      'GET /api/v1/auth/me': async (req) => {
+        // The authenticator already loaded the current user for this token.
+        return json(200, { success: true, user: req.user });
+      },
+      'POST /api/v1/auth/password': async (req) => {
+        const session = await auth.changePassword(userId(req.user), parseJson(req, changePasswordSchema));
+        return json(200, { success: true, message: 'Password changed: tokens issued before now no longer work.', ...session });
+      },
+    },
+    { authenticator },
+  );
+}
+
+function userId(user: { id: string } | undefined): string {
+  if (!user) throw new Error('auth route reached without an authenticated user');
+  return user.id;
+}
+
+// Lambda entry point: services are built once per cold start, on the first request.
+let services: Promise<Services> | undefined;
+let inner: ReturnType<typeof createHandler> | undefined;
+
+export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
+  if (!inner) {
+    try {
+      services ??= buildServices(loadConfig(process.env));
+      inner = createHandler(await services);
+    } catch (err) {
+      services = undefined; // retry on the next request
+      logger.error('auth function failed to start', { error: err as Error });
+      return errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));
+    }
+  }
+  return inner(event, context);
+}

@@ -1,0 +1,169 @@
+/**
+ * Accounts and sessions: register, login, me, change password, and token authentication for
+ * every API function. Passwords and hashes never leave this module (not in results, not in logs).
+ */
+import { randomBytes } from 'node:crypto';
+import { eq, or, sql } from 'drizzle-orm';
+import type { Db } from '../catalog/db.js';
+import { uniqueViolation, withoutParams } from '../catalog/db.js';
+import { users } from '../catalog/schema.js';
+import { BadRequest, Conflict, Unauthorized } from '../errors.js';
+import { validate, type Authenticator, type AuthUser, type Role } from '../http.js';
+import { logger } from '../observability.js';
+import { DEFAULT_BCRYPT_COST, hashPassword, verifyPassword } from './password.js';
+import {
+  changePasswordSchema,
+  loginSchema,
+  registerSchema,
+  type ChangePasswordInput,
+  type LoginInput,
+  type RegisterInput,
+} from './schemas.js';
+import { InvalidToken, type TokenService } from './tokens.js';
+
+export interface AuthServiceDeps {
+  db: Db;
+  tokens: TokenService;
+  bcryptCost?: number;
+  /** Lower-case emails that get the admin role when they register. */
+  adminEmails?: readonly string[];
+}
+
+/** What register, login and a password change return. */
+export interface AuthSession {
+  token: string;
+  user: AuthUser;
+}
+
+const BAD_CREDENTIALS = 'Invalid email or password.';
+const BAD_TOKEN = 'Invalid or expired token: sign in again.';
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+type UserRow = typeof users.$inferSelect;
+
+export class AuthService implements Authenticator {
+  private readonly db: Db;
+  private readonly tokens: TokenService;
+  private readonly cost: number;
+  private readonly adminEmails: Set<string>;
+  private dummyHash?: Promise<string>;
+
+  constructor(deps: AuthServiceDeps) {
+    this.db = deps.db;
+    this.tokens = deps.tokens;
+    this.cost = deps.bcryptCost ?? DEFAULT_BCRYPT_COST;
+    this.adminEmails = new Set((deps.adminEmails ?? []).map((e) => e.toLowerCase()));
+  }
+
+  async register(input: RegisterInput): Promise<AuthSession> {
+    const { username, email, password } = validate(registerSchema, input);
+    const clash = await this.db
+      .select({ email: users.email, username: users.username })
+      .from(users)
+      .where(or(eq(users.email, email), eq(sql`lower(${users.username})`, username.toLowerCase())))
+      .limit(2);
+    if (clash.some((u) => u.email === email)) throw emailTaken();
+    if (clash.length > 0) throw usernameTaken();
+
+    const role: Role = this.adminEmails.has(email) ? 'admin' : 'user';
+    const passwordHash = await hashPassword(password, this.cost);
+    let row: UserRow | undefined;
+    try {
+      [row] = await this.db.insert(users).values({ username, email, passwordHash, role }).returning();
+    } catch (err) {
+      // A concurrent registration won the race between our check and the insert.
+      const constraint = uniqueViolation(err);
+      if (constraint === 'users_email_key') throw emailTaken();
+      if (constraint === 'users_username_key') throw usernameTaken();
+      throw withoutParams(err); // the parameters hold the password hash
+    }
+    if (!row) throw new Error('insert into users returned no row');
+    logger.info('user registered', { userId: row.id, role });
+    return this.session(row);
+  }
+
+  async login(input: LoginInput): Promise<AuthSession> {
+    const { email, password } = validate(loginSchema, input);
+    const [row] = await this.db.select().from(users).where(eq(users.email, email)).limit(1);
+    if (!row) {
+      // Spend the same time as a real check, so response time does not reveal which emails exist.
+      await verifyPassword(password, await this.getDummyHash());
+      throw new Unauthorized(BAD_CREDENTIALS, 'invalid_credentials');
+    }
+    if (!(await verifyPassword(password, row.passwordHash))) throw new Unauthorized(BAD_CREDENTIALS, 'invalid_credentials');
+    return this.session(row);
+  }
+
+  async me(userId: string): Promise<AuthUser> {
+    const row = await this.findById(userId);
+    if (!row) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    return publicUser(row);
+  }
+
+  /** Sets a new password and bumps the token version: every token issued before stops working. */
+  async changePassword(userId: string, input: ChangePasswordInput): Promise<AuthSession> {
+    const { current_password, new_password } = validate(changePasswordSchema, input);
+    const row = await this.findById(userId);
+    if (!row) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    if (!(await verifyPassword(current_password, row.passwordHash))) {
+      throw new BadRequest('Current password is incorrect.', 'invalid_current_password', { field: 'current_password' });
+    }
+    const passwordHash = await hashPassword(new_password, this.cost);
+    let updated: UserRow | undefined;
+    try {
+      [updated] = await this.db
+        .update(users)
+        .set({ passwordHash, tokenVersion: sql`${users.tokenVersion} + 1` })
+        .where(eq(users.id, userId))
+        .returning();
+    } catch (err) {
+      throw withoutParams(err); // the parameters hold the password hash
+    }
+    if (!updated) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    logger.info('password changed', { userId, tokenVersion: updated.tokenVersion });
+    return this.session(updated);
+  }
+
+  /** Authenticator: a valid, unexpired token of an existing user whose token version is current. */
+  async authenticate(token: string): Promise<AuthUser> {
+    let claims;
+    try {
+      claims = await this.tokens.verify(token);
+    } catch (err) {
+      if (err instanceof InvalidToken) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+      throw err;
+    }
+    const row = await this.findById(claims.sub);
+    if (!row || row.tokenVersion !== claims.tv) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    return publicUser(row);
+  }
+
+  private async findById(id: string): Promise<UserRow | undefined> {
+    if (!UUID_RE.test(id)) return undefined;
+    const [row] = await this.db.select().from(users).where(eq(users.id, id)).limit(1);
+    return row;
+  }
+
+  private async session(row: UserRow): Promise<AuthSession> {
+    const token = await this.tokens.sign({ sub: row.id, role: row.role, tv: row.tokenVersion });
+    return { token, user: publicUser(row) };
+  }
+
+  private getDummyHash(): Promise<string> {
+    this.dummyHash ??= hashPassword(randomBytes(16).toString('hex'), this.cost);
+    return this.dummyHash;
+  }
+}
+
+/** Only the public fields of a user row: never the hash or the token version. */
+export function publicUser(row: Pick<UserRow, 'id' | 'username' | 'email' | 'role'>): AuthUser {
+  return { id: row.id, username: row.username, email: row.email, role: row.role };
+}
+
+function emailTaken(): Conflict {
+  return new Conflict('An account with this email already exists.', 'email_taken');
+}
+
+function usernameTaken(): Conflict {
+  return new Conflict('This username is taken.', 'username_taken');
+}

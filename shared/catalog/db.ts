@@ -1,0 +1,196 @@
+/**
+ * Opening the catalog. One Drizzle database type (`Db`) over the schema, whichever engine is
+ * underneath: PGlite (embedded, the local default), any PostgreSQL through node-postgres
+ * (DATABASE_URL), or Aurora through the RDS Data API (the cloud). Migrations run on open.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RDSDataClient } from '@aws-sdk/client-rds-data';
+import type { SQL } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type { Config } from '../config.js';
+import { logger } from '../observability.js';
+import { migrate } from './migrations.js';
+import { schema } from './schema.js';
+
+export type CatalogSchema = typeof schema;
+
+/** The catalog database: the same query API on PGlite, node-postgres and the RDS Data API. */
+export type Db = PgDatabase<PgQueryResultHKT, CatalogSchema>;
+
+/** A transaction handle, as passed to the callback of `db.transaction(...)`. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+export type CatalogKind = 'pglite' | 'postgres' | 'data-api';
+
+export interface Catalog {
+  db: Db;
+  kind: CatalogKind;
+  /** Resolves when the database answers a trivial query; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DataApiOptions {
+  resourceArn: string;
+  secretArn: string;
+  database: string;
+  /** AWS region of the cluster; defaults to the SDK's own resolution. */
+  region?: string;
+  /** A ready client (tests); by default one is created and destroyed with the catalog. */
+  client?: RDSDataClient;
+}
+
+export interface OpenCatalogOptions {
+  /** postgres://… : use that server through node-postgres. */
+  databaseUrl?: string;
+  /** PGlite keeps its files at <dataDir>/pglite; omitted means in-memory. */
+  dataDir?: string;
+  /** Aurora through the RDS Data API (the cloud). */
+  dataApi?: DataApiOptions;
+  /** Apply pending migrations on open (default true). */
+  migrate?: boolean;
+  /** node-postgres pool size (default 10). */
+  poolMax?: number;
+}
+
+/**
+ * Rows of a raw statement (`db.execute(sql\`…\`)`). Every driver returns an object with `rows`;
+ * this hides the per-driver result type behind one shape.
+ */
+export async function queryRows<T extends Record<string, unknown> = Record<string, unknown>>(
+  db: Db | Tx,
+  query: SQL,
+): Promise<T[]> {
+  const result = (await db.execute(query)) as unknown as { rows?: T[] };
+  return result.rows ?? [];
+}
+
+export async function openCatalog(opts: OpenCatalogOptions = {}): Promise<Catalog> {
+  const catalog = opts.dataApi
+    ? await openDataApi(opts.dataApi)
+    : opts.databaseUrl
+      ? await openPostgres(opts.databaseUrl, opts.poolMax ?? 10)
+      : await openPglite(opts.dataDir);
+  if (opts.migrate !== false) {
+    try {
+      await migrate(catalog.db);
+    } catch (err) {
+      await catalog.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  return catalog;
+}
+
+/** The catalog the configuration asks for: Data API in the cloud, DATABASE_URL, else PGlite. */
+export async function catalogFromConfig(config: Config, opts: { migrate?: boolean } = {}): Promise<Catalog> {
+  if (config.dataApi) return openCatalog({ dataApi: config.dataApi, migrate: opts.migrate });
+  if (config.databaseUrl) return openCatalog({ databaseUrl: config.databaseUrl, migrate: opts.migrate });
+  if (config.stage === 'cloud') {
+    throw new Error('No catalog configured: set ECHOFS_DB_CLUSTER_ARN and ECHOFS_DB_SECRET_ARN, or DATABASE_URL');
+  }
+  return openCatalog({ dataDir: config.dataDir, migrate: opts.migrate });
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Catalog> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  let dir: string | undefined;
+  if (dataDir) {
+    dir = join(dataDir, 'pglite');
+    await mkdir(dir, { recursive: true });
+  }
+  const client = new PGlite(dir);
+  await client.waitReady;
+  const db = drizzle({ client, schema });
+  let closed = false;
+  return {
+    db,
+    kind: 'pglite',
+    async ping() {
+      await client.query('select 1');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await client.close();
+    },
+  };
+}
+
+async function openPostgres(url: string, max: number): Promise<Catalog> {
+  const { default: pg } = await import('pg');
+  const { drizzle } = await import('drizzle-orm/node-postgres');
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on('error', (err) => logger.warn('catalog connection error', { error: err }));
+  const db = drizzle({ client: pool, schema });
+  let closed = false;
+  return {
+    db,
+    kind: 'postgres',
+    async ping() {
+      await pool.query('select 1');
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+}
+
+async function openDataApi(opts: DataApiOptions): Promise<Catalog> {
+  const { drizzle } = await import('drizzle-orm/aws-data-api/pg');
+  const owned = !opts.client;
+  const client = opts.client ?? new (await import('@aws-sdk/client-rds-data')).RDSDataClient(opts.region ? { region: opts.region } : {});
+  const db = drizzle({ client, schema, resourceArn: opts.resourceArn, secretArn: opts.secretArn, database: opts.database });
+  return {
+    db,
+    kind: 'data-api',
+    async ping() {
+      await db.execute('select 1');
+    },
+    async close() {
+      if (owned) client.destroy();
+    },
+  };
+}
+
+/**
+ * The constraint a unique violation (SQLSTATE 23505) broke, or undefined for any other error.
+ * Looks through driver wrappers (Drizzle wraps the driver's error in `cause`); the Data API only
+ * carries the server's message text.
+ */
+export function uniqueViolation(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const o = e as { code?: unknown; constraint?: unknown; message?: unknown; cause?: unknown };
+    if (o.code === '23505') return typeof o.constraint === 'string' ? o.constraint : constraintFromMessage(o.message) ?? 'unknown';
+    const fromMessage = constraintFromMessage(o.message);
+    if (fromMessage) return fromMessage;
+    e = o.cause;
+  }
+  return undefined;
+}
+
+function constraintFromMessage(message: unknown): string | undefined {
+  if (typeof message !== 'string') return undefined;
+  return /duplicate key value violates unique constraint "([^"]+)"/.exec(message)?.[1];
+}
+
+/**
+ * A failed query's error without its parameters. Drizzle puts every bound parameter into the
+ * message of a failed query; for statements that carry secrets (password hashes) rethrow this
+ * instead, so logs keep the statement, the server's reason and the SQLSTATE, never the values.
+ */
+export function withoutParams(err: unknown): Error {
+  if (!(err instanceof Error) || !('params' in err)) return err instanceof Error ? err : new Error(String(err));
+  const cause = err.cause as { message?: unknown; code?: unknown; constraint?: unknown } | undefined;
+  const query = (err as { query?: unknown }).query;
+  const clean = new Error(`Failed query: ${String(query)}\nreason: ${String(cause?.message ?? 'unknown')}`);
+  clean.name = 'CatalogQueryError';
+  Object.assign(clean, { code: cause?.code, constraint: cause?.constraint });
+  return clean;
+}

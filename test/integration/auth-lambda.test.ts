@@ -1,0 +1,50 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Context } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { handler } from '#functions/auth/handler.js';
+import type { ApiEvent } from '#shared/http.js';
+
+const ctx = { awsRequestId: 'r1', getRemainingTimeInMillis: () => 30_000 } as unknown as Context; // only the fields read
+
+function registerEvent(body: object): ApiEvent {
+  return {
+    version: '2.0',
+    routeKey: 'POST /api/v1/auth/register',
+    rawPath: '/api/v1/auth/register',
+    rawQueryString: '',
+    headers: { 'content-type': 'application/json' },
+    requestContext: { requestId: 'r1', http: { method: 'POST', path: '/api/v1/auth/register' } },
+    body: JSON.stringify(body),
+    isBase64Encoded: false,
+  } as unknown as ApiEvent; // a minimal API Gateway v2 event: only the fields the handler reads
+}
+
+describe('auth Lambda entry point', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'echofs-lambda-'));
+  });
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 with Retry-After while the catalog is unreachable, then recovers on a later request', async () => {
+    vi.stubEnv('ECHOFS_DATA_DIR', dataDir);
+    vi.stubEnv('JWT_SECRET', '');
+    vi.stubEnv('DATABASE_URL', 'postgres://postgres@127.0.0.1:1/nothing');
+    const down = await handler(registerEvent({ username: 'lambda', email: 'l@example.com', password: 'password-1' }), ctx);
+    expect(down.statusCode).toBe(503);
+    expect(down.headers?.['Retry-After']).toBe('5');
+    expect(JSON.parse(down.body ?? '{}')).toMatchObject({ success: false, error: { code: 'unavailable' } });
+
+    vi.stubEnv('DATABASE_URL', '');
+    vi.stubEnv('BCRYPT_COST', '4');
+    const up = await handler(registerEvent({ username: 'lambda', email: 'l@example.com', password: 'password-1' }), ctx);
+    expect(up.statusCode).toBe(201);
+    // Local stage without JWT_SECRET: a secret was generated and kept under the data dir.
+    expect((await stat(join(dataDir, 'jwt-secret'))).isFile()).toBe(true);
+  });
+});

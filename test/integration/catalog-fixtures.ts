@@ -1,0 +1,94 @@
+/**
+ * Catalogs for tests: PGlite always; also real PostgreSQL when DATABASE_URL is set. Each
+ * Postgres catalog gets a fresh database (echofs_t_<random>) that is dropped afterwards, so test
+ * files running in parallel never see each other's rows.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { openCatalog, type Catalog } from '#shared/catalog/db.js';
+
+export type CatalogTarget = 'pglite' | 'postgres';
+
+/** The engines to run catalog tests on: PGlite, plus Postgres when DATABASE_URL is set. */
+export const catalogTargets: CatalogTarget[] = process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
+
+export interface TestDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, empty database on the server at `baseUrl`. */
+export async function createTestDatabase(baseUrl: string): Promise<TestDatabase> {
+  const name = `echofs_t_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: baseUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+export interface TestCatalog {
+  catalog: Catalog;
+  /** Open another catalog on the same database (Postgres) or the same directory after close (PGlite). */
+  reopen(opts?: { migrate?: boolean }): Promise<Catalog>;
+  /** Close the catalog and remove its database or directory. */
+  dispose(): Promise<void>;
+}
+
+export async function openTestCatalog(target: CatalogTarget, opts: { migrate?: boolean } = {}): Promise<TestCatalog> {
+  if (target === 'postgres') {
+    const base = process.env.DATABASE_URL;
+    if (!base) throw new Error('DATABASE_URL is not set');
+    const db = await createTestDatabase(base);
+    const opened: Catalog[] = [];
+    const open = async (o: { migrate?: boolean }) => {
+      const c = await openCatalog({ databaseUrl: db.url, migrate: o.migrate, poolMax: 4 });
+      opened.push(c);
+      return c;
+    };
+    const catalog = await open(opts);
+    return {
+      catalog,
+      reopen: (o = {}) => open(o),
+      async dispose() {
+        for (const c of opened) await c.close();
+        await db.drop();
+      },
+    };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'echofs-pglite-'));
+  const opened: Catalog[] = [];
+  const open = async (o: { migrate?: boolean }) => {
+    const c = await openCatalog({ dataDir: dir, migrate: o.migrate });
+    opened.push(c);
+    return c;
+  };
+  const catalog = await open(opts);
+  return {
+    catalog,
+    reopen: (o = {}) => open(o),
+    async dispose() {
+      for (const c of opened) await c.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
