@@ -111,6 +111,7 @@ const schema = z.object({
   ECHOFS_QUOTA_BYTES: numVar('ECHOFS_QUOTA_BYTES', 100 * 1024 ** 3, 0, Number.MAX_SAFE_INTEGER),
   ECHOFS_UPLOAD_TTL_SECONDS: intVar('ECHOFS_UPLOAD_TTL_SECONDS', 24 * 3600, 10, 30 * 24 * 3600),
   ECHOFS_GC_GRACE_SECONDS: intVar('ECHOFS_GC_GRACE_SECONDS', 24 * 3600, 0, 365 * 24 * 3600),
+  ECHOFS_TRASH_RETENTION_SECONDS: intVar('ECHOFS_TRASH_RETENTION_SECONDS', 0, 0, 10 * 365 * 24 * 3600),
   ECHOFS_REPLICA_TIMEOUT_MS: intVar('ECHOFS_REPLICA_TIMEOUT_MS', 5000, 50, 120_000),
   ECHOFS_BUCKETS: mapVar('ECHOFS_BUCKETS'),
   ECHOFS_S3_ENDPOINTS: mapVar('ECHOFS_S3_ENDPOINTS'),
@@ -123,6 +124,18 @@ const schema = z.object({
   ECHOFS_DB_NAME: z.string().optional().default('echofs'),
   ECHOFS_REPLICATOR_FUNCTION: z.string().optional(),
   ECHOFS_PROBE_INTERVAL_MS: intVar('ECHOFS_PROBE_INTERVAL_MS', 5000, 100, 600_000),
+  // consistency controller (published defaults)
+  ECHOFS_CTRL_WEIGHTS: z.string().optional(),
+  ECHOFS_CTRL_THRESHOLD_A: numVar('ECHOFS_CTRL_THRESHOLD_A', 0.6, -1, 2),
+  ECHOFS_CTRL_THRESHOLD_C: numVar('ECHOFS_CTRL_THRESHOLD_C', 0.3, -1, 2),
+  ECHOFS_CTRL_SAMPLES: intVar('ECHOFS_CTRL_SAMPLES', 3, 1, 100),
+  ECHOFS_CTRL_EMERGENCY_PARTITION: numVar('ECHOFS_CTRL_EMERGENCY_PARTITION', 0.8, 0, 1),
+  ECHOFS_CTRL_LAG_BOUNDS_MS: z.string().optional(),
+  ECHOFS_CTRL_WRITE_BOUNDS: z.string().optional(),
+  ECHOFS_CTRL_PENALTY_MS: intVar('ECHOFS_CTRL_PENALTY_MS', 60_000, 0, 86_400_000),
+  ECHOFS_MODE_CACHE_MS: intVar('ECHOFS_MODE_CACHE_MS', 1000, 0, 600_000),
+  ECHOFS_PROBE_TIMEOUT_MS: intVar('ECHOFS_PROBE_TIMEOUT_MS', 2000, 50, 120_000),
+  ECHOFS_AUDIT_TTL_DAYS: intVar('ECHOFS_AUDIT_TTL_DAYS', 90, 1, 3650),
   ECHOFS_PUBLIC_URL: z.string().optional(),
 });
 
@@ -144,6 +157,8 @@ export interface Config {
   quotaBytes: number;
   uploadTtlSeconds: number;
   gcGraceSeconds: number;
+  /** Deleted files and versions older than this are purged for good by GC; 0 keeps them (restorable). */
+  trashRetentionSeconds: number;
   replicaTimeoutMs: number;
   /** region -> bucket name */
   buckets: Record<string, string>;
@@ -155,6 +170,72 @@ export interface Config {
   replicatorFunction?: string;
   probeIntervalMs: number;
   publicUrl?: string;
+  controller: ControllerConfig;
+}
+
+/** Consistency controller tuning (DESIGN §3); every number has the published default. */
+export interface ControllerConfig {
+  /** score = partition·w.partition + lag·w.lag + writes·w.writes + hint·w.hint − penalty·w.penalty */
+  weights: { partition: number; lag: number; writes: number; hint: number; penalty: number };
+  /** score > thresholdA → A; score < thresholdC → C; otherwise H. */
+  thresholdA: number;
+  thresholdC: number;
+  /** Consecutive agreeing samples needed before a new mode is taken (hysteresis). */
+  samples: number;
+  /** Partition risk above this switches to A at once. */
+  emergencyPartition: number;
+  /** Replication lag normalisation: at or below min → 0, at or above max → 1 (ms). */
+  lagBoundsMs: { min: number; max: number };
+  /** Write rate normalisation (writes per second). */
+  writeBounds: { min: number; max: number };
+  /** The recent-change penalty decays linearly from 1 to 0 over this many ms after a transition. */
+  penaltyMs: number;
+  /** How long the files path may use a cached mode (ms). */
+  modeCacheMs: number;
+  probeTimeoutMs: number;
+  auditTtlDays: number;
+}
+
+export const DEFAULT_CONTROLLER: ControllerConfig = {
+  weights: { partition: 0.4, lag: 0.3, writes: 0.2, hint: 0.1, penalty: 0.2 },
+  thresholdA: 0.6,
+  thresholdC: 0.3,
+  samples: 3,
+  emergencyPartition: 0.8,
+  lagBoundsMs: { min: 0, max: 60_000 },
+  writeBounds: { min: 0, max: 50 },
+  penaltyMs: 60_000,
+  modeCacheMs: 1000,
+  probeTimeoutMs: 2000,
+  auditTtlDays: 90,
+};
+
+/** "partition=0.4,lag=0.3,..." (any subset) -> weights, defaults for the rest. */
+function parseWeights(v: string | undefined, problems: string[]): ControllerConfig['weights'] {
+  const w = { ...DEFAULT_CONTROLLER.weights };
+  if (v === undefined || v.trim() === '') return w;
+  for (const pair of v.split(',')) {
+    const [k, val] = pair.split('=').map((x) => x.trim());
+    const n = Number(val);
+    if (!k || !(k in w) || val === undefined || val === '' || !Number.isFinite(n) || n < 0 || n > 10) {
+      problems.push(`ECHOFS_CTRL_WEIGHTS must be 'partition=0.4,lag=0.3,writes=0.2,hint=0.1,penalty=0.2' (any subset, each 0 to 10; bad entry '${pair}')`);
+      return w;
+    }
+    w[k as keyof typeof w] = n;
+  }
+  return w;
+}
+
+/** "min,max" -> bounds with min < max. */
+function parseBounds(name: string, v: string | undefined, def: { min: number; max: number }, problems: string[]): { min: number; max: number } {
+  if (v === undefined || v.trim() === '') return { ...def };
+  const parts = v.split(',').map((x) => Number(x.trim()));
+  const [min, max] = parts;
+  if (parts.length !== 2 || min === undefined || max === undefined || !Number.isFinite(min) || !Number.isFinite(max) || min < 0 || max <= min) {
+    problems.push(`${name} must be 'min,max' with 0 <= min < max (got '${v}')`);
+    return { ...def };
+  }
+  return { min, max };
 }
 
 export class ConfigError extends Error {
@@ -178,6 +259,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   for (const [r, b] of Object.entries(e.ECHOFS_BUCKETS)) {
     if (b.length < 3 || b.length > 63) problems.push(`ECHOFS_BUCKETS: bucket name for ${r} must be 3 to 63 characters`);
   }
+  const controller: ControllerConfig = {
+    weights: parseWeights(e.ECHOFS_CTRL_WEIGHTS, problems),
+    thresholdA: e.ECHOFS_CTRL_THRESHOLD_A,
+    thresholdC: e.ECHOFS_CTRL_THRESHOLD_C,
+    samples: e.ECHOFS_CTRL_SAMPLES,
+    emergencyPartition: e.ECHOFS_CTRL_EMERGENCY_PARTITION,
+    lagBoundsMs: parseBounds('ECHOFS_CTRL_LAG_BOUNDS_MS', e.ECHOFS_CTRL_LAG_BOUNDS_MS, DEFAULT_CONTROLLER.lagBoundsMs, problems),
+    writeBounds: parseBounds('ECHOFS_CTRL_WRITE_BOUNDS', e.ECHOFS_CTRL_WRITE_BOUNDS, DEFAULT_CONTROLLER.writeBounds, problems),
+    penaltyMs: e.ECHOFS_CTRL_PENALTY_MS,
+    modeCacheMs: e.ECHOFS_MODE_CACHE_MS,
+    probeTimeoutMs: e.ECHOFS_PROBE_TIMEOUT_MS,
+    auditTtlDays: e.ECHOFS_AUDIT_TTL_DAYS,
+  };
+  if (controller.thresholdC > controller.thresholdA) problems.push('ECHOFS_CTRL_THRESHOLD_C must not exceed ECHOFS_CTRL_THRESHOLD_A');
   if (problems.length > 0) throw new ConfigError(problems);
   const dataApi =
     e.ECHOFS_DB_CLUSTER_ARN && e.ECHOFS_DB_SECRET_ARN
@@ -198,6 +293,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     quotaBytes: e.ECHOFS_QUOTA_BYTES,
     uploadTtlSeconds: e.ECHOFS_UPLOAD_TTL_SECONDS,
     gcGraceSeconds: e.ECHOFS_GC_GRACE_SECONDS,
+    trashRetentionSeconds: e.ECHOFS_TRASH_RETENTION_SECONDS,
     replicaTimeoutMs: e.ECHOFS_REPLICA_TIMEOUT_MS,
     buckets: Object.keys(e.ECHOFS_BUCKETS).length > 0 ? e.ECHOFS_BUCKETS : Object.fromEntries(regions.map((r) => [r, `echofs-${r}`])),
     s3Endpoints: e.ECHOFS_S3_ENDPOINTS,
@@ -207,5 +303,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     replicatorFunction: e.ECHOFS_REPLICATOR_FUNCTION,
     probeIntervalMs: e.ECHOFS_PROBE_INTERVAL_MS,
     publicUrl: e.ECHOFS_PUBLIC_URL,
+    controller,
   };
 }

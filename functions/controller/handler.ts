@@ -1,0 +1,142 @@
+/**
+ * The controller function: the original consistency-controller API (/v1/*). Thin: validate,
+ * call the ControllerService, shape the response.
+ */
+import type { Context } from 'aws-lambda';
+import { z } from 'zod';
+import { loadConfig, type Mode } from '#shared/config.js';
+import { NotFound, Unavailable } from '#shared/errors.js';
+import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type Authenticator } from '#shared/http.js';
+import { logger } from '#shared/observability.js';
+import { buildServices } from '#shared/runtime.js';
+import type { Actor, ControllerService } from '#shared/controller/service.js';
+
+const MODE_ALIASES: Record<string, Mode> = { c: 'C', h: 'H', a: 'A', strong: 'C', hybrid: 'H', available: 'A' };
+const modeSchema = z
+  .string()
+  .transform((v, ctx) => {
+    const m = MODE_ALIASES[v.trim().toLowerCase()];
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: "must be 'C', 'H' or 'A' (or strong, hybrid, available)" });
+      return z.NEVER;
+    }
+    return m;
+  });
+const objectId = z.string().trim().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters');
+
+const modeQuery = z.object({ object_id: objectId.optional() });
+const hintBody = z.object({ object_id: objectId, hint: z.enum(['strong', 'available', 'none']) });
+const overrideBody = z.object({ mode: modeSchema, object_id: objectId.optional() });
+const overrideQuery = z.object({ object_id: objectId.optional() });
+const criticalBody = z
+  .object({ key: objectId.optional(), object_id: objectId.optional() })
+  .refine((b) => (b.key ?? b.object_id) !== undefined, { message: "send 'key' (or 'object_id')", path: ['key'] });
+const auditQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+  cursor: z.string().max(512).optional(),
+});
+
+export interface ControllerHandlerDeps {
+  controller: ControllerService;
+  authenticator: Authenticator;
+}
+
+function actor(req: ApiRequest): Actor {
+  if (!req.user) throw new Error('controller route reached without an authenticated user');
+  return { id: req.user.id, email: req.user.email, role: req.user.role };
+}
+
+/** DELETE bodies are optional: the key may come in the query string or a JSON body. */
+function criticalKeyOf(req: ApiRequest): string {
+  const fromQuery = req.query.key ?? req.query.object_id;
+  if (fromQuery !== undefined) return validate(objectId, fromQuery, 'query');
+  const b = parseJson(req, criticalBody);
+  return (b.key ?? b.object_id) as string;
+}
+
+export function createHandler(deps: ControllerHandlerDeps) {
+  const { controller, authenticator } = deps;
+  return createApiHandler(
+    'controller',
+    {
+      'GET /v1/mode': async (req) => {
+        const q = validate(modeQuery, req.query, 'query');
+        return json(200, await controller.modeAnswer(q.object_id));
+      },
+      'POST /v1/hint': async (req) => {
+        const b = parseJson(req, hintBody);
+        const r = await controller.setHint(actor(req), b.object_id, b.hint);
+        return json(200, { success: true, ...r, mode: (await controller.modeAnswer(b.object_id)).mode });
+      },
+      'POST /v1/override': async (req) => {
+        const b = parseJson(req, overrideBody);
+        const r = await controller.setOverride(actor(req), b.mode, b.object_id);
+        return json(200, { success: true, ...r });
+      },
+      'DELETE /v1/override': async (req) => {
+        const q = validate(overrideQuery, req.query, 'query');
+        const r = await controller.clearOverride(actor(req), q.object_id);
+        if (!r.cleared) throw new NotFound(q.object_id ? `No override for '${q.object_id}'.` : 'No global override is set.', 'override_not_found');
+        return json(200, { success: true, ...r });
+      },
+      'GET /v1/critical-keys': async () => {
+        const keys = await controller.listCriticalKeys();
+        return json(200, {
+          success: true,
+          critical_keys: keys.map((k) => k.key),
+          items: keys.map((k) => ({ key: k.key, added_by: k.actor, added_at: new Date(k.at).toISOString() })),
+        });
+      },
+      'POST /v1/critical-keys': async (req) => {
+        const b = parseJson(req, criticalBody);
+        const key = (b.key ?? b.object_id) as string;
+        await controller.addCriticalKey(actor(req), key);
+        return json(201, { success: true, key, mode: 'C' });
+      },
+      'DELETE /v1/critical-keys': async (req) => {
+        const key = criticalKeyOf(req);
+        if (!(await controller.removeCriticalKey(actor(req), key))) throw new NotFound(`'${key}' is not a critical key.`, 'critical_key_not_found');
+        return json(200, { success: true, key });
+      },
+      'GET /v1/health': async () => {
+        const h = await controller.healthReport();
+        return json(h.status === 'unhealthy' ? 503 : 200, h);
+      },
+      'GET /v1/status': async () => json(200, await controller.status()),
+      'GET /v1/audit': async (req) => {
+        const q = validate(auditQuery, req.query, 'query');
+        const page = await controller.auditLog({ limit: q.limit ?? 50, cursor: q.cursor });
+        return json(200, {
+          success: true,
+          entries: page.entries.map((e) => ({ ...e, time: new Date(e.at).toISOString() })),
+          next_cursor: page.cursor ?? null,
+        });
+      },
+    },
+    { authenticator },
+  );
+}
+
+// Lambda entry point: services are built once per cold start, on the first request.
+let inner: ReturnType<typeof createHandler> | undefined;
+let starting: Promise<ReturnType<typeof createHandler>> | undefined;
+
+async function start(): Promise<ReturnType<typeof createHandler>> {
+  const services = await buildServices(loadConfig(process.env));
+  if (!services.controller) throw new Error('the controller function needs a controller table (ECHOFS_TABLE, DYNAMODB_ENDPOINT locally)');
+  return createHandler({ controller: services.controller, authenticator: services.authenticator });
+}
+
+export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
+  if (!inner) {
+    try {
+      starting ??= start();
+      inner = await starting;
+    } catch (err) {
+      starting = undefined; // retry on the next request
+      logger.error('controller function failed to start', { error: err as Error });
+      return errorResult(new Unavailable('The controller is starting or its state store is unreachable; retry shortly.', 5));
+    }
+  }
+  return inner(event, context);
+}

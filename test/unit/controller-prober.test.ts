@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_CONTROLLER } from '#shared/config.js';
+import { HealthTracker } from '#shared/controller/health.js';
+import { Prober } from '#shared/controller/prober.js';
+import { initialState, type ControllerState } from '#shared/controller/policy.js';
+import type { ControllerStore } from '#shared/controller/store.js';
+import type { TickMetrics } from '#shared/controller/metrics.js';
+import { MemoryObjectStore } from '#shared/storage/memory-store.js';
+
+const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
+
+/** An in-memory stand-in for the DynamoDB store, with the same conditional-write rule. */
+function fakeStore() {
+  let state: ControllerState = initialState();
+  const audit: unknown[] = [];
+  const store = {
+    getState: async () => state,
+    saveState: async (next: ControllerState, expected: ControllerState) => {
+      if (state.version !== expected.version || state.mode !== expected.mode) return false;
+      state = next;
+      return true;
+    },
+    putHealth: async () => undefined,
+    hintStats: async () => ({ strong: 0, available: 0 }),
+    appendAudit: async (e: unknown) => void audit.push(e),
+  };
+  return { store: store as unknown as ControllerStore, audit, state: () => state };
+}
+
+function setup(now: () => number) {
+  const stores = REGIONS.map((r) => new MemoryObjectStore(r));
+  const fake = fakeStore();
+  const ticks: TickMetrics[] = [];
+  const prober = new Prober({
+    stores,
+    store: fake.store,
+    health: new HealthTracker(REGIONS, { now }),
+    controller: DEFAULT_CONTROLLER,
+    metrics: { tick: (m) => ticks.push(m), writeLatency: () => undefined },
+    backlog: async () => ({ pending: 7, missing: 0, oldestPendingAgeMs: 30_000 }),
+    writeRate: async () => 25,
+    now,
+  });
+  return { stores, fake, ticks, prober };
+}
+
+describe('prober', () => {
+  it('turns backlog age and write rate into normalised inputs and emits the tick metrics', async () => {
+    const { prober, ticks } = setup(() => 1_000_000);
+    const r = await prober.tick();
+    expect(r.inputs).toEqual({ partition: 0, lag: 0.5, writes: 0.5, hint: 0, penalty: 0 });
+    expect(r.step?.score).toBeCloseTo(0.25, 9);
+    expect(ticks[0]).toMatchObject({ mode: 'C', backlog: 7, lagMs: 30_000, changed: false });
+    expect(ticks[0]?.probes.map((p) => p.reachable)).toEqual([true, true, true]);
+  });
+
+  it('writes and reads the probe object under probe/<region>', async () => {
+    const { prober, stores } = setup(() => 1_000_000);
+    await prober.tick();
+    for (const s of stores) expect(s.objects.has(`probe/${s.region}`)).toBe(true);
+  });
+
+  it('a scheduled run ticks every interval for the budget (12 ticks of 5 s in a minute)', async () => {
+    let t = 0;
+    const { prober } = setup(() => t);
+    const ticks = await prober.runFor({ budgetMs: 60_000, intervalMs: 5000, remainingMs: () => 70_000 - t, sleep: async (ms) => void (t += ms) });
+    expect(ticks).toBe(12);
+  });
+
+  it('a scheduled run stops before the invocation runs out of time', async () => {
+    let t = 0;
+    const { prober } = setup(() => t);
+    const ticks = await prober.runFor({ budgetMs: 60_000, intervalMs: 5000, remainingMs: () => 20_000 - t, sleep: async (ms) => void (t += ms) });
+    // The probe timeout (2 s) plus a 2 s margin must fit after the next interval.
+    expect(ticks).toBe(4);
+  });
+});
