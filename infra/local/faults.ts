@@ -1,0 +1,75 @@
+/**
+ * The 'local' function: fault injection control, served only by the local runtime (the routes are
+ * localOnly in the route table and never deployed). Admin only.
+ *
+ *   GET  /api/v1/local/faults  -> {success, faults: {region: {state, latency_ms, jitter_ms, loss}}}
+ *   POST /api/v1/local/faults  {region, state, latency_ms?, jitter_ms?, loss?} -> {success, region, fault}
+ *
+ * A POST sets the region's whole fault picture: fields left out go back to 0.
+ */
+import { z } from 'zod';
+import { createApiHandler, json, parseJson, type Authenticator } from '#shared/http.js';
+import { BadRequest } from '#shared/errors.js';
+import { logger } from '#shared/observability.js';
+import type { FaultProxy, FaultSettings } from './faultproxy.js';
+
+/** Per-region control of the fault proxies. */
+export interface FaultControl {
+  regions(): string[];
+  /** Every region's current settings. */
+  all(): Record<string, FaultSettings>;
+  get(region: string): FaultSettings;
+  /** Merge the given settings into the region's; throws RangeError for an unknown region or a bad value. */
+  set(region: string, settings: Partial<FaultSettings>): FaultSettings;
+}
+
+export function faultControl(proxies: Record<string, FaultProxy>): FaultControl {
+  const proxy = (region: string): FaultProxy => {
+    const p = proxies[region];
+    if (!p) throw new RangeError(`unknown region '${region}'; known: ${Object.keys(proxies).join(', ')}`);
+    return p;
+  };
+  return {
+    regions: () => Object.keys(proxies),
+    all: () => Object.fromEntries(Object.entries(proxies).map(([r, p]) => [r, p.get()])),
+    get: (region) => proxy(region).get(),
+    set: (region, settings) => proxy(region).set(settings),
+  };
+}
+
+const faultBody = z.object({
+  region: z.string().min(1),
+  state: z.enum(['up', 'blackhole', 'refuse']),
+  latency_ms: z.number().int().min(0).max(600_000).optional(),
+  jitter_ms: z.number().int().min(0).max(600_000).optional(),
+  loss: z.number().min(0).max(1).optional(),
+});
+
+export interface LocalDeps {
+  authenticator: Authenticator;
+  faults: FaultControl;
+}
+
+export function createHandler(deps: LocalDeps) {
+  return createApiHandler(
+    'local',
+    {
+      'GET /api/v1/local/faults': async () => json(200, { success: true, faults: deps.faults.all() }),
+      'POST /api/v1/local/faults': async (req) => {
+        const body = parseJson(req, faultBody);
+        if (!deps.faults.regions().includes(body.region)) {
+          throw new BadRequest(`Unknown region '${body.region}'; known regions: ${deps.faults.regions().join(', ')}.`, 'invalid_field', { field: 'region' });
+        }
+        const fault = deps.faults.set(body.region, {
+          state: body.state,
+          latency_ms: body.latency_ms ?? 0,
+          jitter_ms: body.jitter_ms ?? 0,
+          loss: body.loss ?? 0,
+        });
+        logger.info('fault injected', { region: body.region, fault, actor: req.user?.email });
+        return json(200, { success: true, region: body.region, fault });
+      },
+    },
+    { authenticator: deps.authenticator },
+  );
+}

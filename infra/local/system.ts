@@ -1,0 +1,299 @@
+/**
+ * The whole EchoFS system on one machine: one s3rver per region behind its own fault proxy,
+ * dynalite, the catalog (PGlite under the data dir, or DATABASE_URL), every function's handler
+ * behind the local API Gateway adapter, and in-process timers in place of EventBridge schedules.
+ *
+ * Schedules (EventBridge Scheduler in the cloud) are in-process timers here: probe every
+ * ECHOFS_PROBE_INTERVAL_MS, drain the replication backlog every few seconds (writes also kick it),
+ * anti-entropy sweep and garbage collection on slower periods. A task never overlaps itself.
+ */
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadConfig, type Config } from '#shared/config.js';
+import type { FunctionName } from '#shared/routes.js';
+import { logger } from '#shared/observability.js';
+import { buildServices, closeServices, type Services } from '#shared/runtime.js';
+import { startEmulators, type Emulators, type S3Emulator } from './emulators.js';
+import { startFaultProxy, type FaultProxy } from './faultproxy.js';
+import { createAdapter, type LambdaHttpHandler } from './adapter.js';
+import { createHandler as createLocalHandler, faultControl, type FaultControl } from './faults.js';
+import { createHandler as createAuthHandler } from '#functions/auth/handler.js';
+import { createHandler as createFilesHandler } from '#functions/files/handler.js';
+import { createHandler as createControllerHandler } from '#functions/controller/handler.js';
+import { createProber } from '#functions/prober/handler.js';
+import { runnerFor } from '#functions/replicator/handler.js';
+
+export interface StartOptions {
+  /** HTTP port; 0 picks a free one. Default: PORT from the environment (8080). */
+  port?: number;
+  /** Where all local state lives (catalog, buckets, controller table, JWT secret). */
+  dataDir: string;
+  /** Environment overrides on top of process.env (PORT and ECHOFS_DATA_DIR come from the options). */
+  env?: Record<string, string>;
+  /** Region names; default ECHOFS_REGIONS or the three default regions. */
+  regions?: string[];
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Static web app directory (default web/dist). */
+  webDir?: string;
+  /** Start the scheduled tasks (default true). Tests that drive tasks by hand turn this off. */
+  schedules?: boolean;
+}
+
+export interface ScheduledTask {
+  name: string;
+  intervalMs: number;
+  /** Run once now (waits for a run already in progress first). */
+  runNow(): Promise<void>;
+}
+
+export interface LocalSystem {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  config: Config;
+  services: Services;
+  /** Per-region fault proxy control. */
+  faults: FaultControl;
+  /** The emulators behind the proxies (direct endpoints bypass the faults: for tests only). */
+  replicas: Record<string, S3Emulator>;
+  dynamoEndpoint: string;
+  /** The functions whose handlers are wired. */
+  functions: FunctionName[];
+  tasks: Record<string, ScheduledTask>;
+  stop(): Promise<void>;
+}
+
+/** The port is taken by another process. */
+export class PortInUseError extends Error {
+  constructor(readonly port: number) {
+    super(`Port ${port} is already in use: stop the other server or set PORT to a free port.`);
+    this.name = 'PortInUseError';
+  }
+}
+
+/** Another running EchoFS holds this data dir. */
+export class DataDirInUseError extends Error {
+  constructor(readonly dataDir: string, readonly pid: number) {
+    super(
+      `The data dir ${dataDir} is in use by another EchoFS process (pid ${pid}): stop it or set ECHOFS_DATA_DIR to another directory ` +
+        `(if no EchoFS is running, delete ${join(dataDir, 'echofs.lock')}).`,
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
+/** Periods of the local schedules other than the probe (which follows ECHOFS_PROBE_INTERVAL_MS). */
+export const LOCAL_SCHEDULES_MS = { drain: 5_000, sweep: 5 * 60_000, gc: 60 * 60_000 };
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A lock file so two processes (or two systems in one process) never share a data dir. */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = join(dataDir, 'echofs.lock');
+  const token = `${process.pid}`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, token, { flag: 'wx' });
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) throw new DataDirInUseError(dataDir, holder);
+      await rm(file, { force: true }); // left by a process that died
+    }
+  }
+  throw new Error(`could not lock the data dir ${dataDir}`);
+}
+
+class Scheduler {
+  private timers = new Map<string, NodeJS.Timeout>();
+  private running = new Map<string, Promise<void>>();
+  private stopped = false;
+  readonly tasks: Record<string, ScheduledTask> = {};
+
+  add(name: string, intervalMs: number, run: () => Promise<unknown>, start: boolean): void {
+    const once = (): Promise<void> => {
+      const inFlight = this.running.get(name);
+      if (inFlight) return inFlight;
+      const p = (async () => {
+        try {
+          await run();
+        } catch (err) {
+          logger.warn('scheduled task failed', { task: name, error: err as Error });
+        } finally {
+          this.running.delete(name);
+        }
+      })();
+      this.running.set(name, p);
+      return p;
+    };
+    const loop = () => {
+      if (this.stopped) return;
+      this.timers.set(
+        name,
+        setTimeout(() => {
+          void once().then(loop);
+        }, intervalMs),
+      );
+    };
+    this.tasks[name] = {
+      name,
+      intervalMs,
+      runNow: async () => {
+        await this.running.get(name);
+        await once();
+      },
+    };
+    if (start) loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+    await Promise.allSettled([...this.running.values()]);
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolveListen, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      reject(err.code === 'EADDRINUSE' ? new PortInUseError(port) : err);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolveListen((server.address() as AddressInfo).port);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+async function closeHttp(server: Server, graceMs: number): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(force);
+}
+
+/** Start the whole system. On any failure, what was started is stopped again before rethrowing. */
+export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
+  const dataDir = resolve(opts.dataDir);
+  const env: Record<string, string | undefined> = { ...process.env, ...(opts.env ?? {}), ECHOFS_DATA_DIR: dataDir, ECHOFS_STAGE: 'local' };
+  if (opts.port !== undefined) env.PORT = String(opts.port);
+  if (opts.regions) env.ECHOFS_REGIONS = opts.regions.join(',');
+  const config = loadConfig(env);
+
+  await mkdir(dataDir, { recursive: true });
+  // Stopped in reverse order of start, except the HTTP server, which stops taking requests first.
+  const cleanups: { name: string; run: () => Promise<void> }[] = [];
+  const unwind = async () => {
+    const steps = cleanups.splice(0).reverse();
+    steps.sort((a, b) => Number(b.name === 'http server') - Number(a.name === 'http server'));
+    for (const c of steps) {
+      try {
+        await c.run();
+      } catch (err) {
+        logger.warn('stop step failed', { step: c.name, error: err as Error });
+      }
+    }
+  };
+
+  try {
+    cleanups.push({ name: 'data dir lock', run: await lockDataDir(dataDir) });
+
+    // Take the port first, so a port in use fails fast; until everything is up it answers 503.
+    let listener: RequestListener = (_req, res) => {
+      res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1' });
+      res.end(JSON.stringify({ success: false, error: { code: 'starting', message: 'EchoFS is starting; retry shortly.' } }));
+    };
+    const server = createServer((req, res) => listener(req, res));
+    server.keepAliveTimeout = 5000;
+    const host = opts.host ?? '127.0.0.1';
+    const port = await listen(server, config.port, host);
+    cleanups.push({ name: 'http server', run: () => closeHttp(server, 3000) });
+    config.port = port;
+    const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
+    config.publicUrl ??= url;
+
+    const emulators: Emulators = await startEmulators({ dataDir, regions: config.regions, buckets: config.buckets });
+    cleanups.push({ name: 'emulators', run: () => emulators.stop() });
+
+    const proxies: Record<string, FaultProxy> = {};
+    cleanups.push({ name: 'fault proxies', run: async () => void (await Promise.all(Object.values(proxies).map((p) => p.close()))) });
+    for (const region of config.regions) {
+      const s3 = emulators.s3[region] as S3Emulator;
+      proxies[region] = await startFaultProxy({ targetHost: '127.0.0.1', targetPort: s3.port });
+    }
+    config.s3Endpoints = Object.fromEntries(Object.entries(proxies).map(([r, p]) => [r, p.endpoint]));
+    config.dynamoEndpoint = emulators.dynamoEndpoint;
+    const faults = faultControl(proxies);
+
+    const services = await buildServices(config);
+    cleanups.push({ name: 'services', run: () => closeServices(services) });
+
+    const handlers: Partial<Record<FunctionName, LambdaHttpHandler>> = {
+      auth: createAuthHandler(services),
+      files: createFilesHandler(services),
+      local: createLocalHandler({ authenticator: services.authenticator, faults }),
+    };
+    const controller = services.controller;
+    if (controller) handlers.controller = createControllerHandler({ controller, authenticator: services.authenticator });
+
+    const scheduler = new Scheduler();
+    const replicator = runnerFor(services);
+    cleanups.push({
+      name: 'schedules',
+      run: async () => {
+        await scheduler.stop();
+        await replicator.idle();
+      },
+    });
+    const timers = opts.schedules !== false;
+    if (controller) {
+      const prober = createProber({ ...services, controller });
+      scheduler.add('probe', config.probeIntervalMs, () => prober.tick(), timers);
+    }
+    scheduler.add('drain', LOCAL_SCHEDULES_MS.drain, () => replicator.drain(), timers);
+    scheduler.add('sweep', LOCAL_SCHEDULES_MS.sweep, () => replicator.sweep(), timers);
+    scheduler.add('gc', LOCAL_SCHEDULES_MS.gc, () => replicator.gc(), timers);
+
+    listener = createAdapter({ handlers, webDir: opts.webDir });
+
+    let stopping: Promise<void> | undefined;
+    const system: LocalSystem = {
+      url,
+      port,
+      config,
+      services,
+      faults,
+      replicas: emulators.s3,
+      dynamoEndpoint: emulators.dynamoEndpoint,
+      functions: Object.keys(handlers) as FunctionName[],
+      tasks: scheduler.tasks,
+      stop() {
+        stopping ??= unwind();
+        return stopping;
+      },
+    };
+    logger.info('EchoFS local system started', { url, dataDir, regions: config.regions, functions: system.functions, catalog: services.catalog.kind });
+    return system;
+  } catch (err) {
+    await unwind();
+    throw err;
+  }
+}

@@ -1,0 +1,318 @@
+/**
+ * The local runtime end to end over HTTP: the adapter in front of the real handlers, emulators
+ * and catalog; restarts on the same data dir; two instances side by side; the fault proxies; and
+ * `tsx infra/local/main.ts` as a real process (URL printed, clean exit on SIGTERM, no orphans).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createS3Client } from '#shared/clients.js';
+import { startSystem, DataDirInUseError } from '#local/system.js';
+import { startTestStack, type TestStack } from '../helpers/stack.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+let stack: TestStack;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('local runtime: API over HTTP', () => {
+  it('GET /api/v1/health answers 200 with the catalog, every replica and the controller store', async () => {
+    const r = await stack.fetchJson('/api/v1/health');
+    expect(r.status).toBe(200);
+    expect(r.body.catalog).toMatchObject({ ok: true });
+    expect(Object.keys(r.body.replicas).sort()).toEqual([...stack.system.config.regions].sort());
+    for (const region of stack.system.config.regions) expect(r.body.replicas[region], region).toMatchObject({ ok: true });
+    expect(r.body.controller).toMatchObject({ ok: true });
+  });
+
+  it('register, login and me round trip through the adapter', async () => {
+    const u = await stack.register();
+    expect(u.user).toMatchObject({ email: u.email, username: u.username, role: 'user' });
+    const login = await stack.fetchJson('/api/v1/auth/login', { body: { email: u.email.toUpperCase(), password: u.password } });
+    expect(login.status).toBe(200);
+    expect(login.body.user.id).toBe(u.user.id);
+    const me = await stack.fetchJson('/api/v1/auth/me', { token: login.body.token });
+    expect(me.status).toBe(200);
+    expect(me.body).toEqual({ success: true, user: u.user });
+    expect(me.headers.get('x-request-id')).toBeTruthy();
+  });
+
+  it('answers an unknown API route with 404 and a known path with the wrong method with 405', async () => {
+    const missing = await stack.fetchJson('/api/v1/does-not-exist');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ success: false, error: { code: 'not_found' } });
+    const wrong = await stack.fetchJson('/api/v1/auth/register', { method: 'DELETE' });
+    expect(wrong.status).toBe(405);
+    expect(wrong.body).toMatchObject({ success: false, error: { code: 'method_not_allowed' } });
+  });
+
+  it('serves the web app or, when it is not built, a page saying so', async () => {
+    const res = await fetch(`${stack.url}/some/client/route`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const html = await res.text();
+    if (!existsSync(join(ROOT, 'web/dist/index.html'))) expect(html).toMatch(/not built/);
+  });
+});
+
+describe('local runtime: fault injection API', () => {
+  it('is admin only: 401 without a token, 403 for a user', async () => {
+    expect((await stack.fetchJson('/api/v1/local/faults')).status).toBe(401);
+    const user = await stack.register();
+    expect((await stack.fetchJson('/api/v1/local/faults', { token: user.token })).status).toBe(403);
+  });
+
+  it('lists every region up by default, sets a fault, and rejects an unknown region or state with 400', async () => {
+    const admin = await stack.registerAdmin();
+    expect(admin.user.role).toBe('admin');
+    const list = await stack.fetchJson('/api/v1/local/faults', { token: admin.token });
+    expect(list.status).toBe(200);
+    expect(Object.keys(list.body.faults)).toEqual(stack.system.config.regions);
+    for (const f of Object.values(list.body.faults)) expect(f).toEqual({ state: 'up', latency_ms: 0, jitter_ms: 0, loss: 0 });
+
+    const set = await stack.fetchJson('/api/v1/local/faults', { token: admin.token, body: { region: 'eu-west-1', state: 'up', latency_ms: 20, jitter_ms: 5, loss: 0.1 } });
+    expect(set.status).toBe(200);
+    expect(set.body.fault).toEqual({ state: 'up', latency_ms: 20, jitter_ms: 5, loss: 0.1 });
+    expect(stack.system.faults.get('eu-west-1')).toEqual({ state: 'up', latency_ms: 20, jitter_ms: 5, loss: 0.1 });
+
+    const unknown = await stack.fetchJson('/api/v1/local/faults', { token: admin.token, body: { region: 'mars-north-1', state: 'up' } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.field).toBe('region');
+    const badState = await stack.fetchJson('/api/v1/local/faults', { token: admin.token, body: { region: 'eu-west-1', state: 'down' } });
+    expect(badState.status).toBe(400);
+    expect(badState.body.error.field).toBe('state');
+    const badLoss = await stack.fetchJson('/api/v1/local/faults', { token: admin.token, body: { region: 'eu-west-1', state: 'up', loss: 2 } });
+    expect(badLoss.status).toBe(400);
+
+    const reset = await stack.fetchJson('/api/v1/local/faults', { token: admin.token, body: { region: 'eu-west-1', state: 'up' } });
+    expect(reset.body.fault).toEqual({ state: 'up', latency_ms: 0, jitter_ms: 0, loss: 0 });
+  });
+
+  it('the proxy really fronts the replica: S3 calls through it fail while refused and succeed again when up', async () => {
+    const admin = await stack.registerAdmin();
+    const region = 'ap-southeast-1';
+    const s3 = createS3Client({ region, endpoint: stack.system.config.s3Endpoints[region], timeoutMs: 2000 });
+    const list = () => s3.send(new ListObjectsV2Command({ Bucket: stack.system.config.buckets[region] }));
+    try {
+      await expect(list()).resolves.toBeDefined();
+      await stack.fetchJson('/api/v1/local/faults', { token: admin.token, body: { region, state: 'refuse' } });
+      await expect(list()).rejects.toThrow();
+      await stack.fetchJson('/api/v1/local/faults', { token: admin.token, body: { region, state: 'up' } });
+      await expect(list()).resolves.toBeDefined();
+    } finally {
+      s3.destroy();
+      stack.system.faults.set(region, { state: 'up' });
+    }
+  });
+});
+
+describe('npm run chaos (infra/local/chaos.ts)', () => {
+  const chaos = (args: string[]) =>
+    new Promise<{ code: number | null; out: string }>((done) => {
+      const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['infra/local/chaos.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (code) => done({ code, out }));
+    });
+
+  it('sets a region fault on a running server (admin login by email and password) and lists them', async () => {
+    const admin = await stack.registerAdmin();
+    const set = await chaos(['us-east-1', 'blackhole', '--latency', '40', '--loss', '0.25', '--url', stack.url, '--email', admin.email, '--password', admin.password]);
+    try {
+      expect(set.code, set.out).toBe(0);
+      expect(stack.system.faults.get('us-east-1')).toEqual({ state: 'blackhole', latency_ms: 40, jitter_ms: 0, loss: 0.25 });
+      const status = await chaos(['status', '--url', stack.url, '--token', admin.token]);
+      expect(status.code, status.out).toBe(0);
+      expect(status.out).toContain('us-east-1: {"state":"blackhole"');
+    } finally {
+      stack.system.faults.set('us-east-1', { state: 'up', latency_ms: 0, jitter_ms: 0, loss: 0 });
+    }
+  });
+
+  it('exits 1 with the reason for a bad state or a refused login', async () => {
+    const bad = await chaos(['us-east-1', 'sideways', '--url', stack.url, '--token', 'x']);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/state must be up, blackhole or refuse/);
+    const denied = await chaos(['us-east-1', 'up', '--url', stack.url, '--token', 'not-a-token']);
+    expect(denied.code).toBe(1);
+    expect(denied.out).toMatch(/answered 401/);
+  });
+});
+
+describe('local runtime: lifecycle', () => {
+  it('keeps users and tokens across a restart on the same data dir', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'echofs-restart-'));
+    try {
+      const first = await startTestStack({}, { dataDir });
+      const u = await first.register();
+      await first.stop();
+
+      const second = await startTestStack({}, { dataDir });
+      try {
+        const login = await second.fetchJson('/api/v1/auth/login', { body: { email: u.email, password: u.password } });
+        expect(login.status).toBe(200);
+        expect(login.body.user.id).toBe(u.user.id);
+        const me = await second.fetchJson('/api/v1/auth/me', { token: u.token });
+        expect(me.status).toBe(200);
+        expect(await readdir(join(dataDir, 's3'))).toEqual(expect.arrayContaining(second.system.config.regions));
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a second system on a data dir that is in use', async () => {
+    await expect(startSystem({ dataDir: stack.dataDir, port: 0, env: { DATABASE_URL: '' } })).rejects.toBeInstanceOf(DataDirInUseError);
+    // The running system is unharmed.
+    expect((await stack.fetchJson('/api/v1/auth/me')).status).toBe(401);
+  });
+
+  it('runs a second instance beside the first with its own ports and users', async () => {
+    const other = await startTestStack();
+    try {
+      expect(other.system.port).not.toBe(stack.system.port);
+      const ports = (s: TestStack) => [s.system.port, ...Object.values(s.system.replicas).map((r) => r.port), Number(new URL(s.system.dynamoEndpoint).port)];
+      const shared = ports(other).filter((p) => ports(stack).includes(p));
+      expect(shared).toEqual([]);
+      const u = await other.register();
+      expect((await other.fetchJson('/api/v1/auth/me', { token: u.token })).status).toBe(200);
+      const elsewhere = await stack.fetchJson('/api/v1/auth/login', { body: { email: u.email, password: u.password } });
+      expect(elsewhere.status).toBe(401);
+    } finally {
+      await other.stop();
+    }
+  });
+});
+
+// ---- the real process ----
+
+function descendants(pid: number): number[] {
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
+  } catch {
+    return [];
+  }
+  const children = new Map<number, number[]>();
+  for (const line of out.trim().split('\n')) {
+    const [p, pp] = line.trim().split(/\s+/).map(Number) as [number, number];
+    children.set(pp, [...(children.get(pp) ?? []), p]);
+  }
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      found.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+function startMain(env: Record<string, string>): Started {
+  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['infra/local/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: '', ECHOFS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true', BCRYPT_COST: '4', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  return { child, output: () => out, exit };
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined, started: Started, ms = 90_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = probe();
+    if (v !== undefined) return v;
+    if (started.child.exitCode !== null) throw new Error(`process exited (${started.child.exitCode}) before ${what}:\n${started.output()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}:\n${started.output()}`);
+}
+
+describe('npm start (tsx infra/local/main.ts)', () => {
+  it('prints its URL, serves requests, and exits 0 on SIGTERM leaving no child processes', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'echofs-main-'));
+    const started = startMain({ PORT: '0', ECHOFS_DATA_DIR: dataDir });
+    try {
+      const url = await waitFor('the URL line', () => /running at (http:\/\/localhost:\d+)/.exec(started.output())?.[1], started);
+      const base = url.replace('localhost', '127.0.0.1');
+      const reg = await fetch(`${base}/api/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: 'proc_user', email: 'proc@echofs.test', password: 'a-long-password' }),
+      });
+      expect(reg.status).toBe(201);
+
+      const pid = started.child.pid as number;
+      const tree = descendants(pid);
+      started.child.kill('SIGTERM');
+      expect(await started.exit).toBe(0);
+      expect(started.output()).toContain('EchoFS stopped.');
+      // Helpers of the process (the esbuild service of tsx) exit on their own once their parent is
+      // gone; give them a moment, then nothing of the tree may be left.
+      for (let i = 0; i < 100 && [pid, ...tree].some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(tree.length).toBeGreaterThan(0);
+      expect([pid, ...tree].filter(alive)).toEqual([]);
+      expect(existsSync(join(dataDir, 'echofs.lock'))).toBe(false);
+    } finally {
+      if (started.child.exitCode === null) started.child.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 1 with one clear message per bad variable', async () => {
+    const started = startMain({ PORT: 'abc', BCRYPT_COST: '99', ECHOFS_DATA_DIR: join(tmpdir(), 'echofs-never-created') });
+    expect(await started.exit).toBe(1);
+    expect(started.output()).toMatch(/PORT must be an integer/);
+    expect(started.output()).toMatch(/BCRYPT_COST must be an integer/);
+  });
+
+  it('exits 1 with a clear message when the port is in use', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const dataDir = await mkdtemp(join(tmpdir(), 'echofs-port-'));
+    try {
+      const started = startMain({ PORT: String(port), ECHOFS_DATA_DIR: dataDir });
+      expect(await started.exit).toBe(1);
+      expect(started.output()).toContain(`Port ${port} is already in use`);
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
