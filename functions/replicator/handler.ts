@@ -1,0 +1,299 @@
+/**
+ * The replicator function: drains the replication backlog, runs the anti-entropy sweep, and
+ * collects garbage. On AWS it is invoked by EventBridge Scheduler ({task}) and asynchronously
+ * after writes that left a backlog; locally the runtime calls the same runner from in-process
+ * timers, and kickReplicator() drains in-process instead of invoking a Lambda.
+ */
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { loadConfig, type Config } from '#shared/config.js';
+import type { Catalog } from '#shared/catalog/db.js';
+import { logger, metrics, MetricUnit } from '#shared/observability.js';
+import { buildServices } from '#shared/runtime.js';
+import type { HealthSink, ObjectStore } from '#shared/storage/ports.js';
+import { createReplicaStores } from '#shared/storage/s3-store.js';
+import { backlogStats, drainBacklog, RegionBackoff, systemClock, type BacklogStats, type Clock, type DrainStats, type ReplicationTrigger } from '#shared/storage/replicator.js';
+import { sweep, type SweepCursor, type SweepStats } from '#shared/storage/antientropy.js';
+import { collectGarbage, type GcStats } from '#shared/storage/gc.js';
+
+/** What the replicator needs of the service container (`Services` satisfies it). */
+export interface ReplicatorServices {
+  config: Config;
+  catalog: Pick<Catalog, 'db'>;
+  /** The storage engine's replicas (region -> store); built from config when absent. */
+  storage?: { stores: ReadonlyMap<string, ObjectStore> };
+  stores?: ReadonlyMap<string, ObjectStore>;
+  health?: HealthSink;
+  /** How writes ask for a drain (the Lambda trigger in the cloud; locally runnerFor() installs its runner). */
+  replication?: ReplicationTrigger;
+}
+
+export interface RunnerOptions {
+  clock?: Clock;
+  workerId?: string;
+  batchSize?: number;
+  leaseMs?: number;
+  /** A drain stops after this long even if the backlog is not empty (ms). */
+  drainBudgetMs?: number;
+  sweepMaxRows?: number;
+  /** Share of swept copies downloaded and verified against their hash. */
+  sweepVerifyFraction?: number;
+  /** Versions in the bin longer than this are purged for good (default config.trashRetentionSeconds; 0 keeps them). */
+  trashRetentionSeconds?: number;
+  /** Coalesces kicks arriving within this window into one drain (ms). */
+  kickDebounceMs?: number;
+  /** tick() sweeps at most this often (ms). */
+  sweepEveryMs?: number;
+  /** tick() collects garbage at most this often (ms). */
+  gcEveryMs?: number;
+}
+
+export interface DrainRunStats extends DrainStats {
+  batches: number;
+  backlog: BacklogStats;
+}
+
+export interface ReplicatorRunner extends ReplicationTrigger {
+  /** Drain batches until the backlog has nothing claimable or the budget (ms) is spent. */
+  drain(budgetMs?: number): Promise<DrainRunStats>;
+  /** One bounded anti-entropy pass, continuing where the previous one stopped. */
+  sweep(): Promise<SweepStats>;
+  gc(): Promise<GcStats>;
+  backlog(): Promise<BacklogStats>;
+  /** Ask for a drain soon; kicks within the debounce window share one drain. Never throws. */
+  kick(): void;
+  /** One scheduled round: a drain, plus a sweep and GC when they are due. */
+  tick(): Promise<{ drain: DrainRunStats; sweep?: SweepStats; gc?: GcStats }>;
+  /** Resolves when no drain started by kick() is running (tests, shutdown). */
+  idle(): Promise<void>;
+}
+
+export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}): ReplicatorRunner {
+  const clock = o.clock ?? systemClock;
+  const workerId = o.workerId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  const db = services.catalog.db;
+  let stores: ReadonlyMap<string, ObjectStore> | undefined = services.stores ?? services.storage?.stores;
+  const getStores = () => (stores ??= createReplicaStores(services.config));
+  const regionBackoff = new RegionBackoff();
+  let sweepCursor: SweepCursor | undefined;
+  let draining: Promise<DrainRunStats> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+  let kicked: Promise<unknown> = Promise.resolve();
+  let lastSweep = clock.now();
+  let lastGc = clock.now();
+
+  const drainOnce = async (budget: number): Promise<DrainRunStats> => {
+    const started = clock.now();
+    const total: DrainRunStats = {
+      claimed: 0,
+      copied: 0,
+      failed: 0,
+      deferred: 0,
+      badSources: 0,
+      orphans: 0,
+      skippedRegions: [],
+      batches: 0,
+      backlog: { pending: 0, missing: 0, oldestPendingAgeMs: 0 },
+    };
+    for (;;) {
+      const s = await drainBacklog({
+        db,
+        stores: getStores(),
+        health: services.health,
+        workerId,
+        batchSize: o.batchSize ?? 100,
+        clock,
+        leaseMs: o.leaseMs ?? 60_000,
+        regionBackoff,
+      });
+      total.batches += 1;
+      total.claimed += s.claimed;
+      total.copied += s.copied;
+      total.failed += s.failed;
+      total.deferred += s.deferred;
+      total.badSources += s.badSources;
+      total.orphans += s.orphans;
+      total.skippedRegions = [...new Set([...total.skippedRegions, ...s.skippedRegions])];
+      // Stop when nothing was claimable, or nothing progressed (everything left is backing off).
+      if (s.claimed === 0 || s.copied + s.orphans === 0 || clock.now() - started >= budget) break;
+    }
+    total.backlog = await backlogStats(db, clock);
+    return total;
+  };
+
+  const drain = (budgetMs = o.drainBudgetMs ?? 20_000): Promise<DrainRunStats> => {
+    // One drain at a time per runner; a request during a drain is served by one more pass.
+    if (draining) {
+      again = true;
+      return draining;
+    }
+    const run = (async () => {
+      try {
+        let stats = await drainOnce(budgetMs);
+        while (again) {
+          again = false;
+          stats = await drainOnce(budgetMs);
+        }
+        return stats;
+      } finally {
+        draining = undefined;
+      }
+    })();
+    draining = run;
+    return run;
+  };
+
+  const kick = () => {
+    if (timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      kicked = drain().catch((err: unknown) => logger.warn('replication drain failed', { error: err instanceof Error ? err.message : String(err) }));
+    }, o.kickDebounceMs ?? 200);
+    timer.unref?.();
+  };
+
+  const runner: ReplicatorRunner = {
+    drain,
+    async tick() {
+      const out: { drain: DrainRunStats; sweep?: SweepStats; gc?: GcStats } = { drain: await drain() };
+      if (clock.now() - lastSweep >= (o.sweepEveryMs ?? 60_000)) {
+        lastSweep = clock.now();
+        out.sweep = await runner.sweep();
+      }
+      if (clock.now() - lastGc >= (o.gcEveryMs ?? 10 * 60_000)) {
+        lastGc = clock.now();
+        out.gc = await runner.gc();
+      }
+      return out;
+    },
+    async sweep() {
+      const s = await sweep({
+        db,
+        stores: getStores(),
+        health: services.health,
+        clock,
+        cursor: sweepCursor,
+        maxRows: o.sweepMaxRows ?? 5000,
+        verifyFraction: o.sweepVerifyFraction ?? 0.05,
+      });
+      sweepCursor = s.cursor;
+      if (s.markedMissing > 0) kick();
+      return s;
+    },
+    gc() {
+      return collectGarbage({
+        db,
+        stores: getStores(),
+        health: services.health,
+        clock,
+        graceSeconds: services.config.gcGraceSeconds,
+        trashRetentionSeconds: o.trashRetentionSeconds ?? services.config.trashRetentionSeconds,
+      });
+    },
+    backlog: () => backlogStats(db, clock),
+    kick,
+    async idle() {
+      while (timer || draining) {
+        if (timer) await new Promise((r) => setTimeout(r, o.kickDebounceMs ?? 200));
+        await kicked;
+        if (draining) await draining.catch(() => undefined);
+      }
+    },
+  };
+  return runner;
+}
+
+const runners = new WeakMap<object, ReplicatorRunner>();
+
+/**
+ * The one runner of a service container (so timers and kicks share claims and region backoff).
+ * When the container has no replication trigger yet (locally), the runner becomes it: writes that
+ * leave a backlog then kick an in-process drain.
+ */
+export function runnerFor(services: ReplicatorServices, o?: RunnerOptions): ReplicatorRunner {
+  let r = runners.get(services);
+  if (!r) {
+    r = createRunner(services, o);
+    runners.set(services, r);
+    services.replication ??= r;
+  }
+  return r;
+}
+
+/**
+ * Ask the replicator to drain soon. Uses the container's trigger when it has one (in the cloud an
+ * asynchronous invoke of the replicator function, see createLambdaTrigger); otherwise an
+ * in-process drain, debounced. Never throws and never waits: it is called on the write path.
+ */
+export function kickReplicator(services: ReplicatorServices): void {
+  if (services.replication) services.replication.kick();
+  else runnerFor(services).kick();
+}
+
+/** The local scheduler's entry (infra/local/system.ts): drain every tick, sweep and GC less often. */
+export async function run(services: ReplicatorServices): Promise<unknown> {
+  return runnerFor(services).tick();
+}
+
+export function intervalMs(): number {
+  return 2000;
+}
+
+const eventSchema = z
+  .object({ task: z.enum(['drain', 'sweep', 'gc']).optional() })
+  .passthrough()
+  .optional()
+  .transform((e) => e?.task ?? 'drain');
+
+export type ReplicatorTask = 'drain' | 'sweep' | 'gc';
+
+/** The Lambda handler for a given runner (tests pass their own). */
+export function createHandler(getRunner: () => Promise<ReplicatorRunner>) {
+  return async (event: unknown, context?: { getRemainingTimeInMillis?: () => number }): Promise<{ task: ReplicatorTask; stats: unknown }> => {
+    const parsed = eventSchema.safeParse(event ?? undefined);
+    if (!parsed.success) throw new Error(`replicator event must be {task: 'drain' | 'sweep' | 'gc'}: ${parsed.error.message}`);
+    const task = parsed.data;
+    const runner = await getRunner();
+    try {
+      if (task === 'drain') {
+        // Leave time to record the outcome before the function's own timeout.
+        const remaining = context?.getRemainingTimeInMillis?.();
+        const stats = await runner.drain(remaining === undefined ? undefined : Math.max(1000, remaining - 15_000));
+        metrics.addMetric('ReplicationCopied', MetricUnit.Count, stats.copied);
+        metrics.addMetric('ReplicationFailed', MetricUnit.Count, stats.failed);
+        metrics.addMetric('ReplicationBacklog', MetricUnit.Count, stats.backlog.pending + stats.backlog.missing);
+        metrics.addMetric('ReplicationLagMs', MetricUnit.Milliseconds, stats.backlog.oldestPendingAgeMs);
+        logger.info('replication drain', { ...stats });
+        return { task, stats };
+      }
+      if (task === 'sweep') {
+        const stats = await runner.sweep();
+        metrics.addMetric('AntiEntropyChecked', MetricUnit.Count, stats.checked);
+        metrics.addMetric('AntiEntropyRepairsQueued', MetricUnit.Count, stats.markedMissing);
+        logger.info('anti-entropy sweep', { ...stats });
+        return { task, stats };
+      }
+      const stats = await runner.gc();
+      metrics.addMetric('GcChunksDeleted', MetricUnit.Count, stats.chunksDeleted);
+      logger.info('garbage collection', { ...stats });
+      return { task, stats };
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+let cold: Promise<ReplicatorRunner> | undefined;
+
+/** Services are built once per container, on the first invocation. */
+export const handler = createHandler(() => {
+  cold ??= buildServices(loadConfig())
+    .then((services) => runnerFor(services))
+    .catch((err: unknown) => {
+      cold = undefined;
+      throw err;
+    });
+  return cold;
+});

@@ -1,0 +1,418 @@
+/**
+ * The replicator: drains the replication backlog (placement rows in state pending or missing).
+ *
+ * Each run claims a batch of rows atomically (UPDATE … WHERE key IN (SELECT … FOR UPDATE SKIP
+ * LOCKED) RETURNING), so two workers never copy the same row while a lease is held. For each row
+ * it fetches the stored chunk from a region that holds it (state present), verifies that it
+ * decodes to its hash, writes it to the target and marks the row present. A failure increments
+ * the row's attempts and schedules the next one with exponential backoff and jitter; a region that
+ * keeps failing is left alone for a while as a whole. Everything is idempotent: chunks are
+ * immutable and content-addressed, so re-running a copy after a crash rewrites the same bytes.
+ */
+import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import type { Db } from '../catalog/db.js';
+import { chunkPlacements, chunks } from '../catalog/schema.js';
+import { logger } from '../observability.js';
+import { decodeChunk } from './codec.js';
+import { chunkKey, type HealthSink, type ObjectStore } from './ports.js';
+
+/** Milliseconds since the epoch; `Date` itself satisfies it. Tests pass a fake. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = Date;
+
+export interface BackoffPolicy {
+  /** Delay after the first failure of a row (ms). */
+  baseMs: number;
+  /** Upper bound of a row's delay (ms). */
+  maxMs: number;
+  /** Consecutive failures after which a whole region is left alone. */
+  regionFailureThreshold: number;
+  /** First cool-down of a failing region (ms); doubles while it keeps failing. */
+  regionCooldownMs: number;
+  regionCooldownMaxMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffPolicy = {
+  baseMs: 1000,
+  maxMs: 5 * 60_000,
+  regionFailureThreshold: 3,
+  regionCooldownMs: 5000,
+  regionCooldownMaxMs: 2 * 60_000,
+};
+
+/** Delay before the next attempt of a row that has failed `attempts` times: exponential, with jitter. */
+export function rowBackoffMs(attempts: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
+  const exp = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, Math.min(attempts - 1, 30)));
+  // "Equal jitter": at least half the delay, so retries never bunch up at zero.
+  return Math.round(exp / 2 + (exp / 2) * random());
+}
+
+/**
+ * Per-region failure memory shared by successive runs of one worker: after
+ * `regionFailureThreshold` consecutive failures a region is skipped until its cool-down ends.
+ */
+export class RegionBackoff {
+  private readonly state = new Map<string, { failures: number; openUntil: number; trips: number }>();
+
+  constructor(private readonly policy: BackoffPolicy = DEFAULT_BACKOFF) {}
+
+  isOpen(region: string, now: number): boolean {
+    const s = this.state.get(region);
+    return s !== undefined && s.openUntil > now;
+  }
+
+  /** Regions currently skipped, with the time until which they are. */
+  open(now: number): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const [r, s] of this.state) if (s.openUntil > now) out.set(r, s.openUntil);
+    return out;
+  }
+
+  openUntil(region: string): number {
+    return this.state.get(region)?.openUntil ?? 0;
+  }
+
+  success(region: string): void {
+    this.state.delete(region);
+  }
+
+  /** Returns true when this failure opened (or re-opened) the region's cool-down. */
+  failure(region: string, now: number): boolean {
+    const s = this.state.get(region) ?? { failures: 0, openUntil: 0, trips: 0 };
+    s.failures += 1;
+    this.state.set(region, s);
+    if (s.failures >= this.policy.regionFailureThreshold && s.openUntil <= now) {
+      const cool = Math.min(this.policy.regionCooldownMaxMs, this.policy.regionCooldownMs * 2 ** Math.min(s.trips, 20));
+      s.trips += 1;
+      s.openUntil = now + cool;
+      s.failures = 0;
+      return true;
+    }
+    return false;
+  }
+}
+
+const defaultRegionBackoff = new RegionBackoff();
+
+export interface DrainOptions {
+  db: Db;
+  /** region -> replica */
+  stores: ReadonlyMap<string, ObjectStore>;
+  /** Optional health picture: orders the sources (healthy, fastest first) and receives every outcome. */
+  health?: HealthSink;
+  /** Unique per worker (process, Lambda invocation…): the claim owner. */
+  workerId: string;
+  batchSize?: number;
+  clock?: Clock;
+  /** How long a claim holds (ms); an expired claim can be taken over by another worker. */
+  leaseMs?: number;
+  /** Copies in flight at once. */
+  concurrency?: number;
+  backoff?: BackoffPolicy;
+  /** Region failure memory; keep one per worker across runs (a module default otherwise). */
+  regionBackoff?: RegionBackoff;
+  random?: () => number;
+}
+
+export interface DrainStats {
+  claimed: number;
+  copied: number;
+  failed: number;
+  /** Claimed rows handed back untouched because their region went into cool-down mid-run. */
+  deferred: number;
+  /** Source copies found missing or corrupt while copying (now queued for repair themselves). */
+  badSources: number;
+  /** Placement rows dropped because their chunk no longer exists in the catalog. */
+  orphans: number;
+  /** Regions skipped for this run (cooling down after consecutive failures). */
+  skippedRegions: string[];
+}
+
+interface ClaimedRow {
+  ownerId: string;
+  hash: string;
+  region: string;
+  attempts: number;
+}
+
+/**
+ * Claim up to `limit` backlog rows for `workerId` in one statement. Rows locked by a concurrent
+ * claimer are skipped (SKIP LOCKED), and rows already claimed under an unexpired lease do not
+ * qualify, so two workers never hold the same row. On PGlite (one connection) statements simply
+ * run one after another, which gives the same guarantee.
+ */
+export async function claimBacklog(
+  db: Db,
+  o: { workerId: string; limit: number; now: Date; leaseUntil: Date; regions: readonly string[] },
+): Promise<ClaimedRow[]> {
+  if (o.regions.length === 0 || o.limit <= 0) return [];
+  const p = chunkPlacements;
+  const candidates = db
+    .select({ ownerId: p.ownerId, hash: p.hash, region: p.region })
+    .from(p)
+    .where(
+      and(
+        inArray(p.state, ['pending', 'missing']),
+        inArray(p.region, [...o.regions]),
+        or(isNull(p.nextAttemptAt), lte(p.nextAttemptAt, o.now)),
+        or(isNull(p.claimedUntil), lt(p.claimedUntil, o.now)),
+      ),
+    )
+    .orderBy(asc(p.pendingSince), asc(p.ownerId), asc(p.hash), asc(p.region))
+    .limit(o.limit)
+    .for('update', { skipLocked: true });
+  return db
+    .update(p)
+    .set({ claimedBy: o.workerId, claimedUntil: o.leaseUntil })
+    .where(sql`(${p.ownerId}, ${p.hash}, ${p.region}) in ${candidates}`)
+    .returning({ ownerId: p.ownerId, hash: p.hash, region: p.region, attempts: p.attempts });
+}
+
+function rowKey(r: { ownerId: string; hash: string; region: string }) {
+  const p = chunkPlacements;
+  return and(eq(p.ownerId, r.ownerId), eq(p.hash, r.hash), eq(p.region, r.region));
+}
+
+function describeError(err: unknown): string {
+  const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return msg.length > 500 ? `${msg.slice(0, 497)}...` : msg;
+}
+
+/** Run `fn` over `items` with at most `limit` in flight. */
+export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}
+
+/** Drain one batch of the backlog. Safe to run from several workers at once and to re-run. */
+export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
+  const { db, stores, health, workerId } = opts;
+  const clock = opts.clock ?? systemClock;
+  const leaseMs = opts.leaseMs ?? 60_000;
+  const policy = opts.backoff ?? DEFAULT_BACKOFF;
+  const breaker = opts.regionBackoff ?? defaultRegionBackoff;
+  const random = opts.random ?? Math.random;
+  const stats: DrainStats = { claimed: 0, copied: 0, failed: 0, deferred: 0, badSources: 0, orphans: 0, skippedRegions: [] };
+
+  const startedAt = clock.now();
+  const all = [...stores.keys()];
+  // Targets are filtered by this worker's own region backoff only, not by the health picture: a
+  // region judged unreachable recovers through successful calls, and the replicator's retries
+  // after each cool-down are among them (nothing else may be probing it).
+  const targets = all.filter((r) => !breaker.isOpen(r, startedAt));
+  stats.skippedRegions = all.filter((r) => !targets.includes(r));
+
+  const claimed = await claimBacklog(db, {
+    workerId,
+    limit: opts.batchSize ?? 100,
+    now: new Date(startedAt),
+    leaseUntil: new Date(startedAt + leaseMs),
+    regions: targets,
+  });
+  stats.claimed = claimed.length;
+  if (claimed.length === 0) return stats;
+
+  // Which regions hold each claimed chunk, and whether the chunk still exists at all.
+  const owners = [...new Set(claimed.map((r) => r.ownerId))];
+  const hashes = [...new Set(claimed.map((r) => r.hash))];
+  const p = chunkPlacements;
+  const [holderRows, chunkRows] = await Promise.all([
+    db
+      .select({ ownerId: p.ownerId, hash: p.hash, region: p.region })
+      .from(p)
+      .where(and(eq(p.state, 'present'), inArray(p.ownerId, owners), inArray(p.hash, hashes))),
+    db
+      .select({ ownerId: chunks.ownerId, hash: chunks.hash })
+      .from(chunks)
+      .where(and(inArray(chunks.ownerId, owners), inArray(chunks.hash, hashes))),
+  ]);
+  const id = (ownerId: string, hash: string) => `${ownerId}/${hash}`;
+  const holders = new Map<string, string[]>();
+  for (const h of holderRows) {
+    const k = id(h.ownerId, h.hash);
+    holders.set(k, [...(holders.get(k) ?? []), h.region]);
+  }
+  const existing = new Set(chunkRows.map((c) => id(c.ownerId, c.hash)));
+
+  const release = async (row: ClaimedRow, set: Partial<typeof chunkPlacements.$inferInsert>) =>
+    db
+      .update(p)
+      .set({ ...set, claimedBy: null, claimedUntil: null, updatedAt: new Date(clock.now()) })
+      .where(and(rowKey(row), eq(p.claimedBy, workerId)));
+
+  const copyOne = async (row: ClaimedRow): Promise<void> => {
+    const now = clock.now();
+    if (!existing.has(id(row.ownerId, row.hash))) {
+      await db.delete(p).where(and(rowKey(row), eq(p.claimedBy, workerId)));
+      stats.orphans += 1;
+      return;
+    }
+    const target = stores.get(row.region);
+    if (!target || breaker.isOpen(row.region, now)) {
+      await release(row, { nextAttemptAt: new Date(Math.max(breaker.openUntil(row.region), now + policy.baseMs)) });
+      stats.deferred += 1;
+      return;
+    }
+    const key = chunkKey(row.ownerId, row.hash);
+    // Sources: healthy holders best first, then the ones the health picture doubts (last resort).
+    const holding = holders.get(id(row.ownerId, row.hash)) ?? [];
+    const preferred = health ? health.ranked(holding) : holding;
+    const rank = [...preferred, ...holding.filter((r) => !preferred.includes(r))];
+    const sources = rank.filter((r) => r !== row.region && stores.has(r) && !breaker.isOpen(r, now));
+    const problems: string[] = [];
+    let bytes: Buffer | undefined;
+    for (const region of sources) {
+      const source = stores.get(region) as ObjectStore;
+      const t0 = clock.now();
+      let got: Buffer | undefined;
+      try {
+        got = await source.get(key);
+        health?.observe(region, { ok: true, latencyMs: clock.now() - t0 });
+        breaker.success(region);
+      } catch (err) {
+        health?.observe(region, { ok: false, latencyMs: clock.now() - t0, error: describeError(err) });
+        breaker.failure(region, clock.now());
+        problems.push(`${region}: ${describeError(err)}`);
+        continue;
+      }
+      try {
+        if (got === undefined) throw new Error('object not found');
+        await decodeChunk(got, row.hash);
+        bytes = got;
+        break;
+      } catch (err) {
+        // The catalog said present but the copy is gone or corrupt: queue it for repair too.
+        problems.push(`${region}: ${describeError(err)}`);
+        stats.badSources += 1;
+        await db
+          .update(p)
+          .set({ state: 'missing', pendingSince: new Date(clock.now()), attempts: 0, nextAttemptAt: null, lastError: `replicator: source copy ${describeError(err)}`, updatedAt: new Date(clock.now()) })
+          .where(and(eq(p.ownerId, row.ownerId), eq(p.hash, row.hash), eq(p.region, region), eq(p.state, 'present')));
+      }
+    }
+    if (!bytes) {
+      const reason = sources.length === 0 ? 'no reachable region holds a verified copy' : `no usable source (${problems.join('; ')})`;
+      await fail(row, reason, false);
+      return;
+    }
+    const t0 = clock.now();
+    try {
+      await target.put(key, bytes);
+      health?.observe(row.region, { ok: true, latencyMs: clock.now() - t0 });
+      breaker.success(row.region);
+    } catch (err) {
+      health?.observe(row.region, { ok: false, latencyMs: clock.now() - t0, error: describeError(err) });
+      breaker.failure(row.region, clock.now());
+      await fail(row, `write to ${row.region}: ${describeError(err)}`, true);
+      return;
+    }
+    await release(row, { state: 'present', pendingSince: null, attempts: 0, nextAttemptAt: null, lastError: null });
+    stats.copied += 1;
+  };
+
+  const fail = async (row: ClaimedRow, reason: string, targetFault: boolean) => {
+    const now = clock.now();
+    const attempts = row.attempts + 1;
+    let next = now + rowBackoffMs(attempts, policy, random);
+    if (targetFault) next = Math.max(next, breaker.openUntil(row.region));
+    await release(row, { attempts, nextAttemptAt: new Date(next), lastError: reason.slice(0, 1000) });
+    stats.failed += 1;
+  };
+
+  // Renew the lease while the batch runs, so slow replicas never let a claim lapse mid-copy.
+  const heartbeat = setInterval(() => {
+    db.update(p)
+      .set({ claimedUntil: new Date(clock.now() + leaseMs) })
+      .where(and(eq(p.claimedBy, workerId), inArray(p.state, ['pending', 'missing'])))
+      .catch((err: unknown) => logger.warn('replication lease renewal failed', { error: describeError(err) }));
+  }, Math.max(1000, Math.floor(leaseMs / 3)));
+  heartbeat.unref?.();
+  try {
+    await mapLimit(claimed, opts.concurrency ?? 8, async (row) => {
+      try {
+        await copyOne(row);
+      } catch (err) {
+        // A catalog error: leave the claim to expire; the row is retried after the lease.
+        stats.failed += 1;
+        logger.warn('replication of a chunk failed', { region: row.region, hash: row.hash, error: describeError(err) });
+      }
+    });
+  } finally {
+    clearInterval(heartbeat);
+  }
+  if (stats.failed > 0 || stats.deferred > 0) {
+    logger.info('replication batch finished with failures', { ...stats });
+  }
+  return stats;
+}
+
+export interface BacklogStats {
+  pending: number;
+  missing: number;
+  /** Age of the oldest pending or missing row (ms); 0 when the backlog is empty. */
+  oldestPendingAgeMs: number;
+}
+
+/** The replication backlog and lag (age of its oldest row). */
+export async function backlogStats(db: Db, clock: Clock = systemClock): Promise<BacklogStats> {
+  const p = chunkPlacements;
+  const [row] = await db
+    .select({
+      pending: sql<number>`count(*) filter (where ${p.state} = 'pending')`.mapWith(Number),
+      missing: sql<number>`count(*) filter (where ${p.state} = 'missing')`.mapWith(Number),
+      oldestMs: sql<number | null>`(extract(epoch from min(${p.pendingSince})) * 1000)::float8`,
+    })
+    .from(p)
+    .where(inArray(p.state, ['pending', 'missing']));
+  const oldest = row?.oldestMs === null || row?.oldestMs === undefined ? undefined : Number(row.oldestMs);
+  return {
+    pending: row?.pending ?? 0,
+    missing: row?.missing ?? 0,
+    oldestPendingAgeMs: oldest === undefined || !Number.isFinite(oldest) ? 0 : Math.max(0, clock.now() - oldest),
+  };
+}
+
+/** How the write path asks for a drain soon (after a write left a backlog). Never throws or waits. */
+export interface ReplicationTrigger {
+  kick(): void;
+}
+
+/**
+ * A trigger that invokes the replicator function asynchronously (InvocationType Event): the first
+ * kick at once, then at most one more per `windowMs` from this process. A lost kick costs nothing:
+ * the schedule drains anyway.
+ */
+export function createLambdaTrigger(functionName: string, windowMs = 1000): ReplicationTrigger {
+  let client: import('@aws-sdk/client-lambda').LambdaClient | undefined;
+  let last = 0;
+  let trailing: NodeJS.Timeout | undefined;
+  const invoke = () => {
+    last = Date.now();
+    void (async () => {
+      const { InvokeCommand, LambdaClient } = await import('@aws-sdk/client-lambda');
+      client ??= new LambdaClient({});
+      await client.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify({ task: 'drain' })) }));
+    })().catch((err: unknown) => logger.warn('replicator invoke failed; the schedule will drain', { error: describeError(err) }));
+  };
+  return {
+    kick() {
+      const wait = last + windowMs - Date.now();
+      if (wait <= 0) return invoke();
+      if (trailing) return;
+      trailing = setTimeout(() => {
+        trailing = undefined;
+        invoke();
+      }, wait);
+      trailing.unref?.();
+    },
+  };
+}

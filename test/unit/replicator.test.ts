@@ -1,0 +1,211 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import type { Catalog, Db } from '#shared/catalog/db.js';
+import { backlogStats, claimBacklog, drainBacklog, RegionBackoff, rowBackoffMs, DEFAULT_BACKOFF } from '#shared/storage/replicator.js';
+import { createUser, FakeClock, MemoryStore, openPgliteCatalog, placements, seedChunk, statesOf } from '../integration/replication-fixtures.js';
+
+const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
+let catalog: Catalog;
+let db: Db;
+let stores: Map<string, MemoryStore>;
+let clock: FakeClock;
+let owner: string;
+
+beforeAll(async () => {
+  catalog = await openPgliteCatalog();
+  db = catalog.db;
+});
+afterAll(async () => {
+  await catalog?.close();
+});
+beforeEach(async () => {
+  await db.execute(sql`delete from chunk_placements`);
+  await db.execute(sql`delete from chunks`);
+  stores = new Map(REGIONS.map((r) => [r, new MemoryStore(r)]));
+  clock = new FakeClock();
+  owner = await createUser(db);
+});
+
+const at = () => new Date(clock.now());
+
+describe('drainBacklog', () => {
+  it('copies pending chunks from a holder, marks them present and empties the backlog', async () => {
+    const a = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1', 'ap-southeast-1'], at: at() });
+    const b = await seedChunk(db, stores, { ownerId: owner, present: ['eu-west-1'], pending: ['us-east-1', 'ap-southeast-1'], at: at() });
+    clock.advance(4000);
+    expect(await backlogStats(db, clock)).toEqual({ pending: 4, missing: 0, oldestPendingAgeMs: 4000 });
+
+    const stats = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: new RegionBackoff() });
+
+    expect(stats).toMatchObject({ claimed: 4, copied: 4, failed: 0 });
+    for (const c of [a, b]) {
+      for (const r of REGIONS) expect(stores.get(r)!.objects.get(c.key)?.equals(c.stored), `${r} holds ${c.hash}`).toBe(true);
+      const rows = await placements(db, owner, c.hash);
+      for (const row of Object.values(rows)) expect(row).toMatchObject({ state: 'present', claimedBy: null, claimedUntil: null, pendingSince: null });
+    }
+    expect(await backlogStats(db, clock)).toEqual({ pending: 0, missing: 0, oldestPendingAgeMs: 0 });
+  });
+
+  it('on a failed write increments attempts, records the error and waits out an exponential backoff', async () => {
+    const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    stores.get('eu-west-1')!.state = 'refuse';
+    const breaker = new RegionBackoff({ ...DEFAULT_BACKOFF, regionFailureThreshold: 100 });
+
+    const first = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, random: () => 0 });
+    expect(first).toMatchObject({ claimed: 1, copied: 0, failed: 1 });
+    const row = (await placements(db, owner, c.hash))['eu-west-1']!;
+    expect(row.state).toBe('pending');
+    expect(row.attempts).toBe(1);
+    expect(row.lastError).toContain('ECONNREFUSED');
+    expect(row.claimedBy).toBeNull();
+    expect(row.nextAttemptAt!.getTime()).toBe(clock.now() + DEFAULT_BACKOFF.baseMs / 2);
+
+    // Before the backoff ends, nothing is claimed.
+    expect((await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker })).claimed).toBe(0);
+
+    // Second failure doubles the delay.
+    clock.advance(DEFAULT_BACKOFF.baseMs);
+    await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, random: () => 0 });
+    const row2 = (await placements(db, owner, c.hash))['eu-west-1']!;
+    expect(row2.attempts).toBe(2);
+    expect(row2.nextAttemptAt!.getTime()).toBe(clock.now() + DEFAULT_BACKOFF.baseMs);
+
+    // The region comes back: the next attempt after the backoff succeeds.
+    stores.get('eu-west-1')!.state = 'up';
+    clock.advance(DEFAULT_BACKOFF.baseMs);
+    const last = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(last.copied).toBe(1);
+    expect((await placements(db, owner, c.hash))['eu-west-1']).toMatchObject({ state: 'present', attempts: 0, lastError: null });
+  });
+
+  it('backoff delays grow exponentially with jitter and stay within the cap', () => {
+    expect(rowBackoffMs(1, DEFAULT_BACKOFF, () => 0)).toBe(500);
+    expect(rowBackoffMs(1, DEFAULT_BACKOFF, () => 1)).toBe(1000);
+    expect(rowBackoffMs(4, DEFAULT_BACKOFF, () => 1)).toBe(8000);
+    expect(rowBackoffMs(40, DEFAULT_BACKOFF, () => 1)).toBe(DEFAULT_BACKOFF.maxMs);
+  });
+
+  it('leaves an unreachable region alone as a whole after consecutive failures', async () => {
+    for (let i = 0; i < 6; i++) await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    const down = stores.get('eu-west-1')!;
+    down.state = 'refuse';
+    const breaker = new RegionBackoff();
+
+    const first = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, concurrency: 1 });
+    // Three failures open the region; the other claimed rows are handed back without a call.
+    expect(first.failed).toBe(DEFAULT_BACKOFF.regionFailureThreshold);
+    expect(first.deferred).toBe(6 - DEFAULT_BACKOFF.regionFailureThreshold);
+    expect(down.calls).toBe(DEFAULT_BACKOFF.regionFailureThreshold);
+
+    // Even rows whose own backoff has ended are not claimed while the region cools down.
+    clock.advance(DEFAULT_BACKOFF.regionCooldownMs - 1);
+    const during = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(during.claimed).toBe(0);
+    expect(during.skippedRegions).toEqual(['eu-west-1']);
+    expect(down.calls).toBe(DEFAULT_BACKOFF.regionFailureThreshold);
+
+    down.state = 'up';
+    clock.advance(DEFAULT_BACKOFF.regionCooldownMs);
+    const after = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(after.copied).toBe(6);
+    expect(await statesOf(db)).toEqual({ present: 12 });
+  });
+
+  it('two drainers running at once never copy the same row', async () => {
+    for (let i = 0; i < 40; i++) await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1', 'ap-southeast-1'], at: at() });
+    for (const s of stores.values()) s.delayMs = 2;
+    const run = (w: string) => drainBacklog({ db, stores, workerId: w, clock, batchSize: 30, concurrency: 4, regionBackoff: new RegionBackoff() });
+    const results = await Promise.all([run('w1'), run('w2'), run('w1b'), run('w2b')]);
+    const copied = results.reduce((n, r) => n + r.copied, 0);
+    expect(copied).toBe(80);
+    for (const r of ['eu-west-1', 'ap-southeast-1']) {
+      const puts = [...stores.get(r)!.puts.values()];
+      expect(puts.length).toBe(40);
+      expect(puts.every((n) => n === 1)).toBe(true);
+    }
+    expect(await statesOf(db)).toEqual({ present: 120 });
+  });
+
+  it('a claim held by a crashed worker blocks others until its lease expires, then the copy is redone safely', async () => {
+    const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    // Worker A claims and "crashes" after writing the object but before marking the row.
+    const claimed = await claimBacklog(db, { workerId: 'A', limit: 10, now: at(), leaseUntil: new Date(clock.now() + 30_000), regions: REGIONS });
+    expect(claimed).toHaveLength(1);
+    await stores.get('eu-west-1')!.put(c.key, c.stored);
+
+    expect((await drainBacklog({ db, stores, workerId: 'B', clock, leaseMs: 30_000, regionBackoff: new RegionBackoff() })).claimed).toBe(0);
+    clock.advance(30_001);
+    const b = await drainBacklog({ db, stores, workerId: 'B', clock, leaseMs: 30_000, regionBackoff: new RegionBackoff() });
+    expect(b.copied).toBe(1);
+    expect(stores.get('eu-west-1')!.objects.get(c.key)?.equals(c.stored)).toBe(true);
+    expect((await placements(db, owner, c.hash))['eu-west-1']).toMatchObject({ state: 'present', claimedBy: null });
+  });
+
+  it('renews its lease while a slow copy runs, so another worker cannot take the row over', async () => {
+    await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    stores.get('eu-west-1')!.delayMs = 1800;
+    const leaseMs = 3000;
+    const a = drainBacklog({ db, stores, workerId: 'A', clock, leaseMs, regionBackoff: new RegionBackoff() });
+    await new Promise((r) => setTimeout(r, 100));
+    // Time passes beyond A's original lease; A's heartbeat (every leaseMs/3) renews it.
+    clock.advance(leaseMs + 1);
+    await new Promise((r) => setTimeout(r, 1300));
+    const b = await drainBacklog({ db, stores, workerId: 'B', clock, leaseMs, regionBackoff: new RegionBackoff() });
+    expect(b.claimed).toBe(0);
+    expect((await a).copied).toBe(1);
+    expect([...stores.get('eu-west-1')!.puts.values()]).toEqual([1]);
+  });
+
+  it('skips a corrupt source, queues it for repair and copies from a good holder', async () => {
+    const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1', 'ap-southeast-1'], pending: ['eu-west-1'], at: at() });
+    const bad = Buffer.from(c.stored);
+    bad[bad.length - 1]! ^= 0xff;
+    stores.get('us-east-1')!.objects.set(c.key, bad);
+    // Force us-east-1 to be tried first.
+    const health = { observe() {}, ranked: (rs: readonly string[]) => [...rs].sort((x) => (x === 'us-east-1' ? -1 : 1)) };
+
+    const stats = await drainBacklog({ db, stores, health, workerId: 'w', clock, regionBackoff: new RegionBackoff() });
+    expect(stats).toMatchObject({ copied: 1, badSources: 1 });
+    expect(stores.get('eu-west-1')!.objects.get(c.key)?.equals(c.stored)).toBe(true);
+    const rows = await placements(db, owner, c.hash);
+    expect(rows['us-east-1']?.state).toBe('missing');
+    expect(rows['eu-west-1']?.state).toBe('present');
+
+    // The next run repairs the corrupt copy itself.
+    const again = await drainBacklog({ db, stores, health, workerId: 'w', clock, regionBackoff: new RegionBackoff() });
+    expect(again.copied).toBe(1);
+    expect(stores.get('us-east-1')!.objects.get(c.key)?.equals(c.stored)).toBe(true);
+  });
+
+  it('fails a row with a clear error when no region holds a verified copy', async () => {
+    const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    stores.get('us-east-1')!.objects.delete(c.key);
+    const stats = await drainBacklog({ db, stores, workerId: 'w', clock, regionBackoff: new RegionBackoff() });
+    expect(stats).toMatchObject({ copied: 0, failed: 1, badSources: 1 });
+    const rows = await placements(db, owner, c.hash);
+    expect(rows['eu-west-1']?.lastError).toContain('object not found');
+    expect(rows['us-east-1']?.state).toBe('missing');
+  });
+
+  it('drops placement rows whose chunk no longer exists in the catalog', async () => {
+    const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    await db.execute(sql`delete from chunks where hash = ${c.hash}`);
+    const stats = await drainBacklog({ db, stores, workerId: 'w', clock, regionBackoff: new RegionBackoff() });
+    expect(stats.orphans).toBe(1);
+    expect((await placements(db, owner, c.hash))['eu-west-1']).toBeUndefined();
+  });
+
+  it('copies to a region the health picture doubts (its retries are how it recovers) and prefers healthy sources', async () => {
+    const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1', 'ap-southeast-1'], pending: ['eu-west-1'], at: at() });
+    const observed: string[] = [];
+    const health = {
+      observe: (r: string, o: { ok: boolean }) => void observed.push(`${r}:${o.ok ? 'ok' : 'fail'}`),
+      ranked: (rs: readonly string[]) => rs.filter((r) => r === 'ap-southeast-1'),
+    };
+    const stats = await drainBacklog({ db, stores, health, workerId: 'w', clock, regionBackoff: new RegionBackoff() });
+    expect(stats.copied).toBe(1);
+    expect(stores.get('us-east-1')!.calls).toBe(1); // only the seed's own PUT: the doubted holder was not read
+    expect(observed).toEqual(['ap-southeast-1:ok', 'eu-west-1:ok']);
+    expect((await placements(db, owner, c.hash))['eu-west-1']?.state).toBe('present');
+  });
+});
