@@ -40,6 +40,8 @@ export interface HealthSink {
   /** Regions currently judged reachable, best first (lowest latency). */
   ranked(regions: readonly string[]): string[];
   recordWrite?(bytes: number): void;
+  /** Smoothed latency of a region in ms, if measured (derives the hybrid deadline and hedge delay). */
+  latency?(region: string): number | undefined;
 }
 
 /** A mode source for a fixed mode (ECHOFS_MODE), used until the controller decides per object. */

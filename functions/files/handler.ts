@@ -1,0 +1,429 @@
+/**
+ * The files function: uploads (single request and chunk sessions), listing, downloads (streamed,
+ * ranged), manifests, versions, delete/restore, and the system health check. Thin: validate the
+ * request, call the storage engine, shape the response (the original API's shapes, extended).
+ */
+import type { Context } from 'aws-lambda';
+import busboy from 'busboy';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { z } from 'zod';
+import { loadConfig } from '#shared/config.js';
+import { BadRequest, PayloadTooLarge, Unavailable } from '#shared/errors.js';
+import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type AuthUser } from '#shared/http.js';
+import { logger, metrics } from '#shared/observability.js';
+import { matchRoute, routeKey } from '#shared/routes.js';
+import { buildServices, type Services } from '#shared/runtime.js';
+import { HASH_RE } from '#shared/storage/codec.js';
+import { resolveRange, type FileInfo, type FileListItem, type SessionInfo, type StorageEngine, type VersionInfo } from '#shared/storage/engine.js';
+import type { ModeDecision } from '#shared/storage/ports.js';
+
+export interface FilesDeps {
+  storage: StorageEngine;
+  authenticator: Services['authenticator'];
+  catalog: Pick<Services['catalog'], 'ping'>;
+  /** Optional controller store check for /health. */
+  controllerPing?: () => Promise<void>;
+}
+
+const createSessionSchema = z.object({
+  name: z.string().min(1),
+  size: z.number().int().nonnegative(),
+  sha256: z.string().regex(HASH_RE, 'must be 64 lower-case hex characters'),
+  content_type: z.string().max(255).optional(),
+  chunks: z.array(z.object({ hash: z.string().regex(HASH_RE, 'must be 64 lower-case hex characters'), size: z.number().int().positive() })),
+});
+
+const versionQuery = z.object({ version: z.coerce.number().int().positive().optional() });
+const listQuery = z.object({ deleted: z.enum(['true', 'false']).optional() });
+
+function owner(req: ApiRequest): AuthUser {
+  if (!req.user) throw new Error('files route reached without an authenticated user');
+  return req.user;
+}
+
+/** If-Match carries a version number: `3`, `"3"`, or a download ETag `"<sha256>.3"`. */
+export function parseIfMatch(h: string | undefined): number | undefined {
+  if (h === undefined || h.trim() === '') return undefined;
+  const m = /^(?:W\/)?"?(?:[0-9a-f]{64}\.)?(\d+)"?$/.exec(h.trim());
+  if (!m) throw new BadRequest('If-Match must be a version number (e.g. If-Match: 3) or an ETag from a download.', 'invalid_if_match');
+  return Number(m[1]);
+}
+
+/** RFC 6266 Content-Disposition: an ASCII fallback and the exact UTF-8 name in filename*. */
+export function contentDisposition(name: string, disposition: 'attachment' | 'inline' = 'attachment'): string {
+  const fallback = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\%;]/g, '_');
+  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `${disposition}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
+}
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+function fileJson(f: FileInfo) {
+  return {
+    file_id: f.fileId,
+    name: f.name,
+    size: f.size,
+    file_size: f.size,
+    version: f.version,
+    chunks: f.chunks,
+    compressed: f.compressed,
+    sha256: f.sha256,
+    content_type: f.contentType,
+    mode: f.mode,
+    uploaded: iso(f.uploadedAt),
+    created: iso(f.createdAt),
+    ...(f.deletedAt ? { deleted: iso(f.deletedAt) } : {}),
+  };
+}
+
+function listItemJson(f: FileListItem) {
+  return {
+    ...fileJson(f),
+    replicas: { chunks: f.replicas.chunks, present: f.replicas.present, complete: f.replicas.complete, under_replicated: f.replicas.underReplicated },
+  };
+}
+
+function versionJson(v: VersionInfo) {
+  return { version: v.version, size: v.size, sha256: v.sha256, chunks: v.chunks, content_type: v.contentType, mode: v.mode, uploaded: iso(v.createdAt), current: v.current };
+}
+
+function sessionJson(s: SessionInfo) {
+  return { upload_id: s.uploadId, name: s.name, size: s.size, sha256: s.sha256, chunks: s.chunks, chunk_size: s.chunkSize, missing: s.missing, expires_at: iso(s.expiresAt), committed: s.committed };
+}
+
+/**
+ * Parse a multipart/form-data body and hand the `file` part to `onFile` as a stream.
+ * A `name` field sent before the file overrides the part's filename.
+ */
+function withMultipartFile<T>(req: ApiRequest, maxBytes: number, onFile: (file: { name: string; contentType: string; stream: AsyncIterable<Uint8Array> }) => Promise<T>): Promise<T> {
+  const contentType = req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data/i.test(contentType)) {
+    throw new BadRequest("Upload as multipart/form-data with the file in a field named 'file' (or use chunk sessions: POST /api/v1/uploads).", 'invalid_content_type');
+  }
+  return new Promise<T>((resolve, reject) => {
+    let bb: busboy.Busboy;
+    try {
+      bb = busboy({ headers: { 'content-type': contentType }, limits: { files: 1, fileSize: maxBytes + 1, fields: 10, fieldSize: 4096 }, defParamCharset: 'utf8' });
+    } catch (err) {
+      reject(new BadRequest(`Malformed multipart body: ${(err as Error).message}.`, 'invalid_multipart'));
+      return;
+    }
+    let fieldName: string | undefined;
+    let work: Promise<T> | undefined;
+    bb.on('field', (name, value) => {
+      if (name === 'name') fieldName = value;
+    });
+    bb.on('file', (field, stream, info) => {
+      if (field !== 'file' || work) {
+        stream.resume();
+        return;
+      }
+      stream.on('limit', () => stream.destroy(new PayloadTooLarge(`File is larger than the maximum file size of ${maxBytes} bytes.`, 'file_too_large')));
+      work = onFile({ name: fieldName ?? info.filename ?? '', contentType: info.mimeType || 'application/octet-stream', stream });
+      // Drain whatever the engine did not read (e.g. after a validation error), so parsing ends.
+      work.catch(() => stream.resume());
+    });
+    bb.on('error', (err) => reject(new BadRequest(`Malformed multipart body: ${(err as Error).message}.`, 'invalid_multipart')));
+    bb.on('close', () => {
+      if (!work) reject(new BadRequest("No file in the upload: send it in a multipart field named 'file'.", 'missing_file'));
+      else work.then(resolve, reject);
+    });
+    bb.end(req.rawBody());
+  });
+}
+
+export function createHandler(deps: FilesDeps | Services) {
+  const d: FilesDeps = 'storage' in deps && !('config' in deps) ? deps : fromServices(deps as Services);
+  const { storage } = d;
+  const decisions = new WeakMap<ApiRequest, ModeDecision>();
+  const decide = async (req: ApiRequest, name?: string) => {
+    const decision = await storage.decide(owner(req).id, name);
+    decisions.set(req, decision);
+    return decision;
+  };
+
+  return createApiHandler(
+    'files',
+    {
+      'GET /api/v1/health': async () => {
+        let catalogOk = true;
+        let catalogError: string | undefined;
+        try {
+          await d.catalog.ping();
+        } catch (err) {
+          catalogOk = false;
+          catalogError = (err as Error).message;
+        }
+        const replicas = await storage.replicaHealth();
+        let controller: { ok: boolean; error?: string } | undefined;
+        if (d.controllerPing) {
+          try {
+            await d.controllerPing();
+            controller = { ok: true };
+          } catch (err) {
+            controller = { ok: false, error: (err as Error).message };
+          }
+        }
+        const reachable = Object.values(replicas).filter((r) => r.ok).length;
+        const status = !catalogOk || reachable === 0 ? 'down' : reachable < storage.regions.length || controller?.ok === false ? 'degraded' : 'ok';
+        return json(catalogOk ? 200 : 503, {
+          success: catalogOk,
+          status,
+          catalog: { ok: catalogOk, ...(catalogError ? { error: 'catalog unreachable' } : {}) },
+          replicas,
+          quorum: storage.quorum,
+          ...(controller ? { controller } : {}),
+        });
+      },
+
+      'POST /api/v1/files/upload': async (req) => {
+        const user = owner(req);
+        const ifMatch = parseIfMatch(req.headers['if-match']);
+        const f = await withMultipartFile(req, storage.config.maxFileBytes, async (file) => {
+          await decide(req, file.name);
+          return storage.uploadStream(user.id, { name: file.name, contentType: file.contentType, ifMatch }, file.stream);
+        });
+        return json(201, { success: true, data: fileJson(f) });
+      },
+
+      'GET /api/v1/files': async (req) => {
+        const q = validate(listQuery, req.query, 'query');
+        const list = await storage.listFiles(owner(req).id, { deleted: q.deleted === 'true' });
+        return json(200, { success: true, data: { files: list.map(listItemJson), count: list.length } });
+      },
+
+      'GET /api/v1/files/{id}': async (req) => {
+        const f = await storage.getFile(owner(req).id, req.params.id ?? '');
+        return json(200, {
+          success: true,
+          data: {
+            ...fileJson(f),
+            versions: f.versions.map(versionJson),
+            replicas: { chunks: f.replicas.chunks, present: f.replicas.present, complete: f.replicas.complete, under_replicated: f.replicas.underReplicated },
+            placements: f.placements.map((p) => ({ index: p.index, hash: p.hash, size: p.size, compressed: p.compressed, regions: p.regions })),
+            placements_truncated: f.placementsTruncated,
+          },
+        });
+      },
+
+      'GET /api/v1/files/{id}/download': async (req) => {
+        const user = owner(req);
+        const { version } = validate(versionQuery, req.query, 'query');
+        const info = await storage.getFileInfo(user.id, req.params.id ?? '', version);
+        await decide(req, info.name);
+        const etag = `"${info.sha256}.${info.version}"`;
+        const common = {
+          ETag: etag,
+          'Accept-Ranges': 'bytes',
+          'Cache-Control': 'private, no-cache',
+          'Content-Disposition': contentDisposition(info.name),
+          'X-Content-Type-Options': 'nosniff',
+          'X-EchoFS-Version': String(info.version),
+        };
+        if (req.headers['if-none-match'] === etag) return { statusCode: 304, headers: common };
+        const ifRange = req.headers['if-range'];
+        const range = ifRange && ifRange !== etag ? undefined : resolveRange(req.headers['range'], info.size);
+        const opened = await storage.openRead(user.id, info.fileId, { version: info.version, range });
+        const headers: Record<string, string> = { ...common, 'Content-Type': info.contentType, 'Content-Length': String(opened.length) };
+        if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${info.size}`;
+        return { statusCode: range ? 206 : 200, headers, stream: opened.stream };
+      },
+
+      'GET /api/v1/files/{id}/manifest': async (req) => {
+        const { version } = validate(versionQuery, req.query, 'query');
+        const m = await storage.manifest(owner(req).id, req.params.id ?? '', version);
+        return json(200, {
+          success: true,
+          data: {
+            ...fileJson(m.file),
+            chunk_size: m.chunkSize,
+            expires_in: m.expiresInSeconds,
+            encoding:
+              'Each URL returns one stored chunk: a 1-byte header (0 = raw, 1 = deflate-raw) then the chunk bytes; the decoded chunk must hash (SHA-256) to its hash.',
+            chunks: m.chunks.map((c) => ({ index: c.index, hash: c.hash, size: c.size, offset: c.offset, compressed: c.compressed, region: c.region, url: c.url })),
+          },
+        });
+      },
+
+      'GET /api/v1/files/{id}/versions': async (req) => {
+        const versions = await storage.listVersions(owner(req).id, req.params.id ?? '');
+        return json(200, { success: true, data: { file_id: req.params.id, versions: versions.map(versionJson) } });
+      },
+
+      'DELETE /api/v1/files/{id}': async (req) => {
+        await storage.softDelete(owner(req).id, req.params.id ?? '');
+        return json(200, { success: true, message: 'File moved to the bin; restore it with POST /api/v1/files/{id}/restore.' });
+      },
+
+      'POST /api/v1/files/{id}/restore': async (req) => {
+        const f = await storage.restore(owner(req).id, req.params.id ?? '');
+        return json(200, { success: true, data: fileJson(f) });
+      },
+
+      'POST /api/v1/uploads': async (req) => {
+        const body = parseJson(req, createSessionSchema);
+        await decide(req, body.name);
+        const s = await storage.createSession(owner(req).id, { name: body.name, size: body.size, sha256: body.sha256, contentType: body.content_type, chunks: body.chunks });
+        return json(201, { success: true, data: sessionJson(s) });
+      },
+
+      'GET /api/v1/uploads/{id}': async (req) => {
+        const s = await storage.getSession(owner(req).id, req.params.id ?? '');
+        return json(200, { success: true, data: sessionJson(s) });
+      },
+
+      'PUT /api/v1/uploads/{id}/chunks/{hash}': async (req) => {
+        const hash = (req.params.hash ?? '').toLowerCase();
+        if (!HASH_RE.test(hash)) throw new BadRequest('The chunk hash in the path must be 64 hex characters (SHA-256 of the chunk).', 'invalid_hash');
+        const r = await storage.putSessionChunk(owner(req).id, req.params.id ?? '', hash, req.rawBody());
+        decisions.set(req, { mode: r.mode, reason: 'write' });
+        return json(200, { success: true, data: { hash: r.hash, size: r.size, stored: true, deduped: r.deduped, compressed: r.compressed, acked: r.acked, pending: r.pending, mode: r.mode, degraded: r.degraded } });
+      },
+
+      'POST /api/v1/uploads/{id}/commit': async (req) => {
+        const f = await storage.commitSession(owner(req).id, req.params.id ?? '', parseIfMatch(req.headers['if-match']));
+        return json(200, { success: true, data: fileJson(f) });
+      },
+
+      'DELETE /api/v1/uploads/{id}': async (req) => {
+        await storage.abortSession(owner(req).id, req.params.id ?? '');
+        return json(200, { success: true, message: 'Upload session cancelled.' });
+      },
+    },
+    {
+      authenticator: d.authenticator,
+      decorate: async (req, result) => {
+        let decision = req ? decisions.get(req) : undefined;
+        if (!decision) {
+          try {
+            decision = await storage.decide(req?.user?.id ?? 'anonymous');
+          } catch {
+            decision = { mode: storage.config.mode, reason: 'mode source unavailable' };
+          }
+        }
+        result.headers = { ...(result.headers ?? {}), 'X-EchoFS-Mode': decision.mode };
+        // The data path's counters (chunks written, deduped, bad copies…) leave as one EMF line per request.
+        if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+      },
+    },
+  );
+}
+
+function fromServices(s: Services): FilesDeps {
+  const storage = (s as Services & { storage?: StorageEngine }).storage;
+  if (!storage) throw new Error('the files function needs services.storage (shared/runtime.ts buildServices)');
+  const controller = (s as Services & { controller?: { store?: { ping?: () => Promise<void> } } }).controller;
+  const ping = controller?.store?.ping?.bind(controller.store);
+  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping };
+}
+
+// ---------------------------------------------------------------- Lambda entry points
+
+/** Largest body a buffered Lambda response carries (6 MB payload, base64 grows by 4/3). */
+export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+
+type FilesHandler = ReturnType<typeof createHandler>;
+let services: Promise<Services> | undefined;
+let inner: FilesHandler | undefined;
+
+async function getInner(): Promise<FilesHandler> {
+  if (!inner) {
+    try {
+      services ??= buildServices(loadConfig(process.env));
+      inner = createHandler(await services);
+    } catch (err) {
+      services = undefined; // retry on the next request
+      throw err;
+    }
+  }
+  return inner;
+}
+
+/** Turn a streamed result into a buffered (base64) one, or a 413 that points to the manifest. */
+export async function bufferResult(result: ApiResult, limit = MAX_BUFFERED_BYTES): Promise<ApiResult> {
+  if (!result.stream) return result;
+  const stream = result.stream;
+  const declared = Number(result.headers?.['Content-Length'] ?? NaN);
+  const tooLarge = () =>
+    json(
+      413,
+      {
+        success: false,
+        error: {
+          code: 'response_too_large',
+          message: `This download is larger than ${limit} bytes, the most one buffered response carries. Fetch it with GET /api/v1/files/{id}/manifest (presigned chunk URLs), with Range requests of at most ${limit} bytes, or through the streaming endpoint.`,
+        },
+      },
+      { 'X-EchoFS-Mode': result.headers?.['X-EchoFS-Mode'] ?? '' },
+    );
+  if (Number.isFinite(declared) && declared > limit) {
+    stream.destroy();
+    return tooLarge();
+  }
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const p of stream) {
+    const b = Buffer.isBuffer(p) ? p : Buffer.from(p as Uint8Array);
+    n += b.length;
+    if (n > limit) {
+      stream.destroy();
+      return tooLarge();
+    }
+    parts.push(b);
+  }
+  const { stream: _s, ...rest } = result;
+  void _s;
+  return { ...rest, body: Buffer.concat(parts).toString('base64'), isBase64Encoded: true };
+}
+
+/** API Gateway (buffered) entry point. */
+export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
+  let h: FilesHandler;
+  try {
+    h = await getInner();
+  } catch (err) {
+    logger.error('files function failed to start', { error: err as Error });
+    return errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));
+  }
+  return bufferResult(await h(event, context));
+}
+
+// Lambda's response streaming globals, present only inside the Node.js Lambda runtime.
+interface ResponseStream extends Writable {
+  setContentType?(type: string): void;
+}
+interface AwsLambdaGlobal {
+  streamifyResponse(fn: (event: ApiEvent, stream: ResponseStream, context: Context) => Promise<void>): unknown;
+  HttpResponseStream: { from(stream: ResponseStream, meta: { statusCode: number; headers: Record<string, string> }): ResponseStream };
+}
+// Other libraries may define a partial `awslambda` global: require the streaming API itself.
+const lambdaGlobal = (globalThis as { awslambda?: Partial<AwsLambdaGlobal> }).awslambda;
+const awslambda: AwsLambdaGlobal | undefined =
+  typeof lambdaGlobal?.streamifyResponse === 'function' && lambdaGlobal.HttpResponseStream ? (lambdaGlobal as AwsLambdaGlobal) : undefined;
+
+/** A Function URL event carries routeKey "$default": find the route from the method and path. */
+export function routeFunctionUrlEvent(event: ApiEvent): ApiEvent {
+  if (event.routeKey && event.routeKey !== '$default') return event;
+  const method = event.requestContext?.http?.method ?? 'GET';
+  const m = matchRoute(method, event.rawPath ?? '/');
+  if (!m) return event;
+  return { ...event, routeKey: routeKey(m.route), pathParameters: m.pathParameters };
+}
+
+async function streamCore(event: ApiEvent, responseStream: ResponseStream, context: Context): Promise<void> {
+  if (!awslambda) throw new Error('response streaming needs the Lambda Node.js runtime');
+  let result: ApiResult;
+  try {
+    result = await (await getInner())(routeFunctionUrlEvent(event), context);
+  } catch (err) {
+    logger.error('files function failed to start', { error: err as Error });
+    result = errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));
+  }
+  const out = awslambda.HttpResponseStream.from(responseStream, { statusCode: result.statusCode, headers: result.headers ?? {} });
+  const body = result.stream ?? Readable.from(result.body === undefined ? [] : [Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8')]);
+  await pipeline(body, out);
+}
+
+/** Function URL entry point with response streaming (large downloads); undefined outside Lambda. */
+export const streamHandler = awslambda ? awslambda.streamifyResponse(streamCore) : undefined;

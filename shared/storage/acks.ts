@@ -1,0 +1,99 @@
+/**
+ * How many replica acknowledgements a chunk write needs, by mode (DESIGN §2), with N replicas and
+ * majority Q = floor(N/2)+1:
+ *   C: Q acks, or the write fails.
+ *   H: Q acks up to a deadline (or until Q has become impossible), then one ack.
+ *   A: one ack.
+ * Pure: the caller supplies the write attempts; stragglers keep running after the decision.
+ */
+import type { Mode } from '../config.js';
+
+export function majority(n: number): number {
+  return Math.floor(n / 2) + 1;
+}
+
+export interface Attempt {
+  region: string;
+  /** Resolves on an ack, rejects on failure. */
+  done: Promise<void>;
+}
+
+export interface AckOutcome {
+  satisfied: boolean;
+  /** Regions that acked by the time of the decision. */
+  acked: string[];
+  /** region -> error message, for the attempts that failed by the time of the decision. */
+  failed: Record<string, string>;
+  /** Regions whose attempt was still running at the decision. */
+  inFlight: string[];
+  /** True when H accepted fewer than Q acks. */
+  degraded: boolean;
+}
+
+export interface AckPolicy {
+  mode: Mode;
+  /** Replicas in the set (N). */
+  replicas: number;
+  /** Replicas that already hold the chunk (count as acks). */
+  alreadyPresent: number;
+  /** H only: how long to wait for Q before accepting one. */
+  hybridDeadlineMs: number;
+}
+
+export function awaitAcks(attempts: readonly Attempt[], policy: AckPolicy): Promise<AckOutcome> {
+  const q = majority(policy.replicas);
+  const acked: string[] = [];
+  const failed: Record<string, string> = {};
+  let deadlinePassed = false;
+  return new Promise((resolve) => {
+    let decided = false;
+    let timer: NodeJS.Timeout | undefined;
+    const settledCount = () => acked.length + Object.keys(failed).length;
+    const decide = (satisfied: boolean, degraded: boolean) => {
+      if (decided) return;
+      decided = true;
+      if (timer) clearTimeout(timer);
+      const inFlight = attempts.map((a) => a.region).filter((r) => !acked.includes(r) && !(r in failed));
+      resolve({ satisfied, acked: [...acked], failed: { ...failed }, inFlight, degraded });
+    };
+    const evaluate = () => {
+      const have = acked.length + policy.alreadyPresent;
+      const remaining = attempts.length - settledCount();
+      const qPossible = have + remaining >= q;
+      if (have >= q) return decide(true, false);
+      switch (policy.mode) {
+        case 'C':
+          if (!qPossible) decide(false, false);
+          return;
+        case 'A':
+          if (have >= 1) return decide(true, have < q);
+          if (remaining === 0) decide(false, false);
+          return;
+        case 'H':
+          if ((deadlinePassed || !qPossible) && have >= 1) return decide(true, true);
+          if (remaining === 0) decide(false, false);
+          return;
+      }
+    };
+    if (policy.mode === 'H') {
+      timer = setTimeout(() => {
+        deadlinePassed = true;
+        evaluate();
+      }, Math.max(0, policy.hybridDeadlineMs));
+      timer.unref?.();
+    }
+    for (const a of attempts) {
+      a.done.then(
+        () => {
+          acked.push(a.region);
+          evaluate();
+        },
+        (err: unknown) => {
+          failed[a.region] = err instanceof Error ? err.message : String(err);
+          evaluate();
+        },
+      );
+    }
+    evaluate();
+  });
+}
