@@ -307,6 +307,9 @@ export class StorageEngine {
       }
     }
 
+    // Touch an existing chunk row before writing its objects: garbage collection re-checks
+    // touched_at under the row lock, so it never deletes copies a write is about to rely on.
+    await this.db.update(chunks).set({ touchedAt: this.clock() }).where(and(eq(chunks.ownerId, ownerId), eq(chunks.hash, hash)));
     const enc = await encodeChunk(plain, hash);
     const key = chunkKey(ownerId, hash);
     const targets = this.regions.filter((r) => !present.includes(r));

@@ -1,0 +1,394 @@
+/**
+ * Template assertions on the whole EchoFS app with default settings (three regions, retain), one
+ * synthesis for the file: each resource and its security properties, each function's grants,
+ * no VPC on any function and no NAT gateway, and cdk-nag AwsSolutions with zero errors.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { routes, routeKey } from '#shared/routes.js';
+import { METRIC, DIMENSION } from '#shared/controller/metrics.js';
+import { PROBE_PREFIX } from '#shared/controller/prober.js';
+import { TTL_ATTRIBUTE } from '#shared/controller/store.js';
+import { SPA_FALLBACK_CODE, DOWNLOAD_PATH_PATTERN } from '../../infra/cloud/web-stack.js';
+import { allowedActions, roleStatements, synthesize, type Synthesized } from './synth.js';
+
+let s: Synthesized;
+let core: Template;
+let web: Template;
+let obs: Template;
+
+beforeAll(() => {
+  s = synthesize();
+  core = s.template(s.core);
+  web = s.template(s.web);
+  obs = s.template(s.observability);
+});
+
+const logicalId = (fn: lambda.Function) => s.core.getLogicalId(fn.node.defaultChild as Parameters<typeof s.core.getLogicalId>[0]);
+
+describe('cdk-nag', () => {
+  it('reports zero unsuppressed AwsSolutions errors across every stack', () => {
+    expect(s.errors()).toEqual([]);
+  });
+});
+
+describe('replica stacks', () => {
+  it('creates one replica stack per configured region, each in its own region', () => {
+    expect(s.replicas.map((r) => r.region)).toEqual(['us-east-1', 'eu-west-1', 'ap-southeast-1']);
+  });
+
+  it('makes each chunk bucket private, TLS-only, encrypted, retained, with multipart cleanup', () => {
+    for (const replica of s.replicas) {
+      const t = s.template(replica);
+      t.hasResource('AWS::S3::Bucket', {
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: Match.objectLike({
+          BucketName: { 'Fn::Join': ['', ['echofs-chunks-', { Ref: 'AWS::AccountId' }, `-${replica.region}`]] },
+          PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+          BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+          LifecycleConfiguration: {
+            Rules: Match.arrayWith([Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' })]),
+          },
+        }),
+      });
+      t.hasResourceProperties('AWS::S3::BucketPolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+      // Default settings: no access-log bucket, no auto-delete custom resource.
+      t.resourceCountIs('AWS::S3::Bucket', 1);
+      t.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+    }
+  });
+});
+
+describe('core stack: API', () => {
+  const deployed = routes.filter((r) => !r.localOnly);
+
+  it('has exactly one HTTP API route per deployable route of the shared table, none of the local-only ones', () => {
+    const keys = Object.values(core.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r.Properties as { RouteKey: string }).RouteKey);
+    expect(keys.sort()).toEqual(deployed.map(routeKey).sort());
+    for (const r of routes.filter((x) => x.localOnly)) expect(keys).not.toContain(routeKey(r));
+  });
+
+  it('sends each route to the function named in the table, with no API Gateway authorizer', () => {
+    const integrations = core.findResources('AWS::ApiGatewayV2::Integration');
+    const targetOf = (integrationRef: unknown) => {
+      const id = JSON.stringify(integrationRef).match(/"Ref":"([^"]+)"/)?.[1] ?? '';
+      return JSON.stringify(integrations[id]?.Properties);
+    };
+    const fnIds = { auth: logicalId(s.core.functions.auth), files: logicalId(s.core.functions.files), controller: logicalId(s.core.functions.controller) };
+    for (const res of Object.values(core.findResources('AWS::ApiGatewayV2::Route'))) {
+      const p = res.Properties as { RouteKey: string; Target: unknown; AuthorizationType?: string };
+      const route = deployed.find((r) => routeKey(r) === p.RouteKey);
+      expect(route, p.RouteKey).toBeDefined();
+      expect(targetOf(p.Target), p.RouteKey).toContain(fnIds[route!.fn as keyof typeof fnIds]);
+      expect(p.AuthorizationType ?? 'NONE').toBe('NONE');
+    }
+    core.resourceCountIs('AWS::ApiGatewayV2::Authorizer', 0);
+  });
+
+  it('logs API access to a log group with retention and throttles the default stage', () => {
+    core.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
+      DefaultRouteSettings: Match.objectLike({ ThrottlingRateLimit: Match.anyValue(), ThrottlingBurstLimit: Match.anyValue() }),
+    });
+  });
+
+  it('serves streamed downloads through a RESPONSE_STREAM Function URL on the files stream handler', () => {
+    core.hasResourceProperties('AWS::Lambda::Url', {
+      InvokeMode: 'RESPONSE_STREAM',
+      TargetFunctionArn: { 'Fn::GetAtt': [logicalId(s.core.functions.filesStream), 'Arn'] },
+    });
+    core.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.streamHandler', FunctionName: Match.absent() });
+  });
+});
+
+describe('core stack: functions', () => {
+  const fns = () => Object.entries(core.findResources('AWS::Lambda::Function')).filter(([id]) => Object.values(s.core.functions).some((f) => logicalId(f) === id));
+
+  it('builds every EchoFS function for Node 22 on arm64 with source maps and an explicit log group', () => {
+    expect(fns()).toHaveLength(7);
+    for (const [id, res] of fns()) {
+      const p = res.Properties as Record<string, unknown> & { Environment: { Variables: Record<string, unknown> } };
+      expect(p.Runtime, id).toBe('nodejs22.x');
+      expect(p.Architectures, id).toEqual(['arm64']);
+      expect(p.Environment.Variables.NODE_OPTIONS, id).toBe('--enable-source-maps');
+      expect(p.Environment.Variables.ECHOFS_STAGE, id).toBe('cloud');
+      expect(p.Environment.Variables.ECHOFS_REGIONS, id).toBe('us-east-1,eu-west-1,ap-southeast-1');
+      expect(JSON.stringify(p.Environment.Variables.ECHOFS_BUCKETS), id).toContain('echofs-chunks-');
+      expect(p.LoggingConfig, id).toMatchObject({ LogGroup: { Ref: expect.any(String) } });
+    }
+    const groups = Object.values(core.findResources('AWS::Logs::LogGroup'));
+    expect(groups.every((g) => typeof (g.Properties as { RetentionInDays?: number }).RetentionInDays === 'number')).toBe(true);
+  });
+
+  it('puts no Lambda function in a VPC, and the catalog VPC has no NAT gateway and no internet gateway', () => {
+    for (const res of Object.values(core.findResources('AWS::Lambda::Function'))) {
+      expect((res.Properties as Record<string, unknown>).VpcConfig).toBeUndefined();
+    }
+    core.resourceCountIs('AWS::EC2::NatGateway', 0);
+    core.resourceCountIs('AWS::EC2::InternetGateway', 0);
+    core.resourceCountIs('AWS::EC2::EIP', 0);
+    for (const sub of Object.values(core.findResources('AWS::EC2::Subnet'))) {
+      expect((sub.Properties as { MapPublicIpOnLaunch?: boolean }).MapPublicIpOnLaunch ?? false).toBe(false);
+    }
+  });
+
+  it('schedules the prober and the replicator drain every minute, the sweep hourly and gc daily', () => {
+    const schedules = Object.values(core.findResources('AWS::Scheduler::Schedule')).map((r) => r.Properties as { ScheduleExpression: string; Target: { Arn: unknown; Input: string } });
+    const find = (task: string) => schedules.find((x) => JSON.parse(x.Target.Input).task === task);
+    expect(find('probe')?.ScheduleExpression).toBe('rate(1 minute)');
+    expect(JSON.stringify(find('probe')?.Target.Arn)).toContain(logicalId(s.core.functions.prober));
+    expect(find('drain')?.ScheduleExpression).toBe('rate(1 minute)');
+    expect(find('sweep')?.ScheduleExpression).toBe('rate(1 hour)');
+    expect(find('gc')?.ScheduleExpression).toBe('rate(1 day)');
+    for (const t of ['drain', 'sweep', 'gc']) expect(JSON.stringify(find(t)?.Target.Arn)).toContain(logicalId(s.core.functions.replicator));
+  });
+
+  it('tells the files functions which replicator to kick after a write', () => {
+    const files = core.findResources('AWS::Lambda::Function')[logicalId(s.core.functions.files)];
+    expect((files?.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables.ECHOFS_REPLICATOR_FUNCTION).toEqual({ Ref: logicalId(s.core.functions.replicator) });
+  });
+});
+
+describe('core stack: data', () => {
+  it('runs the catalog on Aurora PostgreSQL Serverless v2 with the Data API, encrypted, in isolated subnets', () => {
+    core.hasResourceProperties('AWS::RDS::DBCluster', {
+      Engine: 'aurora-postgresql',
+      EnableHttpEndpoint: true,
+      StorageEncrypted: true,
+      DatabaseName: 'echofs',
+      DeletionProtection: true,
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 8 },
+      MasterUsername: Match.anyValue(),
+    });
+    core.hasResourceProperties('AWS::RDS::DBInstance', { DBInstanceClass: 'db.serverless', PubliclyAccessible: false });
+    core.hasResource('AWS::RDS::DBCluster', { DeletionPolicy: 'Snapshot' });
+    // The master password lives in Secrets Manager, generated, and is retained like the data.
+    core.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({ GenerateSecretString: Match.objectLike({ SecretStringTemplate: Match.stringLikeRegexp('echofs_admin') }) }),
+    });
+  });
+
+  it('applies the catalog migrations on deploy through a custom resource that waits for the cluster', () => {
+    const crs = core.findResources('Custom::EchoFSMigrations');
+    const [cr] = Object.values(crs);
+    expect(cr).toBeDefined();
+    expect((cr?.Properties as { MigrationsHash: string }).MigrationsHash).toMatch(/^[0-9a-f]{16}$/);
+    const clusterId = Object.keys(core.findResources('AWS::RDS::DBCluster'))[0];
+    const instanceId = Object.keys(core.findResources('AWS::RDS::DBInstance'))[0];
+    expect(cr?.DependsOn).toEqual(expect.arrayContaining([clusterId, instanceId]));
+  });
+
+  it('keeps controller state in an on-demand DynamoDB table with PITR and the store\'s TTL attribute', () => {
+    core.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        SSESpecification: { SSEEnabled: true },
+      }),
+    });
+  });
+
+  it('generates the JWT signing secret in Secrets Manager', () => {
+    core.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Description: 'EchoFS JWT signing secret',
+      GenerateSecretString: Match.objectLike({ PasswordLength: 64 }),
+    });
+  });
+});
+
+describe('core stack: least privilege', () => {
+  const statementsOf = (fn: lambda.Function) => roleStatements(s.core, core, fn);
+  const s3Actions = (st: { actions: string[] }[]) => [...allowedActions(st)].filter((a) => a.startsWith('s3:'));
+  const dynamoWrites = (st: { actions: string[] }[]) => [...allowedActions(st)].filter((a) => /^dynamodb:(PutItem|UpdateItem|DeleteItem|BatchWriteItem)$/.test(a));
+  const jwtSecretId = () => s.core.getLogicalId(s.core.jwtSecret.node.defaultChild as Parameters<typeof s.core.getLogicalId>[0]);
+  const touchesJwtSecret = (st: { resource: string }[]) => st.some((x) => x.resource.includes(jwtSecretId()));
+
+  it('auth: catalog and JWT secret only (no S3, no DynamoDB, no invoke)', () => {
+    const st = statementsOf(s.core.functions.auth);
+    expect(s3Actions(st)).toEqual([]);
+    expect([...allowedActions(st)].filter((a) => a.startsWith('dynamodb:'))).toEqual([]);
+    expect(allowedActions(st).has('lambda:InvokeFunction')).toBe(false);
+    expect(allowedActions(st).has('rds-data:ExecuteStatement')).toBe(true);
+    expect(touchesJwtSecret(st)).toBe(true);
+  });
+
+  it('files: reads and writes chunks (never deletes), reads the table, may invoke the replicator', () => {
+    for (const fn of [s.core.functions.files, s.core.functions.filesStream]) {
+      const st = statementsOf(fn);
+      expect(s3Actions(st).sort()).toEqual(['s3:GetObject', 's3:ListBucket', 's3:PutObject']);
+      const objectResources = st.filter((x) => x.actions.includes('s3:PutObject')).map((x) => x.resource);
+      expect(objectResources).toHaveLength(3);
+      for (const r of objectResources) expect(r).toMatch(/\/chunks\/\*"/);
+      expect(dynamoWrites(st)).toEqual([]);
+      expect(allowedActions(st).has('dynamodb:GetItem')).toBe(true);
+      expect(touchesJwtSecret(st)).toBe(true);
+      const invoke = st.filter((x) => x.actions.includes('lambda:InvokeFunction'));
+      expect(invoke.length).toBeGreaterThan(0);
+      for (const x of invoke) expect(x.resource).toContain(logicalId(s.core.functions.replicator));
+    }
+  });
+
+  it('controller: writes the table, reads the catalog, touches no bucket', () => {
+    const st = statementsOf(s.core.functions.controller);
+    expect(s3Actions(st)).toEqual([]);
+    expect(dynamoWrites(st)).toContain('dynamodb:PutItem');
+    expect(touchesJwtSecret(st)).toBe(true);
+  });
+
+  it('prober: only its probe keys in the buckets, writes the table', () => {
+    const st = statementsOf(s.core.functions.prober);
+    expect(s3Actions(st).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+    const resources = st.filter((x) => x.actions.some((a) => a.startsWith('s3:'))).map((x) => x.resource);
+    expect(resources).toHaveLength(3);
+    for (const r of resources) expect(r).toContain(`/${PROBE_PREFIX}*`);
+    expect(dynamoWrites(st)).toContain('dynamodb:PutItem');
+    expect(allowedActions(st).has('lambda:InvokeFunction')).toBe(false);
+  });
+
+  it('replicator: reads, writes, deletes and lists chunks; only reads the table', () => {
+    const st = statementsOf(s.core.functions.replicator);
+    expect(s3Actions(st).sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
+    expect(dynamoWrites(st)).toEqual([]);
+    expect(allowedActions(st).has('lambda:InvokeFunction')).toBe(false);
+  });
+
+  it('migrate: the catalog only', () => {
+    const st = statementsOf(s.core.functions.migrate);
+    const services = new Set([...allowedActions(st)].map((a) => a.split(':')[0]));
+    expect([...services].sort()).toEqual(['rds-data', 'secretsmanager']);
+    expect(touchesJwtSecret(st)).toBe(false);
+  });
+
+  it('grants no function a wildcard action or an all-resources statement', () => {
+    for (const [name, fn] of Object.entries(s.core.functions)) {
+      for (const st of statementsOf(fn)) {
+        expect(st.resource, name).not.toBe('"*"');
+        for (const a of st.actions) expect(a.endsWith(':*'), `${name}: ${a}`).toBe(false);
+      }
+    }
+  });
+});
+
+describe('web stack', () => {
+  it('keeps the site bucket private and reachable only by CloudFront through origin access control', () => {
+    web.hasResourceProperties('AWS::S3::Bucket', {
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+    });
+    web.resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+    web.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Allow', Principal: { Service: 'cloudfront.amazonaws.com' }, Condition: { StringEquals: { 'AWS:SourceArn': Match.anyValue() } } }),
+        ]),
+      },
+    });
+  });
+
+  it('forwards /api/*, /v1/* and streamed downloads uncached with every viewer header but Host', () => {
+    const dist = Object.values(web.findResources('AWS::CloudFront::Distribution'))[0]?.Properties as {
+      DistributionConfig: { CacheBehaviors: { PathPattern: string; CachePolicyId: string; OriginRequestPolicyId: string; AllowedMethods: string[]; ViewerProtocolPolicy: string; FunctionAssociations?: unknown }[] };
+    };
+    const behaviors = dist.DistributionConfig.CacheBehaviors;
+    expect(behaviors.map((b) => b.PathPattern)).toEqual([DOWNLOAD_PATH_PATTERN, '/api/*', '/v1/*']);
+    for (const b of behaviors) {
+      expect(b.CachePolicyId).toBe(cloudfront.CachePolicy.CACHING_DISABLED.cachePolicyId);
+      expect(b.OriginRequestPolicyId).toBe(cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER.originRequestPolicyId);
+      expect(b.AllowedMethods).toEqual(expect.arrayContaining(['GET', 'POST', 'PUT', 'DELETE']));
+      expect(b.ViewerProtocolPolicy).toBe('https-only');
+      expect(b.FunctionAssociations).toBeUndefined();
+    }
+  });
+
+  it('applies the SPA fallback on the default behaviour only, with security headers everywhere', () => {
+    web.hasResourceProperties('AWS::CloudFront::Distribution', {
+      DistributionConfig: Match.objectLike({
+        DefaultRootObject: 'index.html',
+        DefaultCacheBehavior: Match.objectLike({
+          ViewerProtocolPolicy: 'redirect-to-https',
+          FunctionAssociations: [Match.objectLike({ EventType: 'viewer-request' })],
+          ResponseHeadersPolicyId: Match.anyValue(),
+        }),
+      }),
+    });
+    web.hasResourceProperties('AWS::CloudFront::ResponseHeadersPolicy', {
+      ResponseHeadersPolicyConfig: Match.objectLike({
+        SecurityHeadersConfig: Match.objectLike({
+          StrictTransportSecurity: Match.objectLike({ AccessControlMaxAgeSec: 31536000, IncludeSubdomains: true }),
+          ContentTypeOptions: { Override: true },
+          FrameOptions: { FrameOption: 'DENY', Override: true },
+          ReferrerPolicy: Match.objectLike({ ReferrerPolicy: 'strict-origin-when-cross-origin' }),
+          ContentSecurityPolicy: Match.objectLike({ ContentSecurityPolicy: Match.stringLikeRegexp("frame-ancestors 'none'") }),
+        }),
+      }),
+    });
+  });
+
+  it('rewrites client-side routes to /index.html and leaves files alone', () => {
+    const handler = new Function(`${SPA_FALLBACK_CODE}; return handler;`)() as (e: { request: { uri: string } }) => { uri: string };
+    expect(handler({ request: { uri: '/files/abc' } }).uri).toBe('/index.html');
+    expect(handler({ request: { uri: '/' } }).uri).toBe('/index.html');
+    expect(handler({ request: { uri: '/assets/app-1234.js' } }).uri).toBe('/assets/app-1234.js');
+    expect(handler({ request: { uri: '/favicon.ico' } }).uri).toBe('/favicon.ico');
+  });
+
+  it('skips the site upload when there is no built web app', () => {
+    expect(s.web.deploysSite).toBe(false);
+    web.resourceCountIs('Custom::CDKBucketDeployment', 0);
+  });
+});
+
+describe('observability stack', () => {
+  const dashboardBody = () => JSON.stringify(Object.values(obs.findResources('AWS::CloudWatch::Dashboard'))[0]?.Properties);
+
+  it('charts mode, score parts, per-region probes, backlog and lag, write latency by mode and errors', () => {
+    const body = dashboardBody();
+    for (const name of [METRIC.mode, METRIC.score, ...Object.values(METRIC.inputs), METRIC.probeLatency, METRIC.reachable, METRIC.backlog, METRIC.replicationLagMs, METRIC.writeLatency]) {
+      expect(body, name).toContain(`\\"${name}\\"`);
+    }
+    for (const r of s.settings.regions) expect(body).toContain(`\\"${DIMENSION.region}\\",\\"${r}\\"`);
+    for (const m of ['C', 'H', 'A']) expect(body).toContain(`\\"${DIMENSION.mode}\\",\\"${m}\\"`);
+    expect(body).toContain('\\"service\\",\\"echofs\\"');
+    expect(body).toContain('Errors');
+    expect(body).toContain('5xx');
+  });
+
+  it('alarms on lag above the bound, on a majority of replicas unreachable, and on the API 5xx rate', () => {
+    obs.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: METRIC.replicationLagMs,
+      Namespace: 'EchoFS',
+      Threshold: 300_000,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Dimensions: [{ Name: 'service', Value: 'echofs' }],
+    });
+    obs.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: METRIC.unreachable,
+      Threshold: 2,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+    obs.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Threshold: 5,
+      Metrics: Match.arrayWith([Match.objectLike({ Expression: Match.stringLikeRegexp('100 \\* errors / requests') })]),
+    });
+    for (const a of Object.values(obs.findResources('AWS::CloudWatch::Alarm'))) {
+      expect((a.Properties as { AlarmActions?: unknown[] }).AlarmActions).toHaveLength(1);
+    }
+  });
+});
