@@ -217,3 +217,42 @@ export async function createSession(db: Db, ownerId: string, hashes: string[], e
     .returning({ id: uploadSessions.id });
   return s!.id;
 }
+
+/** Wraps any store and refuses every call while `state` is 'refuse' (a replica taken away). */
+export class FaultyStore implements ObjectStore {
+  state: MemoryFault = 'up';
+  constructor(private readonly inner: ObjectStore) {}
+  get region(): string {
+    return this.inner.region;
+  }
+  private gate(op: string): void {
+    if (this.state === 'refuse') {
+      const err = new Error(`connect ECONNREFUSED (${this.region} ${op})`) as NodeJS.ErrnoException;
+      err.code = 'ECONNREFUSED';
+      throw err;
+    }
+  }
+  async put(key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
+    this.gate('put');
+    return this.inner.put(key, body, signal);
+  }
+  async get(key: string, signal?: AbortSignal): Promise<Buffer | undefined> {
+    this.gate('get');
+    return this.inner.get(key, signal);
+  }
+  async exists(key: string, signal?: AbortSignal): Promise<boolean> {
+    this.gate('exists');
+    return this.inner.exists(key, signal);
+  }
+  async delete(key: string, signal?: AbortSignal): Promise<void> {
+    this.gate('delete');
+    return this.inner.delete(key, signal);
+  }
+  async *list(prefix: string): AsyncIterable<{ key: string; size: number }> {
+    this.gate('list');
+    yield* this.inner.list(prefix);
+  }
+  presignGet(key: string, expiresInSeconds: number): Promise<string> {
+    return this.inner.presignGet(key, expiresInSeconds);
+  }
+}

@@ -12,9 +12,10 @@ import { sweep } from '#shared/storage/antientropy.js';
 import { collectGarbage } from '#shared/storage/gc.js';
 import { createRunner, createHandler, kickReplicator, run, runnerFor } from '#functions/replicator/handler.js';
 import { loadConfig } from '#shared/config.js';
-import { FaultyStore, REGIONS, startS3rvers, type S3Fixture } from './files-fixtures.js';
+import { REGIONS, startS3rvers, type S3Fixture } from './files-fixtures.js';
 import {
   CountingStore,
+  FaultyStore,
   createFileVersion,
   createSession,
   createUser,

@@ -1,0 +1,131 @@
+// @vitest-environment jsdom
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { createApi } from '../../web/src/api.js';
+import { FilesPage, replicaLabel } from '../../web/src/components/FilesPage.js';
+import { ToastProvider } from '../../web/src/components/ui.js';
+import { UploadQueue } from '../../web/src/upload.js';
+import { fakeFetch } from './fake-fetch.js';
+
+afterEach(cleanup);
+
+const FILE = {
+  file_id: 'f1', name: 'report.pdf', size: 3 * 1024 * 1024, version: 2, chunks: 3, uploaded: new Date().toISOString(),
+  replicas: { chunks: 3, present: { 'us-east-1': 3, 'eu-west-1': 3, 'ap-southeast-1': 1 }, complete: ['us-east-1', 'eu-west-1'], under_replicated: 0 },
+};
+const STATUS = { mode: 'C', replicas: [{ region: 'us-east-1', reachable: true }, { region: 'eu-west-1', reachable: true }, { region: 'ap-southeast-1', reachable: true }] };
+
+function renderPage(routes: Parameters<typeof fakeFetch>[0], queue?: (api: ReturnType<typeof createApi>) => UploadQueue) {
+  const f = fakeFetch({ 'GET /v1/status': () => ({ body: STATUS }), ...routes });
+  const api = createApi({ fetch: f.fetch, getToken: () => 't' });
+  render(
+    <ToastProvider>
+      <FilesPage api={api} queue={queue?.(api)} />
+    </ToastProvider>,
+  );
+  return f;
+}
+
+describe('FilesPage', () => {
+  it('lists name, size, version and replica status of each file', async () => {
+    renderPage({ 'GET /api/v1/files': () => ({ body: { success: true, data: { files: [FILE] } } }) });
+    const row = (await screen.findByText('report.pdf')).closest('tr') as HTMLElement;
+    expect(within(row).getByText('3.00 MB')).toBeTruthy();
+    expect(within(row).getByText('v2')).toBeTruthy();
+    expect(within(row).getByText('just now')).toBeTruthy();
+    await waitFor(() => expect(within(row).getByText('Replicating · 2/3')).toBeTruthy());
+  });
+
+  it('shows an empty state, and an error with a retry that recovers', async () => {
+    let fail = true;
+    renderPage({
+      'GET /api/v1/files': () => (fail ? { status: 500, body: { success: false, error: { code: 'internal_error', message: 'Internal error.' } } } : { body: { data: { files: [] } } }),
+    });
+    expect((await screen.findByRole('alert')).textContent).toContain('Internal error.');
+    fail = false;
+    fireEvent.click(screen.getByRole('button', { name: 'Try again' }));
+    expect(await screen.findByText('No files yet')).toBeTruthy();
+  });
+
+  it('deletes a file and restores it from the Undo action', async () => {
+    let deleted = false;
+    const f = renderPage({
+      'GET /api/v1/files': () => ({ body: { data: { files: deleted ? [] : [FILE] } } }),
+      'DELETE /api/v1/files/{id}': () => {
+        deleted = true;
+        return { body: { success: true } };
+      },
+      'POST /api/v1/files/{id}/restore': () => {
+        deleted = false;
+        return { body: { success: true, data: FILE } };
+      },
+    });
+    fireEvent.click(await screen.findByRole('button', { name: 'Delete report.pdf' }));
+    expect(await screen.findByText('Deleted “report.pdf”.')).toBeTruthy();
+    await waitFor(() => expect(screen.queryByRole('button', { name: 'Delete report.pdf' })).toBeNull());
+    fireEvent.click(screen.getByRole('button', { name: 'Undo' }));
+    expect(await screen.findByRole('button', { name: 'Delete report.pdf' })).toBeTruthy();
+    expect(f.calls.filter((c) => c.path === '/api/v1/files/f1/restore')).toHaveLength(1);
+  });
+
+  it('uploads chosen files through chunk sessions, shows a progress bar per file, and refreshes the list', async () => {
+    const committed: string[] = [];
+    renderPage(
+      {
+        'GET /api/v1/files': () => ({ body: { data: { files: committed.map((n, i) => ({ ...FILE, file_id: `f${i}`, name: n })) } } }),
+        'POST /api/v1/uploads': ({ body }) => ({ status: 201, body: { data: { upload_id: `s-${(body as { name: string }).name}`, missing: (body as { chunks: { hash: string }[] }).chunks.map((c) => c.hash) } } }),
+        'PUT /api/v1/uploads/{id}/chunks/{hash}': () => ({ body: { success: true } }),
+        'POST /api/v1/uploads/{id}/commit': ({ path }) => {
+          const name = decodeURIComponent(path.split('/')[4] ?? '').slice(2);
+          committed.push(name);
+          return { body: { data: { ...FILE, name } } };
+        },
+      },
+      (api) => new UploadQueue(api, { sleep: async () => undefined }),
+    );
+    await screen.findByText('No files yet');
+    const input = screen.getByTestId('file-input') as HTMLInputElement;
+    const files = [new File(['hello'], 'a.txt'), new File([new Uint8Array(2000)], 'b.bin')];
+    fireEvent.change(input, { target: { files } });
+    await waitFor(() => expect(screen.getAllByText('Uploaded')).toHaveLength(2), { timeout: 5000 });
+    const bars = screen.getAllByRole('progressbar');
+    expect(bars.map((b) => b.getAttribute('aria-valuenow'))).toEqual(['100', '100']);
+    expect(committed.sort()).toEqual(['a.txt', 'b.bin']);
+    expect(await screen.findByRole('button', { name: 'Download a.txt' })).toBeTruthy();
+  });
+
+  it('cancels an upload in flight: the bar stops, the session is discarded and nothing is committed', async () => {
+    const calls: string[] = [];
+    renderPage(
+      {
+        'GET /api/v1/files': () => ({ body: { data: { files: [] } } }),
+        'POST /api/v1/uploads': ({ body }) => ({ status: 201, body: { data: { upload_id: 's1', missing: (body as { chunks: { hash: string }[] }).chunks.map((c) => c.hash) } } }),
+        'PUT /api/v1/uploads/{id}/chunks/{hash}': () => new Promise(() => undefined), // never answers
+        'DELETE /api/v1/uploads/{id}': () => {
+          calls.push('abort');
+          return { body: { success: true } };
+        },
+        'POST /api/v1/uploads/{id}/commit': () => {
+          calls.push('commit');
+          return { body: { data: FILE } };
+        },
+      },
+      (api) => new UploadQueue(api, { sleep: async () => undefined }),
+    );
+    await screen.findByText('No files yet');
+    fireEvent.change(screen.getByTestId('file-input'), { target: { files: [new File(['x'.repeat(5000)], 'slow.txt')] } });
+    await screen.findByText('Uploading 0%');
+    fireEvent.click(screen.getByRole('button', { name: 'Cancel upload of slow.txt' }));
+    expect(await screen.findByText('Cancelled')).toBeTruthy();
+    await waitFor(() => expect(calls).toEqual(['abort']));
+    expect(screen.getByRole('button', { name: 'Dismiss slow.txt' })).toBeTruthy();
+  });
+
+  it('labels replicas complete only when every region holds every chunk', () => {
+    const base = { id: 'x', name: 'x', size: 1, uploadedAt: '', version: 1, chunks: 1 };
+    const regions = ['r1', 'r2', 'r3'];
+    expect(replicaLabel({ ...base, replicas: { chunks: 1, present: {}, complete: ['r1', 'r2', 'r3'], underReplicated: 0 } }, regions)).toEqual({ text: '3/3 regions', tone: 'ok' });
+    expect(replicaLabel({ ...base, replicas: { chunks: 1, present: {}, complete: ['r1'], underReplicated: 1 } }, regions).tone).toBe('warn');
+    expect(replicaLabel(base, regions).text).toBe('—');
+  });
+});

@@ -1,0 +1,134 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { createApi, type Api, type Session } from './api.js';
+import { isExpired, loadSession, saveSession, tokenExpiry } from './session.js';
+import { PATHS, useRoute, type Route } from './router.js';
+import { AuthScreen } from './components/AuthScreen.js';
+import { FilesPage } from './components/FilesPage.js';
+import { Dashboard } from './components/Dashboard.js';
+import { ToastProvider } from './components/ui.js';
+
+export const EXPIRED_MESSAGE = 'Your session has expired. Please sign in again.';
+
+export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi }) {
+  const [session, setSession] = useState<Session | undefined>(() => {
+    const s = loadSession();
+    return s && !isExpired(s.token) ? s : undefined;
+  });
+  const [notice, setNotice] = useState<string | undefined>(() => {
+    const s = loadSession();
+    return s && isExpired(s.token) ? EXPIRED_MESSAGE : undefined;
+  });
+  const [route, go] = useRoute();
+  const tokenRef = useRef(session?.token);
+  tokenRef.current = session?.token;
+
+  const expire = useCallback(() => {
+    saveSession(undefined);
+    tokenRef.current = undefined;
+    setSession(undefined);
+    setNotice(EXPIRED_MESSAGE);
+  }, []);
+
+  const api: Api = useMemo(
+    () => apiFactory({ getToken: () => tokenRef.current, onUnauthorized: expire }),
+    [apiFactory, expire],
+  );
+
+  // Sign out when the token's own expiry passes, even without a request.
+  useEffect(() => {
+    const exp = session ? tokenExpiry(session.token) : undefined;
+    if (exp === undefined) return;
+    const t = setTimeout(expire, Math.max(0, Math.min(exp * 1000 - Date.now(), 2 ** 31 - 1)));
+    return () => clearTimeout(t);
+  }, [session, expire]);
+
+  // Keep the route consistent with the session and the role.
+  useEffect(() => {
+    if (!session && (route === 'files' || route === 'admin')) go('signin', true);
+    else if (session && (route === 'signin' || route === 'signup')) go('files', true);
+    else if (session && route === 'admin' && session.user.role !== 'admin') go('files', true);
+  }, [session, route, go]);
+
+  const signedIn = (s: Session) => {
+    saveSession(s);
+    tokenRef.current = s.token;
+    setNotice(undefined);
+    setSession(s);
+    go('files', true);
+  };
+
+  const signOut = () => {
+    saveSession(undefined);
+    setSession(undefined);
+    setNotice('You have signed out.');
+    go('signin', true);
+  };
+
+  return (
+    <ToastProvider>
+      {!session ? (
+        <AuthScreen
+          api={api}
+          mode={route === 'signup' ? 'signup' : 'signin'}
+          notice={notice}
+          onSwitch={(m) => go(m)}
+          onSignedIn={signedIn}
+        />
+      ) : (
+        <div className="shell">
+          <a className="skip-link" href="#main">
+            Skip to content
+          </a>
+          <header className="topbar">
+            <a className="brand" href="/" onClick={(e) => { e.preventDefault(); go('files'); }}>
+              <Logo /> EchoFS
+            </a>
+            <nav className="nav" aria-label="Main">
+              <NavLink route="files" current={route} go={go}>Files</NavLink>
+              {session.user.role === 'admin' && (
+                <NavLink route="admin" current={route} go={go}>Consistency</NavLink>
+              )}
+            </nav>
+            <div className="account">
+              <span className="account-name" title={session.user.email}>
+                {session.user.username || session.user.email}
+                {session.user.role === 'admin' && <span className="tag">admin</span>}
+              </span>
+              <button type="button" className="btn btn-ghost btn-small" onClick={signOut}>
+                Sign out
+              </button>
+            </div>
+          </header>
+          <main id="main" className="main" tabIndex={-1}>
+            {route === 'admin' && session.user.role === 'admin' ? <Dashboard api={api} /> : <FilesPage api={api} />}
+          </main>
+        </div>
+      )}
+    </ToastProvider>
+  );
+}
+
+function NavLink({ route, current, go, children }: { route: Route; current: Route; go: (r: Route) => void; children: string }) {
+  return (
+    <a
+      href={PATHS[route]}
+      className={`nav-link${current === route ? ' active' : ''}`}
+      aria-current={current === route ? 'page' : undefined}
+      onClick={(e) => {
+        e.preventDefault();
+        go(route);
+      }}
+    >
+      {children}
+    </a>
+  );
+}
+
+export function Logo() {
+  return (
+    <svg width="24" height="24" viewBox="0 0 32 32" aria-hidden="true" className="logo">
+      <rect width="32" height="32" rx="8" fill="currentColor" />
+      <path d="M9 11h14M9 16h10M9 21h14" stroke="white" strokeWidth="3" strokeLinecap="round" />
+    </svg>
+  );
+}

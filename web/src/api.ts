@@ -1,0 +1,703 @@
+/**
+ * The one typed client of the EchoFS HTTP API. Every request and every response shape the web app
+ * relies on lives here: components never call fetch themselves. Responses are normalised into the
+ * types below, so a field renamed on the server is fixed in one place.
+ */
+import type { Mode } from './format.js';
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export class ApiError extends Error {
+  constructor(
+    /** HTTP status; 0 when the server could not be reached. */
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra: { requestId?: string; retryAfterMs?: number; field?: string } = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  /** Worth retrying later: the network, a timeout, throttling or a temporarily unavailable server. */
+  get retryable(): boolean {
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+}
+
+export function isAbort(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { name?: string }).name === 'AbortError';
+}
+
+/** A sentence to show a person for any error thrown by the client. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  if (isAbort(err)) return 'Cancelled.';
+  if (err instanceof Error) return err.message;
+  return 'Something went wrong.';
+}
+
+const STATUS_MESSAGES: Record<number, string> = {
+  400: 'The request was not accepted.',
+  401: 'Please sign in.',
+  403: 'You do not have permission to do that.',
+  404: 'Not found.',
+  409: 'That conflicts with something that already exists.',
+  412: 'The file changed in the meantime.',
+  413: 'That is too large.',
+  429: 'Too many requests: slow down a little.',
+  503: 'The service is temporarily unavailable. Try again shortly.',
+};
+
+// ---------------------------------------------------------------------------------------------
+// Types
+
+export type Role = 'user' | 'admin';
+
+export interface User {
+  id: string;
+  username: string;
+  email: string;
+  role: Role;
+}
+
+export interface Session {
+  token: string;
+  user: User;
+}
+
+export interface ReplicaSummary {
+  /** Chunks of the current version. */
+  chunks: number;
+  /** Region → chunks of the current version present there. */
+  present: Record<string, number>;
+  /** Regions holding every chunk. */
+  complete: string[];
+  /** Chunks with fewer copies than a majority of replicas. */
+  underReplicated: number;
+}
+
+export interface FileSummary {
+  id: string;
+  name: string;
+  size: number;
+  uploadedAt: string;
+  version: number;
+  chunks: number;
+  replicas?: ReplicaSummary;
+  mode?: Mode;
+}
+
+export interface FileVersion {
+  version: number;
+  size: number;
+  sha256: string;
+  createdAt: string;
+  mode?: Mode;
+  current: boolean;
+}
+
+export interface UploadSession {
+  uploadId: string;
+  missing: string[];
+}
+
+export interface ScoreParts {
+  partition: number;
+  lag: number;
+  writes: number;
+  hint: number;
+  penalty: number;
+}
+
+export interface RegionHealth {
+  region: string;
+  reachable: boolean;
+  latencyMs?: number;
+  p95Ms?: number;
+  errorRate?: number;
+  consecutiveFailures?: number;
+  lastOkAt?: string;
+  lastError?: string;
+}
+
+export interface Transition {
+  at: string;
+  from?: Mode;
+  to: Mode;
+  reason: string;
+  score?: number;
+}
+
+export interface ControllerSample {
+  t: number;
+  score: number;
+  proposed?: Mode;
+  emergency: boolean;
+}
+
+export interface ControllerStatus {
+  mode: Mode;
+  /** Why the controller is in this mode (the latest transition's reason). */
+  reason: string;
+  /** null until the first sample. */
+  score: number | null;
+  /** Weighted contributions to the score (the penalty is negative). */
+  parts: ScoreParts;
+  /** The raw inputs, each in [0, 1]. */
+  inputs: ScoreParts;
+  thresholds: { available: number; strong: number };
+  samples: ControllerSample[];
+  regions: RegionHealth[];
+  backlog: number;
+  missing: number;
+  lagMs: number;
+  globalOverride?: Mode;
+  objectOverrides: number;
+  criticalKeys: number;
+  changedAt?: string;
+  transitions: Transition[];
+  at: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  at: string;
+  action: string;
+  actor: string;
+  from?: Mode;
+  to?: Mode;
+  score?: number;
+  reason: string;
+  objectId?: string;
+}
+
+export type Hint = 'strong' | 'available' | 'none';
+
+export interface CriticalKey {
+  key: string;
+  addedBy?: string;
+  addedAt?: string;
+}
+
+export type FaultMode = 'up' | 'blackhole' | 'refuse';
+
+export interface RegionFault {
+  region: string;
+  state: FaultMode;
+  latencyMs: number;
+  jitterMs: number;
+  loss: number;
+}
+
+export interface ModeAnswer {
+  objectId?: string;
+  mode: Mode;
+  reason: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tolerant readers (the body is untrusted JSON)
+
+type Json = Record<string, unknown>;
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function obj(v: unknown): Json {
+  return isObj(v) ? v : {};
+}
+
+/** The payload of a success body: {data: …} when present, else the body itself. */
+function payload(body: unknown): Json {
+  const b = obj(body);
+  return isObj(b.data) ? b.data : b;
+}
+
+function pick(o: Json, ...keys: string[]): unknown {
+  for (const k of keys) if (o[k] !== undefined && o[k] !== null) return o[k];
+  return undefined;
+}
+
+function num(o: Json, ...keys: string[]): number | undefined {
+  const v = pick(o, ...keys);
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  return undefined;
+}
+
+function str(o: Json, ...keys: string[]): string | undefined {
+  const v = pick(o, ...keys);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  return undefined;
+}
+
+function bool(o: Json, ...keys: string[]): boolean | undefined {
+  const v = pick(o, ...keys);
+  return typeof v === 'boolean' ? v : undefined;
+}
+
+function list(body: unknown, ...keys: string[]): unknown[] {
+  if (Array.isArray(body)) return body;
+  const b = obj(body);
+  for (const src of [b, obj(b.data)]) {
+    for (const k of keys) if (Array.isArray(src[k])) return src[k] as unknown[];
+  }
+  if (Array.isArray(b.data)) return b.data;
+  return [];
+}
+
+function time(o: Json, ...keys: string[]): string {
+  const v = pick(o, ...keys);
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return new Date(v < 1e12 ? v * 1000 : v).toISOString();
+  return '';
+}
+
+function mode(v: unknown): Mode | undefined {
+  if (v === 'C' || v === 'H' || v === 'A') return v;
+  if (typeof v === 'string') {
+    const m = v.toLowerCase();
+    if (m === 'strong') return 'C';
+    if (m === 'hybrid') return 'H';
+    if (m === 'available') return 'A';
+  }
+  return undefined;
+}
+
+export function toUser(v: unknown): User {
+  const u = obj(v);
+  return {
+    id: str(u, 'id', 'user_id') ?? '',
+    username: str(u, 'username', 'name') ?? '',
+    email: str(u, 'email') ?? '',
+    role: u.role === 'admin' ? 'admin' : 'user',
+  };
+}
+
+export function toReplicaSummary(v: unknown): ReplicaSummary | undefined {
+  if (!isObj(v)) return undefined;
+  const present: Record<string, number> = {};
+  if (isObj(v.present)) for (const [r, n] of Object.entries(v.present)) if (typeof n === 'number') present[r] = n;
+  const complete = Array.isArray(v.complete) ? v.complete.filter((r): r is string => typeof r === 'string') : [];
+  return {
+    chunks: num(v, 'chunks') ?? 0,
+    present,
+    complete,
+    underReplicated: num(v, 'under_replicated', 'underReplicated') ?? 0,
+  };
+}
+
+export function toFileSummary(v: unknown): FileSummary {
+  const f = obj(v);
+  const m = mode(pick(f, 'mode'));
+  const replicas = toReplicaSummary(pick(f, 'replicas', 'replica_summary', 'replication'));
+  return {
+    id: str(f, 'file_id', 'id') ?? '',
+    name: str(f, 'name', 'filename') ?? '(unnamed)',
+    size: num(f, 'size', 'file_size') ?? 0,
+    uploadedAt: time(f, 'uploaded', 'uploaded_at', 'updated_at', 'created_at'),
+    version: num(f, 'version', 'current_version') ?? 1,
+    chunks: num(f, 'chunks', 'chunk_count') ?? 0,
+    ...(replicas ? { replicas } : {}),
+    ...(m ? { mode: m } : {}),
+  };
+}
+
+export function toFileVersion(v: unknown, current?: number): FileVersion {
+  const o = obj(v);
+  const version = num(o, 'version') ?? 0;
+  const m = mode(pick(o, 'mode'));
+  return {
+    version,
+    size: num(o, 'size', 'file_size') ?? 0,
+    sha256: str(o, 'sha256', 'hash') ?? '',
+    createdAt: time(o, 'created_at', 'createdAt', 'uploaded', 'uploaded_at'),
+    current: bool(o, 'current', 'is_current') ?? (current !== undefined && version === current),
+    ...(m ? { mode: m } : {}),
+  };
+}
+
+export function toUploadSession(v: unknown): UploadSession {
+  const p = payload(v);
+  return {
+    uploadId: str(p, 'upload_id', 'uploadId', 'id') ?? '',
+    missing: (Array.isArray(p.missing) ? p.missing : []).filter((h): h is string => typeof h === 'string'),
+  };
+}
+
+const PART_KEYS: Record<keyof ScoreParts, string[]> = {
+  partition: ['partition', 'partition_risk', 'partitionRisk'],
+  lag: ['lag', 'replication_lag', 'replicationLag'],
+  writes: ['writes', 'write_rate', 'writeRate'],
+  hint: ['hint', 'user_hint', 'userHint'],
+  penalty: ['penalty', 'recent_change', 'recent_change_penalty', 'recentChangePenalty', 'change_penalty'],
+};
+
+export function toScoreParts(v: unknown): ScoreParts {
+  const o = obj(v);
+  const out = { partition: 0, lag: 0, writes: 0, hint: 0, penalty: 0 };
+  for (const key of Object.keys(PART_KEYS) as (keyof ScoreParts)[]) out[key] = num(o, ...PART_KEYS[key]) ?? 0;
+  return out;
+}
+
+export function toRegionHealth(v: unknown, regionKey?: string): RegionHealth {
+  const o = obj(v);
+  const reachable = bool(o, 'reachable', 'healthy', 'up');
+  const state = str(o, 'state', 'status');
+  const latencyMs = num(o, 'latency_ewma_ms', 'latency_ms', 'latencyMs', 'ewma_ms', 'latency_p50_ms');
+  const p95Ms = num(o, 'latency_p95_ms', 'p95_ms');
+  const errorRate = num(o, 'error_rate', 'errorRate');
+  const consecutiveFailures = num(o, 'consecutive_failures');
+  const lastOkAt = time(o, 'last_ok_at');
+  const lastError = str(o, 'last_error');
+  return {
+    region: str(o, 'region', 'name') ?? regionKey ?? '?',
+    reachable: reachable ?? (state ? state === 'reachable' || state === 'up' || state === 'healthy' : false),
+    ...(latencyMs !== undefined ? { latencyMs } : {}),
+    ...(p95Ms !== undefined ? { p95Ms } : {}),
+    ...(errorRate !== undefined ? { errorRate } : {}),
+    ...(consecutiveFailures !== undefined ? { consecutiveFailures } : {}),
+    ...(lastOkAt ? { lastOkAt } : {}),
+    ...(lastError ? { lastError } : {}),
+  };
+}
+
+export function toTransition(v: unknown): Transition {
+  const o = obj(v);
+  const from = mode(pick(o, 'from', 'old_mode', 'oldMode', 'previous'));
+  const score = num(o, 'score');
+  return {
+    at: time(o, 'at', 'time', 'timestamp', 'ts'),
+    to: mode(pick(o, 'to', 'new_mode', 'newMode', 'mode')) ?? 'C',
+    reason: str(o, 'reason') ?? '',
+    ...(from ? { from } : {}),
+    ...(score !== undefined ? { score } : {}),
+  };
+}
+
+export function toControllerStatus(v: unknown): ControllerStatus {
+  const p = payload(v);
+  const replicasRaw = pick(p, 'replicas', 'regions');
+  let regions: RegionHealth[] = [];
+  if (Array.isArray(replicasRaw)) regions = replicasRaw.map((r) => toRegionHealth(r));
+  else if (isObj(replicasRaw)) regions = Object.entries(replicasRaw).map(([k, r]) => toRegionHealth(r, k));
+  const backlogRaw = pick(p, 'backlog');
+  const backlogObj = obj(backlogRaw);
+  const th = obj(p.thresholds);
+  const transitions = (Array.isArray(p.transitions) ? p.transitions : []).map(toTransition);
+  const samples: ControllerSample[] = (Array.isArray(p.samples) ? p.samples : []).flatMap((x) => {
+    const o = obj(x);
+    const t = num(o, 'at', 't');
+    const score = num(o, 'score');
+    if (t === undefined || score === undefined) return [];
+    const proposed = mode(o.proposed);
+    return [{ t, score, emergency: o.emergency === true, ...(proposed ? { proposed } : {}) }];
+  });
+  const globalOverride = mode(isObj(p.global_override) ? p.global_override.mode : p.global_override);
+  const changedAt = time(p, 'changed_at');
+  return {
+    mode: mode(pick(p, 'mode')) ?? 'C',
+    reason: str(p, 'reason') ?? transitions[0]?.reason ?? '',
+    score: num(p, 'score') ?? null,
+    parts: toScoreParts(p.parts),
+    inputs: toScoreParts(p.inputs),
+    thresholds: { available: num(th, 'available_above') ?? 0.6, strong: num(th, 'strong_below') ?? 0.3 },
+    samples,
+    regions,
+    backlog: (typeof backlogRaw === 'number' ? backlogRaw : num(backlogObj, 'pending')) ?? 0,
+    missing: num(backlogObj, 'missing') ?? 0,
+    lagMs: num(p, 'replication_lag_ms', 'lag_ms') ?? num(backlogObj, 'lag_ms') ?? 0,
+    objectOverrides: num(p, 'object_overrides') ?? 0,
+    criticalKeys: num(p, 'critical_keys') ?? 0,
+    transitions,
+    at: time(p, 'timestamp', 'updated_at') || new Date().toISOString(),
+    ...(globalOverride ? { globalOverride } : {}),
+    ...(changedAt ? { changedAt } : {}),
+  };
+}
+
+export function toAuditEntry(v: unknown, i: number): AuditEntry {
+  const o = obj(v);
+  const from = mode(pick(o, 'from', 'old_mode', 'oldMode'));
+  const to = mode(pick(o, 'to', 'new_mode', 'newMode', 'mode'));
+  const score = num(o, 'score');
+  const objectId = str(o, 'object_id', 'objectId');
+  const at = time(o, 'at', 'time', 'timestamp', 'ts');
+  return {
+    id: str(o, 'id', 'audit_id', 'sk') ?? `${at}-${i}`,
+    at,
+    action: str(o, 'action', 'kind', 'type', 'event') ?? 'decision',
+    actor: str(o, 'actor', 'by', 'user') ?? 'controller',
+    reason: str(o, 'reason', 'message') ?? '',
+    ...(from ? { from } : {}),
+    ...(to ? { to } : {}),
+    ...(score !== undefined ? { score } : {}),
+    ...(objectId ? { objectId } : {}),
+  };
+}
+
+export function toRegionFault(v: unknown, regionKey?: string): RegionFault {
+  const o = obj(v);
+  const state = str(o, 'state', 'mode');
+  return {
+    region: str(o, 'region') ?? regionKey ?? '?',
+    state: state === 'blackhole' || state === 'refuse' ? state : 'up',
+    latencyMs: num(o, 'latency_ms', 'latencyMs') ?? 0,
+    jitterMs: num(o, 'jitter_ms', 'jitterMs') ?? 0,
+    loss: num(o, 'loss') ?? 0,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+export interface ApiOptions {
+  /** Origin prefix; '' for same-origin. */
+  baseUrl?: string;
+  fetch?: typeof fetch;
+  getToken?: () => string | undefined;
+  /** Called when a request that carried a token is answered 401 (expired or revoked session). */
+  onUnauthorized?: (err: ApiError) => void;
+}
+
+interface RequestOptions {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  json?: unknown;
+  body?: BodyInit;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Send no bearer token (sign in / sign up). */
+  anonymous?: boolean;
+}
+
+export interface CommitOptions {
+  ifMatch?: number;
+  signal?: AbortSignal;
+}
+
+export type Api = ReturnType<typeof createApi>;
+
+function parseRetryAfter(v: string | null): number | undefined {
+  if (!v) return undefined;
+  const s = Number(v);
+  if (Number.isFinite(s)) return Math.max(0, s * 1000);
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? Math.max(0, t - Date.now()) : undefined;
+}
+
+/** The file name in a Content-Disposition header (RFC 6266, filename* preferred). */
+export function filenameFromDisposition(h: string | null): string | undefined {
+  if (!h) return undefined;
+  const star = /filename\*\s*=\s*([^']*)'[^']*'([^;]+)/i.exec(h);
+  if (star?.[2]) {
+    try {
+      return decodeURIComponent(star[2].trim());
+    } catch {
+      /* fall through to the plain form */
+    }
+  }
+  const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(h);
+  return plain ? (plain[2] ?? plain[1] ?? '').trim() : undefined;
+}
+
+export function createApi(opts: ApiOptions = {}) {
+  const base = opts.baseUrl ?? '';
+  const doFetch = opts.fetch ?? ((...a: Parameters<typeof fetch>) => globalThis.fetch(...a));
+
+  async function send(path: string, o: RequestOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = { Accept: 'application/json', ...(o.headers ?? {}) };
+    const token = o.anonymous ? undefined : opts.getToken?.();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    let body = o.body;
+    if (o.json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      body = JSON.stringify(o.json);
+    }
+    let res: Response;
+    try {
+      res = await doFetch(base + path, { method: o.method ?? 'GET', headers, body, signal: o.signal });
+    } catch (err) {
+      if (isAbort(err)) throw err;
+      throw new ApiError(0, 'network_error', 'Cannot reach the EchoFS server. Check your connection and try again.');
+    }
+    if (!res.ok) {
+      const err = await toApiError(res);
+      if (res.status === 401 && token) opts.onUnauthorized?.(err);
+      throw err;
+    }
+    return res;
+  }
+
+  async function toApiError(res: Response): Promise<ApiError> {
+    let body: Json = {};
+    try {
+      body = obj(JSON.parse(await res.text()));
+    } catch {
+      /* not JSON: fall back to the status text */
+    }
+    const e = obj(body.error);
+    const code = str(e, 'code') ?? (typeof body.error === 'string' ? body.error : undefined) ?? `http_${res.status}`;
+    const message = str(e, 'message') ?? str(body, 'message') ?? STATUS_MESSAGES[res.status] ?? `Request failed (HTTP ${res.status}).`;
+    const requestId = str(e, 'request_id') ?? res.headers.get('x-request-id') ?? undefined;
+    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+    const field = str(e, 'field');
+    return new ApiError(res.status, code, message, {
+      ...(requestId ? { requestId } : {}),
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+      ...(field ? { field } : {}),
+    });
+  }
+
+  async function call(path: string, o: RequestOptions = {}): Promise<unknown> {
+    const res = await send(path, o);
+    const text = await res.text();
+    if (!text) return {};
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      throw new ApiError(res.status, 'invalid_response', 'The server sent a response the app cannot read.');
+    }
+  }
+
+  const enc = encodeURIComponent;
+
+  function toSession(body: unknown): Session {
+    const p = payload(body);
+    const b = obj(body);
+    const token = str(b, 'token') ?? str(p, 'token');
+    if (!token) throw new ApiError(200, 'invalid_response', 'The server did not return a session token.');
+    return { token, user: toUser(pick(b, 'user') ?? pick(p, 'user')) };
+  }
+
+  return {
+    // auth ---------------------------------------------------------------------------------
+    async register(input: { username: string; email: string; password: string }): Promise<Session> {
+      return toSession(await call('/api/v1/auth/register', { method: 'POST', json: input, anonymous: true }));
+    },
+    async login(input: { email: string; password: string }): Promise<Session> {
+      return toSession(await call('/api/v1/auth/login', { method: 'POST', json: input, anonymous: true }));
+    },
+    async me(): Promise<User> {
+      const b = obj(await call('/api/v1/auth/me'));
+      return toUser(pick(b, 'user') ?? pick(payload(b), 'user'));
+    },
+
+    // files --------------------------------------------------------------------------------
+    async listFiles(signal?: AbortSignal): Promise<FileSummary[]> {
+      return list(await call('/api/v1/files', { signal }), 'files', 'items').map(toFileSummary);
+    },
+    async fileVersions(id: string): Promise<FileVersion[]> {
+      const body = await call(`/api/v1/files/${enc(id)}/versions`);
+      const p = payload(body);
+      const current = num(p, 'current_version', 'version');
+      return list(body, 'versions', 'items')
+        .map((v) => toFileVersion(v, current))
+        .sort((a, b) => b.version - a.version);
+    },
+    async deleteFile(id: string): Promise<void> {
+      await call(`/api/v1/files/${enc(id)}`, { method: 'DELETE' });
+    },
+    async restoreFile(id: string): Promise<void> {
+      await call(`/api/v1/files/${enc(id)}/restore`, { method: 'POST' });
+    },
+    /** The file's bytes (the current version, or `version`), with the server's file name. */
+    async download(id: string, version?: number, signal?: AbortSignal): Promise<{ blob: Blob; filename?: string }> {
+      const q = version !== undefined ? `?version=${version}` : '';
+      const res = await send(`/api/v1/files/${enc(id)}/download${q}`, { signal, headers: { Accept: '*/*' } });
+      const filename = filenameFromDisposition(res.headers.get('content-disposition'));
+      return { blob: await res.blob(), ...(filename ? { filename } : {}) };
+    },
+
+    // chunk sessions -----------------------------------------------------------------------
+    async createUpload(
+      input: { name: string; size: number; sha256: string; chunks: { hash: string; size: number }[] },
+      signal?: AbortSignal,
+    ): Promise<UploadSession> {
+      return toUploadSession(await call('/api/v1/uploads', { method: 'POST', json: input, signal }));
+    },
+    async getUpload(uploadId: string, signal?: AbortSignal): Promise<UploadSession> {
+      const s = toUploadSession(await call(`/api/v1/uploads/${enc(uploadId)}`, { signal }));
+      return { ...s, uploadId: s.uploadId || uploadId };
+    },
+    async putChunk(uploadId: string, hash: string, bytes: ArrayBuffer, signal?: AbortSignal): Promise<void> {
+      await call(`/api/v1/uploads/${enc(uploadId)}/chunks/${enc(hash)}`, {
+        method: 'PUT',
+        body: bytes,
+        headers: { 'Content-Type': 'application/octet-stream' },
+        signal,
+      });
+    },
+    async commitUpload(uploadId: string, o: CommitOptions = {}): Promise<FileSummary> {
+      const body = await call(`/api/v1/uploads/${enc(uploadId)}/commit`, {
+        method: 'POST',
+        signal: o.signal,
+        ...(o.ifMatch !== undefined ? { headers: { 'If-Match': String(o.ifMatch) } } : {}),
+      });
+      const p = payload(body);
+      return toFileSummary(isObj(p.file) ? p.file : p);
+    },
+    async abortUpload(uploadId: string): Promise<void> {
+      await call(`/api/v1/uploads/${enc(uploadId)}`, { method: 'DELETE' });
+    },
+
+    // controller ---------------------------------------------------------------------------
+    async status(signal?: AbortSignal): Promise<ControllerStatus> {
+      return toControllerStatus(await call('/v1/status', { signal }));
+    },
+    async audit(limit = 50): Promise<AuditEntry[]> {
+      return list(await call(`/v1/audit?limit=${limit}`), 'entries', 'audit', 'items', 'events').map(toAuditEntry);
+    },
+    async modeFor(objectId: string): Promise<ModeAnswer> {
+      const p = payload(await call(`/v1/mode?object_id=${enc(objectId)}`));
+      const oid = str(p, 'object_id');
+      return { mode: mode(p.mode) ?? 'C', reason: str(p, 'reason') ?? '', ...(oid ? { objectId: oid } : {}) };
+    },
+    async setOverride(m: Mode, objectId?: string): Promise<void> {
+      await call('/v1/override', { method: 'POST', json: objectId ? { mode: m, object_id: objectId } : { mode: m } });
+    },
+    async clearOverride(objectId?: string): Promise<void> {
+      const q = objectId ? `?object_id=${enc(objectId)}` : '';
+      await call(`/v1/override${q}`, { method: 'DELETE' });
+    },
+    async criticalKeys(): Promise<CriticalKey[]> {
+      const b = obj(await call('/v1/critical-keys'));
+      if (Array.isArray(b.items)) {
+        return b.items.map((k) => {
+          const o = obj(k);
+          const addedBy = str(o, 'added_by');
+          const addedAt = time(o, 'added_at');
+          return { key: str(o, 'key') ?? '', ...(addedBy ? { addedBy } : {}), ...(addedAt ? { addedAt } : {}) };
+        }).filter((k) => k.key !== '');
+      }
+      return list(b, 'critical_keys', 'keys').filter((k): k is string => typeof k === 'string').map((key) => ({ key }));
+    },
+    async addCriticalKey(key: string): Promise<void> {
+      await call('/v1/critical-keys', { method: 'POST', json: { key } });
+    },
+    async removeCriticalKey(key: string): Promise<void> {
+      await call(`/v1/critical-keys?key=${enc(key)}`, { method: 'DELETE' });
+    },
+    async setHint(objectId: string, hint: Hint): Promise<void> {
+      await call('/v1/hint', { method: 'POST', json: { object_id: objectId, hint } });
+    },
+
+    // local fault injection ----------------------------------------------------------------
+    async faults(): Promise<RegionFault[]> {
+      const body = await call('/api/v1/local/faults');
+      const arr = list(body, 'faults', 'regions', 'replicas');
+      if (arr.length > 0) return arr.map((f) => toRegionFault(f));
+      const p = payload(body);
+      const map = isObj(p.faults) ? p.faults : p;
+      return Object.entries(map)
+        .filter(([k, v]) => isObj(v) && k !== 'success')
+        .map(([k, v]) => toRegionFault(v, k));
+    },
+    async setFault(f: { region: string; state: FaultMode; latency_ms?: number; jitter_ms?: number; loss?: number }): Promise<void> {
+      await call('/api/v1/local/faults', { method: 'POST', json: f });
+    },
+  };
+}
