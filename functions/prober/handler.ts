@@ -13,11 +13,12 @@ import type { ObjectStore } from '#shared/storage/ports.js';
 import { catalogBacklog } from '#shared/controller/factory.js';
 import { catalogWriteRate, Prober } from '#shared/controller/prober.js';
 import type { ControllerService } from '#shared/controller/service.js';
+import { expediteRegions } from '#shared/storage/replicator.js';
 
 /** How long one invocation keeps probing (the schedule's period). */
 export const INVOCATION_BUDGET_MS = 60_000;
 
-export type ProberServices = Pick<Services, 'config' | 'catalog'> & { controller: ControllerService };
+export type ProberServices = Pick<Services, 'config' | 'catalog'> & Partial<Pick<Services, 'replication'>> & { controller: ControllerService };
 
 /** A prober over the services' controller; the replica stores default to one per configured region. */
 export function createProber(services: ProberServices, stores?: readonly ObjectStore[], now?: () => number): Prober {
@@ -31,6 +32,14 @@ export function createProber(services: ProberServices, stores?: readonly ObjectS
     backlog: catalogBacklog(catalog.db),
     writeRate: catalogWriteRate(catalog.db, 60_000, now),
     now,
+    // A region that comes back gets its backlog retried at once: convergence after a heal does not
+    // wait out the per-row backoff the outage caused.
+    onRecovered: async (regions) => {
+      const trigger = services.replication;
+      if (trigger?.recovered) return trigger.recovered(regions);
+      await expediteRegions(catalog.db, regions);
+      trigger?.kick();
+    },
   });
 }
 

@@ -13,7 +13,7 @@ import { logger, metrics, MetricUnit } from '#shared/observability.js';
 import { buildServices } from '#shared/runtime.js';
 import type { HealthSink, ObjectStore } from '#shared/storage/ports.js';
 import { createReplicaStores } from '#shared/storage/s3-store.js';
-import { backlogStats, drainBacklog, RegionBackoff, systemClock, type BacklogStats, type Clock, type DrainStats, type ReplicationTrigger } from '#shared/storage/replicator.js';
+import { backlogStats, drainBacklog, expediteRegions, RegionBackoff, systemClock, type BacklogStats, type Clock, type DrainStats, type ReplicationTrigger } from '#shared/storage/replicator.js';
 import { sweep, type SweepCursor, type SweepStats } from '#shared/storage/antientropy.js';
 import { collectGarbage, type GcStats } from '#shared/storage/gc.js';
 
@@ -67,6 +67,8 @@ export interface ReplicatorRunner extends ReplicationTrigger {
   tick(): Promise<{ drain: DrainRunStats; sweep?: SweepStats; gc?: GcStats }>;
   /** Resolves when no drain started by kick() is running (tests, shutdown). */
   idle(): Promise<void>;
+  /** Regions judged reachable again: forget their cool-down, make their rows due, drain soon. */
+  recovered(regions: readonly string[]): Promise<void>;
 }
 
 export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}): ReplicatorRunner {
@@ -194,6 +196,12 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
     },
     backlog: () => backlogStats(db, clock),
     kick,
+    async recovered(regions) {
+      for (const r of regions) regionBackoff.success(r);
+      const due = await expediteRegions(db, regions, new Date(clock.now()));
+      logger.info('regions recovered: backlog made due', { regions: [...regions], rows: due });
+      kick();
+    },
     async idle() {
       while (timer || draining) {
         if (timer) await new Promise((r) => setTimeout(r, o.kickDebounceMs ?? 200));

@@ -48,6 +48,8 @@ export interface ProberOptions {
   metrics?: ControllerMetrics;
   now?: () => number;
   probeTimeoutMs?: number;
+  /** Called with the regions judged reachable again by this tick (e.g. to retry their backlog). */
+  onRecovered?: (regions: string[]) => Promise<void> | void;
 }
 
 /** Acknowledged file writes per second over the last `windowMs`, from the catalog. */
@@ -133,8 +135,17 @@ export class Prober {
 
   private async doTick(): Promise<TickResult> {
     const cfg = this.o.controller;
-    const probes = await this.probeAll();
     const regions = this.o.stores.map((s) => s.region);
+    const wasDown = regions.filter((r) => !this.o.health.isReachable(r));
+    const probes = await this.probeAll();
+    const recovered = wasDown.filter((r) => this.o.health.isReachable(r));
+    if (recovered.length > 0 && this.o.onRecovered) {
+      try {
+        await this.o.onRecovered(recovered);
+      } catch (err) {
+        logger.warn('recovery hook failed', { regions: recovered, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
     const snapshots = this.o.health.snapshots(regions);
     const total = regions.length;
     const reachable = snapshots.filter((h) => h.reachable).length;

@@ -384,6 +384,29 @@ export async function backlogStats(db: Db, clock: Clock = systemClock): Promise<
 /** How the write path asks for a drain soon (after a write left a backlog). Never throws or waits. */
 export interface ReplicationTrigger {
   kick(): void;
+  /** A region came back: retry its backlog now rather than after each row's backoff. */
+  recovered?(regions: readonly string[]): Promise<void>;
+}
+
+/**
+ * When a region is judged reachable again, its backlog rows that were backing off (because the
+ * region was down) become due at once, so convergence after a heal does not wait for the longest
+ * row backoff. Returns the number of rows made due.
+ */
+export async function expediteRegions(db: Db, regions: readonly string[], now: Date = new Date()): Promise<number> {
+  if (regions.length === 0) return 0;
+  const rows = await db
+    .update(chunkPlacements)
+    .set({ nextAttemptAt: now })
+    .where(
+      and(
+        inArray(chunkPlacements.region, [...regions]),
+        inArray(chunkPlacements.state, ['pending', 'missing']),
+        or(isNull(chunkPlacements.nextAttemptAt), sql`${chunkPlacements.nextAttemptAt} > ${now}`),
+      ),
+    )
+    .returning({ region: chunkPlacements.region });
+  return rows.length;
 }
 
 /**

@@ -27,11 +27,12 @@ function fakeStore() {
   return { store: store as unknown as ControllerStore, audit, state: () => state };
 }
 
-function setup(now: () => number) {
+function setup(now: () => number, onRecovered?: (regions: string[]) => void) {
   const stores = REGIONS.map((r) => new MemoryObjectStore(r));
   const fake = fakeStore();
   const ticks: TickMetrics[] = [];
   const prober = new Prober({
+    onRecovered,
     stores,
     store: fake.store,
     health: new HealthTracker(REGIONS, { now }),
@@ -73,5 +74,24 @@ describe('prober', () => {
     const ticks = await prober.runFor({ budgetMs: 60_000, intervalMs: 5000, remainingMs: () => 20_000 - t, sleep: async (ms) => void (t += ms) });
     // The probe timeout (2 s) plus a 2 s margin must fit after the next interval.
     expect(ticks).toBe(4);
+  });
+
+  it('reports the regions judged reachable again, once, so their backlog is retried at once', async () => {
+    let t = 1_000_000;
+    const recovered: string[][] = [];
+    const { prober, stores } = setup(() => t, (r) => void recovered.push(r));
+    await prober.tick();
+    stores[1]!.state = 'refuse';
+    for (let i = 0; i < 3; i++) {
+      t += 5000;
+      await prober.tick();
+    }
+    expect(recovered).toEqual([]);
+    stores[1]!.state = 'up';
+    for (let i = 0; i < 4; i++) {
+      t += 5000;
+      await prober.tick();
+    }
+    expect(recovered).toEqual([['eu-west-1']]);
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import type { Catalog, Db } from '#shared/catalog/db.js';
-import { backlogStats, claimBacklog, drainBacklog, RegionBackoff, rowBackoffMs, DEFAULT_BACKOFF } from '#shared/storage/replicator.js';
+import { backlogStats, claimBacklog, drainBacklog, expediteRegions, RegionBackoff, rowBackoffMs, DEFAULT_BACKOFF } from '#shared/storage/replicator.js';
 import { createUser, FakeClock, MemoryStore, openPgliteCatalog, placements, seedChunk, statesOf } from '../integration/replication-fixtures.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
@@ -29,6 +29,24 @@ beforeEach(async () => {
 const at = () => new Date(clock.now());
 
 describe('drainBacklog', () => {
+  it('the rows of a recovered region become due at once instead of after their backoff', async () => {
+    const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    stores.get('eu-west-1')!.state = 'refuse';
+    const breaker = new RegionBackoff({ ...DEFAULT_BACKOFF, regionFailureThreshold: 100 });
+    for (let i = 0; i < 5; i++) {
+      if (i > 0) clock.advance(60_000);
+      await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, random: () => 0 });
+    }
+    stores.get('eu-west-1')!.state = 'up';
+    // Backing off: nothing claimable now.
+    expect((await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker })).claimed).toBe(0);
+
+    expect(await expediteRegions(db, ['eu-west-1'], at())).toBe(1);
+    const stats = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(stats).toMatchObject({ claimed: 1, copied: 1 });
+    expect((await placements(db, owner, c.hash))['eu-west-1']!.state).toBe('present');
+  });
+
   it('copies pending chunks from a holder, marks them present and empties the backlog', async () => {
     const a = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1', 'ap-southeast-1'], at: at() });
     const b = await seedChunk(db, stores, { ownerId: owner, present: ['eu-west-1'], pending: ['us-east-1', 'ap-southeast-1'], at: at() });
