@@ -17,6 +17,7 @@ import { CHUNK_SIZE, CorruptChunk, HASH_RE, chunkStream, decodeChunk, encodeChun
 import { InMemoryHealth } from './health.js';
 import { checkFileSize, checkQuota, validateName } from './limits.js';
 import { chunkKey, fixedMode, type HealthSink, type ModeDecision, type ModeSource, type ObjectStore } from './ports.js';
+import { recordWriteLatency } from '../controller/metrics.js';
 
 export type EngineConfig = Pick<Config, 'mode' | 'maxFileBytes' | 'quotaBytes' | 'uploadTtlSeconds' | 'replicaTimeoutMs'>;
 
@@ -313,6 +314,7 @@ export class StorageEngine {
     const enc = await encodeChunk(plain, hash);
     const key = chunkKey(ownerId, hash);
     const targets = this.regions.filter((r) => !present.includes(r));
+    const writeStarted = performance.now();
     const attempts: Attempt[] = targets.map((region) => ({
       region,
       done: this.timed(region, () => (this.stores.get(region) as ObjectStore).put(key, enc.stored)),
@@ -345,6 +347,7 @@ export class StorageEngine {
       );
     }
     this.health.recordWrite?.(plain.length);
+    recordWriteLatency(mode, performance.now() - writeStarted);
     metrics.addMetric('ChunkWritten', MetricUnit.Count, 1);
     if (outcome.degraded) metrics.addMetric('ChunkWriteDegraded', MetricUnit.Count, 1);
     if (pending.length > 0) this.kick();

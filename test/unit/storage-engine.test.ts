@@ -13,6 +13,7 @@ import { CHUNK_SIZE, describeBuffer, sha256Hex } from '#shared/storage/codec.js'
 import { chunkKey, fixedMode } from '#shared/storage/ports.js';
 import { HttpError } from '#shared/errors.js';
 import type { Mode } from '#shared/config.js';
+import { controllerMetrics, setControllerMetrics } from '#shared/controller/metrics.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 let catalog: Catalog;
@@ -148,6 +149,21 @@ describe('storage engine: replication by mode', () => {
     expect([...stores.values()].reduce((n, s) => n + s.puts, 0)).toBe(puts);
     expect(f2.version).toBe(2);
     expect((await engine.listVersions(owner, f2.fileId)).map((v) => v.version)).toEqual([2, 1]);
+  });
+
+  it('reports the acknowledged write latency under the mode the write was acknowledged in', async () => {
+    const seen: { mode: Mode; ms: number }[] = [];
+    const previous = controllerMetrics();
+    setControllerMetrics({ ...previous, writeLatency: (mode, ms) => void seen.push({ mode, ms }) });
+    try {
+      const owner = await newUser();
+      await rig('A').engine.uploadStream(owner, { name: 'lat.bin' }, once(randomBytes(2000)));
+    } finally {
+      setControllerMetrics(previous);
+    }
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.mode).toBe('A');
+    expect(seen[0]!.ms).toBeGreaterThanOrEqual(0);
   });
 
   it('strong write with one replica refusing succeeds and leaves that replica pending (backlog)', async () => {
