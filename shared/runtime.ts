@@ -2,6 +2,7 @@
  * The service container: everything a function needs, built once from config. Lambda handlers
  * build it at cold start; the local runtime builds one and hands it to every handler.
  */
+import { randomBytes } from 'node:crypto';
 import type { Config } from './config.js';
 import { catalogFromConfig, type Catalog } from './catalog/db.js';
 import { resolveJwtSecret } from './auth/secret.js';
@@ -36,6 +37,16 @@ export interface Services {
   replication?: ReplicationTrigger;
 }
 
+/**
+ * The JWT signing secret. In the cloud only the functions that authenticate requests are given
+ * one (JWT_SECRET_ARN); the scheduled ones (prober, replicator) get a random key of their own, so
+ * they need no access to the secret and any token shown to them fails verification.
+ */
+async function jwtSecretFor(config: Config): Promise<string | Uint8Array> {
+  if (config.stage === 'cloud' && !config.jwtSecret && !config.jwtSecretArn) return randomBytes(48);
+  return resolveJwtSecret(config);
+}
+
 /** Build the services for this config; anything in `overrides` is used as given (tests, fakes). */
 export async function buildServices(config: Config, overrides: Partial<Services> = {}): Promise<Services> {
   const catalog = overrides.catalog ?? (await catalogFromConfig(config));
@@ -44,7 +55,7 @@ export async function buildServices(config: Config, overrides: Partial<Services>
       overrides.auth ??
       new AuthService({
         db: catalog.db,
-        tokens: new TokenService(await resolveJwtSecret(config)),
+        tokens: new TokenService(await jwtSecretFor(config)),
         bcryptCost: config.bcryptCost,
         adminEmails: config.adminEmails,
       });

@@ -202,10 +202,8 @@ export class CoreStack extends Stack {
     bindCatalog(replicator, this.cluster, CATALOG_DATABASE);
     bindTable(replicator, this.table, 'read');
 
-    // The shared service container (shared/runtime.ts buildServices) resolves the JWT secret at
-    // cold start for every function it builds, the scheduled ones included.
-    bindJwtSecret(prober, this.jwtSecret);
-    bindJwtSecret(replicator, this.jwtSecret);
+    // The scheduled functions (prober, replicator) authenticate nothing: without JWT_SECRET_ARN the
+    // service container gives them a random key of their own, so they get no access to the secret.
 
     bindCatalog(migrate, this.cluster, CATALOG_DATABASE);
 

@@ -261,6 +261,7 @@ describe('core stack: least privilege', () => {
     for (const r of resources) expect(r).toContain(`/${PROBE_PREFIX}*`);
     expect(dynamoWrites(st)).toContain('dynamodb:PutItem');
     expect(allowedActions(st).has('lambda:InvokeFunction')).toBe(false);
+    expect(touchesJwtSecret(st)).toBe(false);
   });
 
   it('replicator: reads, writes, deletes and lists chunks; only reads the table', () => {
@@ -268,6 +269,7 @@ describe('core stack: least privilege', () => {
     expect(s3Actions(st).sort()).toEqual(['s3:DeleteObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject']);
     expect(dynamoWrites(st)).toEqual([]);
     expect(allowedActions(st).has('lambda:InvokeFunction')).toBe(false);
+    expect(touchesJwtSecret(st)).toBe(false);
   });
 
   it('migrate: the catalog only', () => {
