@@ -3,7 +3,7 @@
  * build it at cold start; the local runtime builds one and hands it to every handler.
  */
 import { randomBytes } from 'node:crypto';
-import type { Config } from './config.js';
+import { loadConfig, type Config } from './config.js';
 import { catalogFromConfig, type Catalog } from './catalog/db.js';
 import { resolveJwtSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
@@ -90,4 +90,22 @@ export async function buildServices(config: Config, overrides: Partial<Services>
 export async function closeServices(services: Services): Promise<void> {
   await services.storage?.drain();
   await services.catalog.close();
+}
+
+/**
+ * A Lambda cold-start memo: builds the services from the environment once, on the first request,
+ * then `make`s the function's handler from them. A failed start is forgotten, so the next
+ * request tries again (e.g. while Aurora resumes).
+ */
+export function coldStart<T>(make: (services: Services) => T, build: () => Promise<Services> = () => buildServices(loadConfig(process.env))): () => Promise<T> {
+  let starting: Promise<T> | undefined;
+  return () => {
+    starting ??= build()
+      .then(make)
+      .catch((err: unknown) => {
+        starting = undefined;
+        throw err;
+      });
+    return starting;
+  };
 }

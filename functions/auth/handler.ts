@@ -3,11 +3,10 @@
  * AuthService, shape the response (the original API's shapes).
  */
 import type { Context } from 'aws-lambda';
-import { loadConfig } from '#shared/config.js';
 import { Unavailable } from '#shared/errors.js';
 import { createApiHandler, errorResult, json, parseJson, type ApiEvent, type ApiResult } from '#shared/http.js';
 import { logger } from '#shared/observability.js';
-import { buildServices, type Services } from '#shared/runtime.js';
+import { coldStart, type Services } from '#shared/runtime.js';
 import { changePasswordSchema, loginSchema, registerSchema } from '#shared/auth/schemas.js';
 
 export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>) {
@@ -42,19 +41,15 @@ function userId(user: { id: string } | undefined): string {
 }
 
 // Lambda entry point: services are built once per cold start, on the first request.
-let services: Promise<Services> | undefined;
-let inner: ReturnType<typeof createHandler> | undefined;
+const started = coldStart(createHandler);
 
 export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
-  if (!inner) {
-    try {
-      services ??= buildServices(loadConfig(process.env));
-      inner = createHandler(await services);
-    } catch (err) {
-      services = undefined; // retry on the next request
-      logger.error('auth function failed to start', { error: err as Error });
-      return errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));
-    }
+  let inner: ReturnType<typeof createHandler>;
+  try {
+    inner = await started();
+  } catch (err) {
+    logger.error('auth function failed to start', { error: err as Error });
+    return errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));
   }
   return inner(event, context);
 }

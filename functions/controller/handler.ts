@@ -4,11 +4,11 @@
  */
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { loadConfig, type Mode } from '#shared/config.js';
+import type { Mode } from '#shared/config.js';
 import { NotFound, Unavailable } from '#shared/errors.js';
 import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type Authenticator } from '#shared/http.js';
 import { logger } from '#shared/observability.js';
-import { buildServices } from '#shared/runtime.js';
+import { coldStart } from '#shared/runtime.js';
 import type { Actor, ControllerService } from '#shared/controller/service.js';
 
 const MODE_ALIASES: Record<string, Mode> = { c: 'C', h: 'H', a: 'A', strong: 'C', hybrid: 'H', available: 'A' };
@@ -118,25 +118,18 @@ export function createHandler(deps: ControllerHandlerDeps) {
 }
 
 // Lambda entry point: services are built once per cold start, on the first request.
-let inner: ReturnType<typeof createHandler> | undefined;
-let starting: Promise<ReturnType<typeof createHandler>> | undefined;
-
-async function start(): Promise<ReturnType<typeof createHandler>> {
-  const services = await buildServices(loadConfig(process.env));
+const started = coldStart((services) => {
   if (!services.controller) throw new Error('the controller function needs a controller table (ECHOFS_TABLE, DYNAMODB_ENDPOINT locally)');
   return createHandler({ controller: services.controller, authenticator: services.authenticator });
-}
+});
 
 export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
-  if (!inner) {
-    try {
-      starting ??= start();
-      inner = await starting;
-    } catch (err) {
-      starting = undefined; // retry on the next request
-      logger.error('controller function failed to start', { error: err as Error });
-      return errorResult(new Unavailable('The controller is starting or its state store is unreachable; retry shortly.', 5));
-    }
+  let inner: ReturnType<typeof createHandler>;
+  try {
+    inner = await started();
+  } catch (err) {
+    logger.error('controller function failed to start', { error: err as Error });
+    return errorResult(new Unavailable('The controller is starting or its state store is unreachable; retry shortly.', 5));
   }
   return inner(event, context);
 }

@@ -8,12 +8,11 @@ import busboy from 'busboy';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { loadConfig } from '#shared/config.js';
 import { BadRequest, PayloadTooLarge, Unavailable } from '#shared/errors.js';
 import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type AuthUser } from '#shared/http.js';
 import { logger, metrics } from '#shared/observability.js';
 import { matchRoute, routeKey } from '#shared/routes.js';
-import { buildServices, type Services } from '#shared/runtime.js';
+import { coldStart, type Services } from '#shared/runtime.js';
 import { HASH_RE } from '#shared/storage/codec.js';
 import { resolveRange, type FileInfo, type FileListItem, type SessionInfo, type StorageEngine, type VersionInfo } from '#shared/storage/engine.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
@@ -323,22 +322,7 @@ function fromServices(s: Services): FilesDeps {
 /** Largest body a buffered Lambda response carries (6 MB payload, base64 grows by 4/3). */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-type FilesHandler = ReturnType<typeof createHandler>;
-let services: Promise<Services> | undefined;
-let inner: FilesHandler | undefined;
-
-async function getInner(): Promise<FilesHandler> {
-  if (!inner) {
-    try {
-      services ??= buildServices(loadConfig(process.env));
-      inner = createHandler(await services);
-    } catch (err) {
-      services = undefined; // retry on the next request
-      throw err;
-    }
-  }
-  return inner;
-}
+const getInner = coldStart(createHandler);
 
 /** Turn a streamed result into a buffered (base64) one, or a 413 that points to the manifest. */
 export async function bufferResult(result: ApiResult, limit = MAX_BUFFERED_BYTES): Promise<ApiResult> {
@@ -379,7 +363,7 @@ export async function bufferResult(result: ApiResult, limit = MAX_BUFFERED_BYTES
 
 /** API Gateway (buffered) entry point. */
 export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
-  let h: FilesHandler;
+  let h: ReturnType<typeof createHandler>;
   try {
     h = await getInner();
   } catch (err) {
