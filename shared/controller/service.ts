@@ -166,7 +166,10 @@ export class ControllerService implements ModeSource, HealthSink {
       }
     }
     const r = resolveMode(controllerMode, { critical, objectOverride, globalOverride: snap.globalOverride?.mode, hint });
-    return { mode: r.mode, reason: r.reason, hedgeReads: r.mode !== 'C' };
+    // Reads are always allowed to hedge: chunks are immutable, so a second holder's copy is the
+    // same bytes in every mode, and the hedge delay follows observed latency, so a second request
+    // goes out only when the first holder is slow (latency stress).
+    return { mode: r.mode, reason: r.reason, hedgeReads: true };
   }
 
   async modeAnswer(objectId: string | undefined): Promise<ModeAnswer> {

@@ -436,60 +436,72 @@ export class StorageEngine {
     }
   }
 
-  /** Fetch and verify one chunk from the best holder, falling back (and optionally hedging) to the next. */
+  /**
+   * Fetch and verify one chunk from the best holder. Without hedging, holders are tried one after
+   * another. With hedging, the next holder is also asked whenever the ones in flight have been
+   * silent for the hedge delay (or have failed): the first verified copy wins and the others are
+   * aborted, so a black-holed replica costs a read at most the hedge delay, not a timeout.
+   */
   async readChunk(ownerId: string, hash: string, placements: { region: string; state: PlacementState }[], hedge = false): Promise<Buffer> {
     const order = this.readOrder(placements);
-    const errors: string[] = [];
-    let i = 0;
-    while (i < order.length) {
-      const first = order[i] as { region: string; present: boolean };
-      const second = hedge && first.present ? order[i + 1] : undefined;
-      if (second?.present) {
-        i += 2;
+    if (order.length === 0) throw new Unavailable(`Chunk ${hash.slice(0, 12)}… has no replica holding it. Retry later.`, 5, 'chunk_unavailable');
+    if (!hedge) {
+      const errors: string[] = [];
+      for (const h of order) {
         try {
-          return await this.hedged(ownerId, hash, first, second);
+          return await this.fetchFrom(ownerId, hash, h.region, h.present);
         } catch (err) {
-          errors.push(errMessage(err));
+          errors.push(`${h.region}: ${errMessage(err)}`);
         }
-        continue;
       }
-      i += 1;
-      try {
-        return await this.fetchFrom(ownerId, hash, first.region, first.present);
-      } catch (err) {
-        errors.push(`${first.region}: ${errMessage(err)}`);
-      }
+      throw new Unavailable(`Chunk ${hash.slice(0, 12)}… could not be read from any replica (${errors.join('; ')}). Retry later.`, 5, 'chunk_unavailable');
     }
-    throw new Unavailable(`Chunk ${hash.slice(0, 12)}… could not be read from any replica (${errors.join('; ') || 'no holder'}). Retry later.`, 5, 'chunk_unavailable');
+    return this.hedged(ownerId, hash, order);
   }
 
-  private hedged(ownerId: string, hash: string, a: { region: string; present: boolean }, b: { region: string; present: boolean }): Promise<Buffer> {
-    const delay = Math.max(10, 2 * (this.health.latency?.(a.region) ?? 25));
+  private hedged(ownerId: string, hash: string, order: { region: string; present: boolean }[]): Promise<Buffer> {
     const ctrl = new AbortController();
     return new Promise<Buffer>((resolve, reject) => {
-      let failures = 0;
-      let started = 1;
       const errors: string[] = [];
-      const finish = (buf: Buffer) => {
+      let next = 0;
+      let inFlight = 0;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const launch = () => {
         clearTimeout(timer);
-        ctrl.abort();
-        resolve(buf);
+        if (done || next >= order.length) return;
+        const h = order[next] as { region: string; present: boolean };
+        if (next > 0) metrics.addMetric('ReadHedged', MetricUnit.Count, 1);
+        next += 1;
+        inFlight += 1;
+        this.fetchFrom(ownerId, hash, h.region, h.present, ctrl.signal).then(
+          (buf) => {
+            if (done) return;
+            done = true;
+            clearTimeout(timer);
+            ctrl.abort();
+            resolve(buf);
+          },
+          (err: unknown) => {
+            inFlight -= 1;
+            if (done) return;
+            errors.push(`${h.region}: ${errMessage(err)}`);
+            if (next < order.length) launch();
+            else if (inFlight === 0) {
+              done = true;
+              reject(new Unavailable(`Chunk ${hash.slice(0, 12)}… could not be read from any replica (${errors.join('; ')}). Retry later.`, 5, 'chunk_unavailable'));
+            }
+          },
+        );
+        // Hedge only when the holder is slower than it usually is: 3x its observed latency, at
+        // least 50 ms (no duplicate GETs under normal jitter), at most 500 ms.
+        if (next < order.length) {
+          const delay = Math.min(500, Math.max(50, 3 * (this.health.latency?.(h.region) ?? 25)));
+          timer = setTimeout(launch, delay);
+          timer.unref?.();
+        }
       };
-      const fail = (region: string, err: unknown) => {
-        failures += 1;
-        errors.push(`${region}: ${errMessage(err)}`);
-        if (started === 1) startSecond();
-        else if (failures >= 2) reject(new Error(errors.join('; ')));
-      };
-      const startSecond = () => {
-        if (started === 2) return;
-        started = 2;
-        clearTimeout(timer);
-        metrics.addMetric('ReadHedged', MetricUnit.Count, 1);
-        this.fetchFrom(ownerId, hash, b.region, b.present, ctrl.signal).then(finish, (e: unknown) => fail(b.region, e));
-      };
-      const timer = setTimeout(startSecond, delay);
-      this.fetchFrom(ownerId, hash, a.region, a.present, ctrl.signal).then(finish, (e: unknown) => fail(a.region, e));
+      launch();
     });
   }
 
@@ -682,7 +694,7 @@ export class StorageEngine {
     const end = range?.end ?? size - 1;
     const length = Math.max(0, end - start + 1);
     const decision = await this.decide(ownerId, f.name);
-    const stream = Readable.from(this.readBytes(ownerId, v.id, start, end, decision.hedgeReads === true), { objectMode: false, highWaterMark: CHUNK_SIZE });
+    const stream = Readable.from(this.readBytes(ownerId, v.id, start, end, decision.hedgeReads !== false), { objectMode: false, highWaterMark: CHUNK_SIZE });
     return { file, etag: `"${v.sha256}.${v.version}"`, length, range, stream };
   }
 

@@ -20,7 +20,7 @@ export interface ObjectStore {
 export interface ModeDecision {
   mode: Mode;
   reason: string;
-  /** Under latency stress reads may be hedged to a second holder. */
+  /** Reads may hedge to further holders when the first is slow (default); false reads holders one by one. */
   hedgeReads?: boolean;
 }
 

@@ -257,6 +257,24 @@ describe('storage engine: verified reads', () => {
     expect((await readAll(r.engine, owner, f.fileId)).equals(data)).toBe(true);
   });
 
+  it('by default hedges past a holder that does not answer instead of waiting for it (black-holed replica)', async () => {
+    const r = rig('C');
+    const owner = await newUser();
+    const data = randomBytes(2000);
+    const f = await r.engine.uploadStream(owner, { name: 'bh.bin' }, once(data));
+    for (const s of r.stores.values()) s.latencyMs = 0;
+    // Every holder but one hangs far longer than this test may run; the healthy one answers.
+    const healthy = 'ap-southeast-1';
+    for (const [region, s] of r.stores) if (region !== healthy) s.latencyMs = 120_000;
+    const before = r.stores.get(healthy)!.gets;
+    const outcome = await Promise.race([
+      readAll(r.engine, owner, f.fileId).then((b) => ({ ok: b.equals(data) })),
+      new Promise<{ ok: 'hung' }>((resolve) => setTimeout(() => resolve({ ok: 'hung' }), 20_000).unref()),
+    ]);
+    expect(outcome.ok).toBe(true);
+    expect(r.stores.get(healthy)!.gets).toBeGreaterThan(before);
+  });
+
   it('is 503 when no replica can serve a chunk', async () => {
     const r = rig();
     const owner = await newUser();
