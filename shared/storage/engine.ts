@@ -391,11 +391,15 @@ export class StorageEngine {
     });
   }
 
+  /**
+   * A straggling write landed: pending → present. A copy a read has meanwhile found bad
+   * ('missing') stays queued: the replicator re-copies and verifies it.
+   */
   private async markPresent(ownerId: string, hash: string, region: string): Promise<void> {
     await this.db
       .update(chunkPlacements)
       .set({ state: 'present', pendingSince: null, attempts: 0, nextAttemptAt: null, claimedBy: null, claimedUntil: null, lastError: null, updatedAt: this.clock() })
-      .where(and(eq(chunkPlacements.ownerId, ownerId), eq(chunkPlacements.hash, hash), eq(chunkPlacements.region, region), sql`${chunkPlacements.state} <> 'present'`));
+      .where(and(eq(chunkPlacements.ownerId, ownerId), eq(chunkPlacements.hash, hash), eq(chunkPlacements.region, region), eq(chunkPlacements.state, 'pending')));
   }
 
   /** Mark a copy bad (missing or corrupt): it joins the repair backlog. */
@@ -439,8 +443,10 @@ export class StorageEngine {
   /**
    * Fetch and verify one chunk from the best holder. Without hedging, holders are tried one after
    * another. With hedging, the next holder is also asked whenever the ones in flight have been
-   * silent for the hedge delay (or have failed): the first verified copy wins and the others are
-   * aborted, so a black-holed replica costs a read at most the hedge delay, not a timeout.
+   * silent for the hedge delay (or have failed): the first verified copy wins, so a black-holed
+   * replica costs a read at most the hedge delay, not a timeout. The slower requests are left to
+   * finish in the background (bounded by the replica timeout): their outcome still feeds the
+   * health picture, and a bad copy they find is still queued for repair.
    */
   async readChunk(ownerId: string, hash: string, placements: { region: string; state: PlacementState }[], hedge = false): Promise<Buffer> {
     const order = this.readOrder(placements);
@@ -460,7 +466,6 @@ export class StorageEngine {
   }
 
   private hedged(ownerId: string, hash: string, order: { region: string; present: boolean }[]): Promise<Buffer> {
-    const ctrl = new AbortController();
     return new Promise<Buffer>((resolve, reject) => {
       const errors: string[] = [];
       let next = 0;
@@ -474,12 +479,13 @@ export class StorageEngine {
         if (next > 0) metrics.addMetric('ReadHedged', MetricUnit.Count, 1);
         next += 1;
         inFlight += 1;
-        this.fetchFrom(ownerId, hash, h.region, h.present, ctrl.signal).then(
+        const fetched = this.fetchFrom(ownerId, hash, h.region, h.present);
+        this.track(fetched.then(() => undefined, () => undefined));
+        fetched.then(
           (buf) => {
             if (done) return;
             done = true;
             clearTimeout(timer);
-            ctrl.abort();
             resolve(buf);
           },
           (err: unknown) => {

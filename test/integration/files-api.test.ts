@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
+import { runnerFor } from '#functions/replicator/handler.js';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
 import { chunkPlacements, files } from '#shared/catalog/schema.js';
 import { CHUNK_SIZE, decodeChunk, describeBuffer } from '#shared/storage/codec.js';
@@ -296,15 +297,26 @@ describe('files API: replicas failing', () => {
         (await db.select().from(chunkPlacements).where(and(eq(chunkPlacements.ownerId, alice.user.id), eq(chunkPlacements.hash, hash)))).map((r) => [r.region, r.state]),
       );
     const damaged: { key: string; hash: string; data: Buffer }[] = [];
+    // Hold back the replicator's automatic kick so the queued repair can be observed before the
+    // drain below performs it.
+    const trigger = stack.system.services.replication;
+    stack.system.services.replication = undefined;
+    // ...and let any drain still running from earlier tests finish first.
+    await runnerFor(stack.system.services).idle();
     for (const damage of ['corrupt', 'delete'] as const) {
       const data = randomBytes(5000);
       const hash = sha(data);
       const up = await upload(alice.token, `rot-${damage}.bin`, data);
       expect(up.status).toBe(201);
       const key = chunkKey(alice.user.id, hash);
-      // Damage the copy the next read goes to first.
+      // Let the write's straggling third copy land first, so the damage below is not overwritten.
+      await storage.drain();
+      // Damage one copy, and make the two intact replicas answer slowly (2 s) for the read: the
+      // read then asks every holder (a hedge goes out at most 500 ms after the previous request)
+      // and the damaged copy answers first, whatever order the health ranking gives.
       const first = storage.health.ranked(stack.system.config.regions)[0]!;
       const store = direct.get(first)!;
+      const intact = stack.system.config.regions.filter((r) => r !== first);
       if (damage === 'corrupt') {
         const stored = (await store.get(key))!;
         stored[stored.length - 1] = (stored[stored.length - 1] ?? 0) ^ 0xff;
@@ -312,14 +324,21 @@ describe('files API: replicas failing', () => {
       } else {
         await store.delete(key);
       }
-      const down = await download(alice.token, up.body.data.file_id as string);
+      for (const r of intact) stack.system.faults.set(r, { latency_ms: 2000 });
+      const down = await download(alice.token, up.body.data.file_id as string).finally(() => {
+        for (const r of intact) stack.system.faults.set(r, { latency_ms: 0 });
+      });
       expect(down.status).toBe(200);
       expect(down.bytes.equals(data), `${damage}d copy in ${first} was not skipped`).toBe(true);
+      // A hedged read may have been answered by another holder first; the request to the damaged
+      // copy still completes in the background and queues it for repair.
+      await storage.drain();
       const states = await placementStates(hash);
-      expect(states[first], `${damage}d copy in ${first}`).toBe('missing');
+      expect(states[first], `${damage}d copy in ${first}: ${JSON.stringify(states)}`).toBe('missing');
       expect(Object.values(states).filter((x) => x === 'present')).toHaveLength(2);
       damaged.push({ key, hash, data });
     }
+    stack.system.services.replication = trigger;
     await stack.system.tasks.drain!.runNow();
     for (const { key, hash, data } of damaged) {
       expect(Object.values(await placementStates(hash))).toEqual(['present', 'present', 'present']);
