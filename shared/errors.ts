@@ -68,3 +68,18 @@ export class Unavailable extends HttpError {
     super(503, code, message, { 'Retry-After': String(retryAfterSeconds) }, details);
   }
 }
+
+/**
+ * A failed query's error without its parameters. Drizzle puts every bound parameter into the
+ * message of a failed query; for statements that carry secrets (password hashes) rethrow this
+ * instead, so logs keep the statement, the server's reason and the SQLSTATE, never the values.
+ */
+export function withoutParams(err: unknown): Error {
+  if (!(err instanceof Error) || !('params' in err)) return err instanceof Error ? err : new Error(String(err));
+  const cause = err.cause as { message?: unknown; code?: unknown; constraint?: unknown } | undefined;
+  const query = (err as { query?: unknown }).query;
+  const clean = new Error(`Failed query: ${String(query)}\nreason: ${String(cause?.message ?? 'unknown')}`);
+  clean.name = 'CatalogQueryError';
+  Object.assign(clean, { code: cause?.code, constraint: cause?.constraint });
+  return clean;
+}

@@ -8,7 +8,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { BadRequest, Forbidden, HttpError, MethodNotAllowed, NotFound, Unauthorized } from './errors.js';
+import { BadRequest, Forbidden, HttpError, MethodNotAllowed, NotFound, Unauthorized, withoutParams } from './errors.js';
 import { routes, routeKey, type FunctionName, type Route } from './routes.js';
 import { logger as defaultLogger } from './observability.js';
 import type { Logger } from '@aws-lambda-powertools/logger';
@@ -193,7 +193,8 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
           if (err.status >= 500) log.warn('request failed', { requestId, status: err.status, code: err.code, message: err.message });
           result = errorResult(err);
         } else {
-          log.error('unhandled error', { requestId, routeKey: request.event?.routeKey, error: err as Error });
+          // Query errors carry their bound parameters (possibly secrets): log them without.
+          log.error('unhandled error', { requestId, routeKey: request.event?.routeKey, error: withoutParams(err) });
           result = json(500, errorBody('internal_error', 'Internal error. Quote the request id when reporting it.', { request_id: requestId }));
         }
         result.headers = { ...(result.headers ?? {}), 'X-Request-Id': requestId };
