@@ -16,6 +16,7 @@ import { coldStart, type Services } from '#shared/runtime.js';
 import { HASH_RE } from '#shared/storage/codec.js';
 import { resolveRange, type FileInfo, type FileListItem, type SessionInfo, type StorageEngine, type VersionInfo } from '#shared/storage/engine.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
+import type { Mode } from '#shared/config.js';
 
 export interface FilesDeps {
   storage: StorageEngine;
@@ -183,6 +184,8 @@ export function createHandler(deps: FilesDeps | Services) {
           await decide(req, file.name);
           return storage.uploadStream(user.id, { name: file.name, contentType: file.contentType, ifMatch }, file.stream);
         });
+        // The mode the write was acknowledged under (it may have finished under another one).
+        decisions.set(req, { mode: f.mode as Mode, reason: 'write' });
         return json(201, { success: true, data: fileJson(f) });
       },
 

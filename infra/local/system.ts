@@ -222,7 +222,10 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
       res.end(JSON.stringify({ success: false, error: { code: 'starting', message: 'EchoFS is starting; retry shortly.' } }));
     };
     const server = createServer((req, res) => listener(req, res));
-    server.keepAliveTimeout = 5000;
+    // Keep idle connections well past a client's own idle timeout (clients learn it from the
+    // Keep-Alive header), so a client never reuses a socket the server is closing at that moment.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
     const host = opts.host ?? '127.0.0.1';
     const port = await listen(server, config.port, host);
     cleanups.push({ name: 'http server', run: () => closeHttp(server, 3000) });

@@ -204,6 +204,8 @@ export function checkChunkList(size: number, list: readonly ChunkRef[]): void {
   });
 }
 
+const MODE_STRENGTH: Record<Mode, number> = { C: 2, H: 1, A: 0 };
+
 export class StorageEngine {
   readonly db: Db;
   readonly stores: Map<string, ObjectStore>;
@@ -284,7 +286,7 @@ export class StorageEngine {
    * Store one chunk on the replicas and record where it lives. Acknowledged by `decision.mode`;
    * strong writes that cannot reach a majority fail with 503 and are not acknowledged.
    */
-  async writeChunk(ownerId: string, hash: string, plain: Buffer, decision: ModeDecision): Promise<ChunkWriteResult> {
+  async writeChunk(ownerId: string, hash: string, plain: Buffer, decision: ModeDecision, redecide?: () => Promise<ModeDecision>): Promise<ChunkWriteResult> {
     if (plain.length > CHUNK_SIZE) throw new PayloadTooLarge(`A chunk holds at most ${CHUNK_SIZE} bytes; this one has ${plain.length}.`, 'chunk_too_large');
     const actual = sha256Hex(plain);
     if (actual !== hash) throw new BadRequest(`Chunk content hashes to ${actual}, not ${hash}: nothing was stored. Resend the chunk.`, 'hash_mismatch');
@@ -334,7 +336,21 @@ export class StorageEngine {
       // A straggler that fails stays pending for the replicator; its failure was already observed.
       this.track(a.done.then(() => this.markPresent(ownerId, hash, a.region), () => undefined));
     }
-    if (!outcome.satisfied) {
+    // A write waiting for its quorum may outlive the mode it started under: when a majority became
+    // unreachable meanwhile, the controller has moved to available (emergency). The write is then
+    // acknowledged under the mode in force when it completes, with the copy it has; a critical key
+    // or an override still resolves to strong, and the write fails.
+    let ackMode = mode;
+    let satisfied = outcome.satisfied;
+    if (!satisfied && mode !== 'A' && holders.length >= 1 && redecide) {
+      const now = await redecide().catch(() => undefined);
+      if (now?.mode === 'A') {
+        ackMode = 'A';
+        satisfied = true;
+        metrics.addMetric('ChunkWriteRedecided', MetricUnit.Count, 1);
+      }
+    }
+    if (!satisfied) {
       metrics.addMetric('ChunkWriteRejected', MetricUnit.Count, 1);
       const why = Object.entries(outcome.failed).map(([r, e]) => `${r}: ${e}`).join('; ');
       throw new Unavailable(
@@ -347,11 +363,11 @@ export class StorageEngine {
       );
     }
     this.health.recordWrite?.(plain.length);
-    recordWriteLatency(mode, performance.now() - writeStarted);
+    recordWriteLatency(ackMode, performance.now() - writeStarted);
     metrics.addMetric('ChunkWritten', MetricUnit.Count, 1);
-    if (outcome.degraded) metrics.addMetric('ChunkWriteDegraded', MetricUnit.Count, 1);
+    if (outcome.degraded || ackMode !== mode) metrics.addMetric('ChunkWriteDegraded', MetricUnit.Count, 1);
     if (pending.length > 0) this.kick();
-    return { hash, size: enc.size, storedSize: enc.stored.length, compressed: enc.compressed, deduped: false, acked: holders, pending, mode, degraded: holders.length < q };
+    return { hash, size: enc.size, storedSize: enc.stored.length, compressed: enc.compressed, deduped: false, acked: holders, pending, mode: ackMode, degraded: holders.length < q };
   }
 
   private kick(): void {
@@ -849,6 +865,8 @@ export class StorageEngine {
       checkQuota(await this.usedBytes(this.db, ownerId), input.declaredSize, this.config.quotaBytes);
     }
     const decision = await this.decide(ownerId, name);
+    /** The weakest mode any chunk was acknowledged under (a write may finish under another). */
+    let ackedMode: Mode = decision.mode;
     const whole = createHash('sha256');
     const refs: ChunkRef[] = [];
     const inflight = new Set<Promise<void>>();
@@ -860,8 +878,10 @@ export class StorageEngine {
       whole.update(piece);
       const hash = sha256Hex(piece);
       refs.push({ hash, size: piece.length });
-      const p: Promise<void> = this.writeChunk(ownerId, hash, piece, decision).then(
-        () => undefined,
+      const p: Promise<void> = this.writeChunk(ownerId, hash, piece, decision, () => this.decide(ownerId, name)).then(
+        (r) => {
+          if (MODE_STRENGTH[r.mode] < MODE_STRENGTH[ackedMode]) ackedMode = r.mode;
+        },
         (err: unknown) => {
           failure ??= err;
         },
@@ -873,7 +893,7 @@ export class StorageEngine {
     }
     await Promise.all(inflight);
     if (failure) throw failure;
-    return this.commitVersion(ownerId, { name, size, sha256: whole.digest('hex'), contentType: input.contentType, chunks: refs, mode: decision.mode, ifMatch: input.ifMatch });
+    return this.commitVersion(ownerId, { name, size, sha256: whole.digest('hex'), contentType: input.contentType, chunks: refs, mode: ackedMode, ifMatch: input.ifMatch });
   }
 
   // ---------------------------------------------------------------- upload sessions
@@ -949,7 +969,7 @@ export class StorageEngine {
     if (body.length > CHUNK_SIZE) throw new PayloadTooLarge(`A chunk holds at most ${CHUNK_SIZE} bytes; this one has ${body.length}.`, 'chunk_too_large');
     if (body.length !== declared.size) throw new BadRequest(`Chunk ${hash} was declared as ${declared.size} bytes but ${body.length} arrived; nothing was stored.`, 'chunk_size_mismatch');
     const decision = await this.decide(ownerId, s.name);
-    const res = await this.writeChunk(ownerId, hash, body, decision);
+    const res = await this.writeChunk(ownerId, hash, body, decision, () => this.decide(ownerId, s.name));
     this.advanceSessionHash(s.id, s.chunks, hash, body);
     return res;
   }

@@ -198,6 +198,32 @@ describe('storage engine: replication by mode', () => {
     expect(p['eu-west-1']).toBe('pending');
   });
 
+  it('a strong write that loses its quorum is acknowledged under available when the controller switched meanwhile', async () => {
+    const decisions: Mode[] = ['C', 'A'];
+    const r = rig('C', { modeSource: { modeFor: async () => ({ mode: decisions.length > 1 ? decisions.shift()! : decisions[0]!, reason: 'test' }) } });
+    r.stores.get('eu-west-1')!.state = 'refuse';
+    r.stores.get('ap-southeast-1')!.state = 'refuse';
+    const owner = await newUser();
+    const data = randomBytes(5000);
+    const f = await r.engine.uploadStream(owner, { name: 'switched.bin' }, once(data));
+    // Recorded under the mode it was acknowledged in, with the one copy it has and the rest queued.
+    expect(f.mode).toBe('A');
+    expect(await placements(owner, sha256Hex(data))).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'pending', 'ap-southeast-1': 'pending' });
+    expect((await readAll(r.engine, owner, f.fileId)).equals(data)).toBe(true);
+  });
+
+  it('a strong write that loses its quorum still fails when the object stays strong (critical key, override)', async () => {
+    let asked = 0;
+    const r = rig('C', { modeSource: { modeFor: async () => (asked++, { mode: 'C', reason: 'critical key' }) } });
+    r.stores.get('eu-west-1')!.state = 'refuse';
+    r.stores.get('ap-southeast-1')!.state = 'refuse';
+    const owner = await newUser();
+    const err = await r.engine.uploadStream(owner, { name: 'ledger.db' }, once(randomBytes(3000))).catch((e: unknown) => e);
+    expect((err as HttpError).status).toBe(503);
+    expect(asked).toBeGreaterThanOrEqual(2);
+    expect(await catalog.db.select().from(files).where(eq(files.ownerId, owner))).toHaveLength(0);
+  });
+
   it('hybrid accepts one ack after its deadline when the others are slow, and the stragglers land later', async () => {
     const r = rig('H', { hybridDeadline: { minMs: 20, maxMs: 20 } });
     r.stores.get('eu-west-1')!.latencyMs = 400;
