@@ -16,6 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LocalSystem } from '#local/system.js';
+import { createTestDatabase } from '../test/helpers/databases.js';
 import { EchoClient, HttpFailure, readStatus } from './client.js';
 import { ReplicaFiles } from './replicas.js';
 import { jsonReport, markdown, svgChart, type BenchReport } from './report.js';
@@ -203,32 +204,6 @@ async function startFor(opts: BenchOptions, strategy: StrategyName | undefined, 
   });
 }
 
-/** Create a fresh database on the server for one system; returns its URL and a drop function. */
-async function freshDatabase(serverUrl: string, name: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const { default: pg } = await import('pg');
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: serverUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
-}
-
 /** Fix the strategy through the controller's global override (admin); false if there is no controller. */
 async function applyStrategy(client: EchoClient, strategy: StrategyName): Promise<boolean> {
   const mode = STRATEGY_MODE[strategy];
@@ -303,7 +278,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
     let current: StrategyName | undefined;
     let db: { url: string; drop: () => Promise<void> } | undefined;
     try {
-      if (opts.databaseUrl) db = await freshDatabase(opts.databaseUrl, `echofs_bench_${runId}_${++systems}`);
+      if (opts.databaseUrl) db = await createTestDatabase(opts.databaseUrl, `echofs_bench_${runId}_${++systems}`);
       system = await startFor(opts, strategies.length === 1 ? strategies[0] : undefined, dataDir, db?.url);
       for (const strategy of strategies) {
         current = strategy;

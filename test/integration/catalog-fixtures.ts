@@ -3,48 +3,18 @@
  * Postgres catalog gets a fresh database (echofs_t_<random>) that is dropped afterwards, so test
  * files running in parallel never see each other's rows.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { openCatalog, type Catalog } from '#shared/catalog/db.js';
+import { createTestDatabase } from '../helpers/databases.js';
 
 export type CatalogTarget = 'pglite' | 'postgres';
 
 /** The engines to run catalog tests on: PGlite, plus Postgres when DATABASE_URL is set. */
 export const catalogTargets: CatalogTarget[] = process.env.DATABASE_URL ? ['pglite', 'postgres'] : ['pglite'];
 
-export interface TestDatabase {
-  url: string;
-  drop(): Promise<void>;
-}
-
-/** A fresh, empty database on the server at `baseUrl`. */
-export async function createTestDatabase(baseUrl: string): Promise<TestDatabase> {
-  const name = `echofs_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(baseUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: baseUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
-}
+export { createTestDatabase, type ScratchDatabase as TestDatabase } from '../helpers/databases.js';
 
 export interface TestCatalog {
   catalog: Catalog;

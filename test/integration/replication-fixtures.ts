@@ -6,6 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { openCatalog, type Catalog, type Db } from '#shared/catalog/db.js';
+import { createTestDatabase } from '../helpers/databases.js';
 import { chunkPlacements, chunks, files, fileVersions, uploadSessions, users, versionChunks, type PlacementState } from '#shared/catalog/schema.js';
 import { encodeChunk } from '#shared/storage/codec.js';
 import { chunkKey, type ObjectStore } from '#shared/storage/ports.js';
@@ -21,23 +22,13 @@ export async function openPgliteCatalog(): Promise<Catalog> {
 export async function openPostgresCatalog(): Promise<Catalog | undefined> {
   const url = process.env.DATABASE_URL;
   if (!url) return undefined;
-  const { default: pg } = await import('pg');
-  const name = `echofs_t_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  const catalog = await openCatalog({ databaseUrl: u.toString(), poolMax: 8 });
+  const db = await createTestDatabase(url);
+  const catalog = await openCatalog({ databaseUrl: db.url, poolMax: 8 });
   return {
     ...catalog,
     async close() {
       await catalog.close();
-      const a = new pg.Client({ connectionString: url });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
+      await db.drop();
     },
   };
 }
