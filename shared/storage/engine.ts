@@ -293,26 +293,26 @@ export class StorageEngine {
     const mode = decision.mode;
     const q = this.quorum;
 
-    const existing = await this.db
-      .select({ region: chunkPlacements.region, state: chunkPlacements.state })
-      .from(chunkPlacements)
-      .where(and(eq(chunkPlacements.ownerId, ownerId), eq(chunkPlacements.hash, hash)));
+    // Touch the chunk row first (if the chunk is known): garbage collection re-checks touched_at
+    // under the row lock, so it never deletes copies this write is about to rely on. Only a known
+    // chunk has placements worth reading.
+    const [known] = await this.db
+      .update(chunks)
+      .set({ touchedAt: this.clock() })
+      .where(and(eq(chunks.ownerId, ownerId), eq(chunks.hash, hash)))
+      .returning({ storedSize: chunks.storedSize, compressed: chunks.compressed });
+    const existing = known
+      ? await this.db
+          .select({ region: chunkPlacements.region, state: chunkPlacements.state })
+          .from(chunkPlacements)
+          .where(and(eq(chunkPlacements.ownerId, ownerId), eq(chunkPlacements.hash, hash)))
+      : [];
     const present = existing.filter((p) => p.state === 'present' && this.stores.has(p.region)).map((p) => p.region);
-    if (present.length >= q || (mode === 'A' && present.length >= 1)) {
-      const [row] = await this.db
-        .update(chunks)
-        .set({ touchedAt: this.clock() })
-        .where(and(eq(chunks.ownerId, ownerId), eq(chunks.hash, hash)))
-        .returning({ storedSize: chunks.storedSize, compressed: chunks.compressed });
-      if (row) {
-        metrics.addMetric('ChunkDeduped', MetricUnit.Count, 1);
-        return { hash, size: plain.length, storedSize: row.storedSize, compressed: row.compressed, deduped: true, acked: present, pending: this.regions.filter((r) => !present.includes(r)), mode, degraded: present.length < q };
-      }
+    if (known && (present.length >= q || (mode === 'A' && present.length >= 1))) {
+      metrics.addMetric('ChunkDeduped', MetricUnit.Count, 1);
+      return { hash, size: plain.length, storedSize: known.storedSize, compressed: known.compressed, deduped: true, acked: present, pending: this.regions.filter((r) => !present.includes(r)), mode, degraded: present.length < q };
     }
 
-    // Touch an existing chunk row before writing its objects: garbage collection re-checks
-    // touched_at under the row lock, so it never deletes copies a write is about to rely on.
-    await this.db.update(chunks).set({ touchedAt: this.clock() }).where(and(eq(chunks.ownerId, ownerId), eq(chunks.hash, hash)));
     const enc = await encodeChunk(plain, hash);
     const key = chunkKey(ownerId, hash);
     const targets = this.regions.filter((r) => !present.includes(r));
