@@ -10,10 +10,15 @@ export class MemoryObjectStore implements ObjectStore {
   latencyMs = 0;
   puts = 0;
   gets = 0;
+  /** Every call made, refused ones included. */
+  calls = 0;
+  /** PUTs per key (to prove that an object was written exactly once). */
+  readonly putsByKey = new Map<string, number>();
 
   constructor(readonly region: string) {}
 
   private async gate(op: string, signal?: AbortSignal): Promise<void> {
+    this.calls += 1;
     if (this.latencyMs > 0) {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(resolve, this.latencyMs);
@@ -29,6 +34,7 @@ export class MemoryObjectStore implements ObjectStore {
   async put(key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
     await this.gate('put', signal);
     this.puts += 1;
+    this.putsByKey.set(key, (this.putsByKey.get(key) ?? 0) + 1);
     this.objects.set(key, Buffer.from(body));
   }
 

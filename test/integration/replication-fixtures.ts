@@ -35,53 +35,6 @@ export async function openPostgresCatalog(): Promise<Catalog | undefined> {
 
 export type MemoryFault = 'up' | 'refuse';
 
-/** An ObjectStore in memory: counts PUTs per key and can refuse every call. */
-export class MemoryStore implements ObjectStore {
-  readonly objects = new Map<string, Buffer>();
-  readonly puts = new Map<string, number>();
-  state: MemoryFault = 'up';
-  /** Artificial latency of each call (ms), to widen race windows. */
-  delayMs = 0;
-  calls = 0;
-
-  constructor(readonly region: string) {}
-
-  private async gate(op: string): Promise<void> {
-    this.calls += 1;
-    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
-    if (this.state === 'refuse') {
-      const err = new Error(`connect ECONNREFUSED (${this.region} ${op})`) as NodeJS.ErrnoException;
-      err.code = 'ECONNREFUSED';
-      throw err;
-    }
-  }
-  async put(key: string, body: Buffer): Promise<void> {
-    await this.gate('put');
-    this.objects.set(key, Buffer.from(body));
-    this.puts.set(key, (this.puts.get(key) ?? 0) + 1);
-  }
-  async get(key: string): Promise<Buffer | undefined> {
-    await this.gate('get');
-    const b = this.objects.get(key);
-    return b ? Buffer.from(b) : undefined;
-  }
-  async exists(key: string): Promise<boolean> {
-    await this.gate('exists');
-    return this.objects.has(key);
-  }
-  async delete(key: string): Promise<void> {
-    await this.gate('delete');
-    this.objects.delete(key);
-  }
-  async *list(prefix: string): AsyncIterable<{ key: string; size: number }> {
-    await this.gate('list');
-    for (const [key, b] of this.objects) if (key.startsWith(prefix)) yield { key, size: b.length };
-  }
-  async presignGet(key: string): Promise<string> {
-    return `memory://${this.region}/${key}`;
-  }
-}
-
 /** Wraps any store and counts PUTs per key (to prove no row is copied twice). */
 export class CountingStore implements ObjectStore {
   readonly puts = new Map<string, number>();

@@ -10,17 +10,17 @@ import {
   createSession,
   createUser,
   FakeClock,
-  MemoryStore,
   openPgliteCatalog,
   placements,
   seedChunk,
 } from '../integration/replication-fixtures.js';
+import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 const ALL = { present: REGIONS };
 let catalog: Catalog;
 let db: Db;
-let stores: Map<string, MemoryStore>;
+let stores: Map<string, MemoryObjectStore>;
 let clock: FakeClock;
 let owner: string;
 
@@ -33,7 +33,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   for (const t of ['chunk_placements', 'chunks', 'version_chunks', 'file_versions', 'files', 'upload_sessions']) await db.execute(sql.raw(`delete from ${t}`));
-  stores = new Map(REGIONS.map((r) => [r, new MemoryStore(r)]));
+  stores = new Map(REGIONS.map((r) => [r, new MemoryObjectStore(r)]));
   clock = new FakeClock();
   owner = await createUser(db);
 });

@@ -2,12 +2,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import type { Catalog, Db } from '#shared/catalog/db.js';
 import { backlogStats, claimBacklog, drainBacklog, expediteRegions, RegionBackoff, rowBackoffMs, DEFAULT_BACKOFF } from '#shared/storage/replicator.js';
-import { createUser, FakeClock, MemoryStore, openPgliteCatalog, placements, seedChunk, statesOf } from '../integration/replication-fixtures.js';
+import { createUser, FakeClock, openPgliteCatalog, placements, seedChunk, statesOf } from '../integration/replication-fixtures.js';
+import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 let catalog: Catalog;
 let db: Db;
-let stores: Map<string, MemoryStore>;
+let stores: Map<string, MemoryObjectStore>;
 let clock: FakeClock;
 let owner: string;
 
@@ -21,7 +22,7 @@ afterAll(async () => {
 beforeEach(async () => {
   await db.execute(sql`delete from chunk_placements`);
   await db.execute(sql`delete from chunks`);
-  stores = new Map(REGIONS.map((r) => [r, new MemoryStore(r)]));
+  stores = new Map(REGIONS.map((r) => [r, new MemoryObjectStore(r)]));
   clock = new FakeClock();
   owner = await createUser(db);
 });
@@ -131,13 +132,13 @@ describe('drainBacklog', () => {
 
   it('two drainers running at once never copy the same row', async () => {
     for (let i = 0; i < 40; i++) await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1', 'ap-southeast-1'], at: at() });
-    for (const s of stores.values()) s.delayMs = 2;
+    for (const s of stores.values()) s.latencyMs = 2;
     const run = (w: string) => drainBacklog({ db, stores, workerId: w, clock, batchSize: 30, concurrency: 4, regionBackoff: new RegionBackoff() });
     const results = await Promise.all([run('w1'), run('w2'), run('w1b'), run('w2b')]);
     const copied = results.reduce((n, r) => n + r.copied, 0);
     expect(copied).toBe(80);
     for (const r of ['eu-west-1', 'ap-southeast-1']) {
-      const puts = [...stores.get(r)!.puts.values()];
+      const puts = [...stores.get(r)!.putsByKey.values()];
       expect(puts.length).toBe(40);
       expect(puts.every((n) => n === 1)).toBe(true);
     }
@@ -161,7 +162,7 @@ describe('drainBacklog', () => {
 
   it('renews its lease while a slow copy runs, so another worker cannot take the row over', async () => {
     await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
-    stores.get('eu-west-1')!.delayMs = 1800;
+    stores.get('eu-west-1')!.latencyMs = 1800;
     const leaseMs = 3000;
     const a = drainBacklog({ db, stores, workerId: 'A', clock, leaseMs, regionBackoff: new RegionBackoff() });
     await new Promise((r) => setTimeout(r, 100));
@@ -171,7 +172,7 @@ describe('drainBacklog', () => {
     const b = await drainBacklog({ db, stores, workerId: 'B', clock, leaseMs, regionBackoff: new RegionBackoff() });
     expect(b.claimed).toBe(0);
     expect((await a).copied).toBe(1);
-    expect([...stores.get('eu-west-1')!.puts.values()]).toEqual([1]);
+    expect([...stores.get('eu-west-1')!.putsByKey.values()]).toEqual([1]);
   });
 
   it('skips a corrupt source, queues it for repair and copies from a good holder', async () => {
