@@ -16,7 +16,6 @@ import { coldStart, type Services } from '#shared/runtime.js';
 import { HASH_RE } from '#shared/storage/codec.js';
 import { resolveRange, type FileInfo, type FileListItem, type SessionInfo, type StorageEngine, type VersionInfo } from '#shared/storage/engine.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
-import type { Mode } from '#shared/config.js';
 
 export interface FilesDeps {
   storage: StorageEngine;
@@ -185,7 +184,7 @@ export function createHandler(deps: FilesDeps | Services) {
           return storage.uploadStream(user.id, { name: file.name, contentType: file.contentType, ifMatch }, file.stream);
         });
         // The mode the write was acknowledged under (it may have finished under another one).
-        decisions.set(req, { mode: f.mode as Mode, reason: 'write' });
+        decisions.set(req, { mode: f.mode, reason: 'write' });
         return json(201, { success: true, data: fileJson(f) });
       },
 

@@ -16,6 +16,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import type { Mode } from '../config.js';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 
@@ -69,7 +70,7 @@ export const fileVersions = pgTable(
     chunkCount: integer('chunk_count').notNull(),
     contentType: text('content_type').notNull().default('application/octet-stream'),
     /** The consistency mode the write was acknowledged under (C, H or A). */
-    mode: text('mode').notNull(),
+    mode: text('mode').$type<Mode>().notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
     deletedAt: ts('deleted_at'),
   },

@@ -74,7 +74,7 @@ export interface FileInfo {
   compressed: boolean;
   sha256: string;
   contentType: string;
-  mode: string;
+  mode: Mode;
   uploadedAt: Date;
   createdAt: Date;
   deletedAt: Date | null;
@@ -86,7 +86,7 @@ export interface VersionInfo {
   sha256: string;
   chunks: number;
   contentType: string;
-  mode: string;
+  mode: Mode;
   createdAt: Date;
   current: boolean;
 }
