@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { BadRequest, PayloadTooLarge, Unavailable } from '#shared/errors.js';
 import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type AuthUser } from '#shared/http.js';
+import { DOWNLOAD_TOKEN_HEADER, DOWNLOAD_TOO_LARGE, manifestPath, STREAM_MAX_BYTES } from '#shared/downloads.js';
 import { logger, metrics } from '#shared/observability.js';
 import { matchRoute, routeKey } from '#shared/routes.js';
 import { coldStart, type Services } from '#shared/runtime.js';
@@ -397,11 +398,59 @@ export function routeFunctionUrlEvent(event: ApiEvent): ApiEvent {
   return { ...event, routeKey: routeKey(m.route), pathParameters: m.pathParameters };
 }
 
+/**
+ * A Function URL event as the API handler expects it: routed, with the user's bearer token taken
+ * from X-EchoFS-Authorization. Behind CloudFront's origin access control the Authorization header
+ * carries CloudFront's SigV4 signature, never a user's token, so it is dropped.
+ */
+export function functionUrlRequest(event: ApiEvent): ApiEvent {
+  const routed = routeFunctionUrlEvent(event);
+  const headers: Record<string, string> = {};
+  let token: string | undefined;
+  for (const [name, value] of Object.entries(routed.headers ?? {})) {
+    if (value === undefined) continue;
+    const key = name.toLowerCase();
+    if (key === DOWNLOAD_TOKEN_HEADER) token = value;
+    else if (key !== 'authorization') headers[name] = value;
+  }
+  if (token !== undefined) headers.authorization = token;
+  return { ...routed, headers };
+}
+
+/**
+ * A streamed body larger than one Function URL response may carry (STREAM_MAX_BYTES) is refused
+ * before its first byte with 413 `download_too_large`, which names the manifest to use instead.
+ */
+export function limitStream(result: ApiResult, fileId: string | undefined, limit = STREAM_MAX_BYTES): ApiResult {
+  if (!result.stream) return result;
+  const length = Number(result.headers?.['Content-Length'] ?? NaN);
+  if (!Number.isFinite(length) || length <= limit) return result;
+  result.stream.destroy();
+  const manifest = fileId ? manifestPath(fileId) : '/api/v1/files/{id}/manifest';
+  return json(
+    413,
+    {
+      success: false,
+      error: {
+        code: DOWNLOAD_TOO_LARGE,
+        message: `This download is ${length} bytes; one streamed response carries at most ${limit} bytes. Fetch the file chunk by chunk from the presigned URLs of GET ${manifest}, or in Range requests of at most ${limit} bytes.`,
+        manifest,
+        limit,
+      },
+    },
+    {
+      'X-EchoFS-Mode': result.headers?.['X-EchoFS-Mode'] ?? '',
+      ...(result.headers?.['X-Request-Id'] ? { 'X-Request-Id': result.headers['X-Request-Id'] } : {}),
+    },
+  );
+}
+
 async function streamCore(event: ApiEvent, responseStream: ResponseStream, context: Context): Promise<void> {
   if (!awslambda) throw new Error('response streaming needs the Lambda Node.js runtime');
   let result: ApiResult;
   try {
-    result = await (await getInner())(routeFunctionUrlEvent(event), context);
+    const request = functionUrlRequest(event);
+    result = limitStream(await (await getInner())(request, context), request.pathParameters?.id);
   } catch (err) {
     logger.error('files function failed to start', { error: err as Error });
     result = errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));

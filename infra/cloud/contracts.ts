@@ -4,11 +4,15 @@
  * functions emit. Everything is taken from the shared modules that define it, so the dashboard,
  * alarms and grants follow the code.
  */
+import { APP_SECRET_VARIABLE as APP_SECRET_ENV } from '#shared/catalog/app-role.js';
 import { DIMENSION, METRIC } from '#shared/controller/metrics.js';
 import { PROBE_PREFIX as PROBER_PREFIX } from '#shared/controller/prober.js';
 import { TTL_ATTRIBUTE } from '#shared/controller/store.js';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '#shared/observability.js';
 import { chunkKey } from '#shared/storage/ports.js';
+
+/** Variable naming the runtime role's secret, read by the migrate function. */
+export const APP_SECRET_VARIABLE: string = APP_SECRET_ENV;
 
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: TTL_ATTRIBUTE } as const;
 

@@ -99,16 +99,21 @@ export interface ReplicaBuckets {
   buckets: Record<string, s3.IBucket>;
 }
 
-/** Catalog: the Aurora cluster reached through the RDS Data API. */
-export function bindCatalog(fn: lambda.Function, cluster: rds.DatabaseCluster, databaseName: string): void {
-  const secret = cluster.secret;
-  if (!secret) throw new Error('The catalog cluster has no credentials secret');
+/** The RDS Data API's statement and transaction actions. */
+const DATA_API_ACTIONS = ['rds-data:BatchExecuteStatement', 'rds-data:BeginTransaction', 'rds-data:CommitTransaction', 'rds-data:ExecuteStatement', 'rds-data:RollbackTransaction'];
+
+/**
+ * Catalog: the Aurora cluster reached through the RDS Data API as the database user whose
+ * credentials `secret` holds (the runtime role, or the owner for the migrate function).
+ */
+export function bindCatalog(fn: lambda.Function, cluster: rds.DatabaseCluster, databaseName: string, secret: secretsmanager.ISecret): void {
   fn.addEnvironment('ECHOFS_DB_CLUSTER_ARN', cluster.clusterArn);
   fn.addEnvironment('ECHOFS_DB_SECRET_ARN', secret.secretArn);
   fn.addEnvironment('ECHOFS_DB_NAME', databaseName);
-  // The Data API statement and transaction actions on this cluster only, and read access to its
-  // credentials secret.
-  cluster.grantDataApiAccess(fn);
+  // The Data API actions on this cluster only, and read access to this user's secret alone
+  // (cluster.grantDataApiAccess would also grant the owner's).
+  iam.Grant.addToPrincipal({ grantee: fn, actions: DATA_API_ACTIONS, resourceArns: [cluster.clusterArn] });
+  secret.grantRead(fn);
 }
 
 /** The JWT signing secret (read only). */

@@ -64,12 +64,14 @@ export function applyNagSuppressions(t: SuppressionTargets): void {
       reason: 'Rotating the JWT signing key would sign every user out at once; it is rotated on purpose (a new secret version), not on a timer. Individual tokens are revoked through the per-user token version in the catalog.',
     },
   ]);
-  NagSuppressions.addResourceSuppressions(core.catalogSecret, [
-    {
-      id: 'AwsSolutions-SMG4',
-      reason: 'The catalog credentials are used only through the RDS Data API; a rotation function would need a network path into the isolated VPC (NAT or endpoints), which EchoFS deliberately does not have.',
-    },
-  ]);
+  for (const secret of [core.catalogSecret, core.catalogAppSecret]) {
+    NagSuppressions.addResourceSuppressions(secret, [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason: 'The catalog credentials are used only through the RDS Data API; a rotation function would need a network path into the isolated VPC (NAT or endpoints), which EchoFS deliberately does not have. The runtime role can only read and write rows, and its password is re-set from its secret on every deploy.',
+      },
+    ]);
+  }
   NagSuppressions.addResourceSuppressions(
     core.cluster,
     [
@@ -77,14 +79,13 @@ export function applyNagSuppressions(t: SuppressionTargets): void {
         id: 'AwsSolutions-RDS11',
         reason: 'The cluster lives in isolated subnets with no route to or from the internet and is reached only through the Data API; a non-default port adds nothing.',
       },
-      ...(t.settings.removalPolicy === RemovalPolicy.DESTROY
-        ? [
-            {
-              id: 'AwsSolutions-RDS10',
-              reason: 'The operator chose echofs:removalPolicy=destroy (a disposable deployment); with the default, retain, deletion protection is on.',
-            },
-          ]
-        : []),
+      {
+        id: 'AwsSolutions-RDS10',
+        reason:
+          t.settings.removalPolicy === RemovalPolicy.DESTROY
+            ? 'The operator chose echofs:removalPolicy=destroy (a disposable deployment): nothing is protected.'
+            : "Deletion protection is not set when the cluster is created, so that a failed first deploy can roll back; the stack's last step (Custom::EchoFSDeletionProtection, after every other resource) switches it on.",
+      },
     ],
     true,
   );
@@ -129,7 +130,7 @@ export function applyNagSuppressions(t: SuppressionTargets): void {
       reason: 'The CDK custom-resource provider and log-retention functions use AWSLambdaBasicExecutionRole only to write their own logs.',
       appliesTo: [LAMBDA_BASIC_EXECUTION],
     },
-    { id: 'AwsSolutions-L1', reason: 'The custom-resource provider framework function is created by CDK with the runtime CDK chooses for it.' },
+    { id: 'AwsSolutions-L1', reason: 'The custom-resource provider framework function and the AwsCustomResource function (deletion protection) are created by CDK with the runtime CDK chooses for them.' },
   ];
   NagSuppressions.addStackSuppressions(core, stackWide);
 

@@ -21,6 +21,9 @@ export class ReplicaStack extends Stack {
   constructor(scope: Construct, id: string, props: ReplicaStackProps) {
     super(scope, id, props);
     const destroy = props.removalPolicy === RemovalPolicy.DESTROY;
+    // Retained on teardown, but deleted (empty) when the create that made it is rolled back: the
+    // bucket name is deterministic, so a bucket left by a failed first deploy would block the next.
+    const keep = destroy ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE;
 
     let logBucket: s3.Bucket | undefined;
     if (props.accessLogs) {
@@ -29,7 +32,7 @@ export class ReplicaStack extends Stack {
         enforceSSL: true,
         encryption: s3.BucketEncryption.S3_MANAGED,
         objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
-        removalPolicy: props.removalPolicy,
+        removalPolicy: keep,
         autoDeleteObjects: destroy,
         lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(90) }],
       });
@@ -42,7 +45,7 @@ export class ReplicaStack extends Stack {
       minimumTLSVersion: 1.2,
       encryption: s3.BucketEncryption.S3_MANAGED,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: props.removalPolicy,
+      removalPolicy: keep,
       autoDeleteObjects: destroy,
       serverAccessLogsBucket: logBucket,
       serverAccessLogsPrefix: logBucket ? 'chunks/' : undefined,

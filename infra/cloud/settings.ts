@@ -14,6 +14,8 @@
  * | echofs:alarmEmail      | (none)                                    | e-mail subscribed to the alarm topic                 |
  * | echofs:maxLagSeconds   | 300                                       | replication-lag alarm bound                          |
  * | echofs:environment     | {}                                        | extra ECHOFS_* variables for every function (tuning) |
+ * | echofs:reservedConcurrency | true                                  | reserve concurrency: prober 1, replicator below      |
+ * | echofs:replicatorConcurrency | 2                                   | reserved concurrency of the replicator (1-20)        |
  */
 import { RemovalPolicy } from 'aws-cdk-lib';
 import type { Node } from 'constructs';
@@ -31,6 +33,13 @@ export interface EchoSettings {
   maxLagSeconds: number;
   /** Extra ECHOFS_* variables for every function (controller tuning, ECHOFS_MODE, ...). */
   environment: Record<string, string>;
+  /**
+   * Reserve concurrency for the scheduled functions (prober 1, replicator `replicatorConcurrency`).
+   * Off only for accounts whose Lambda concurrency quota leaves no room to reserve (new accounts).
+   */
+  reservedConcurrency: boolean;
+  /** Most replicator invocations running at once (drain, kicks, sweep, gc share them). */
+  replicatorConcurrency: number;
 }
 
 export const DEFAULT_SETTINGS = {
@@ -38,7 +47,11 @@ export const DEFAULT_SETTINGS = {
   namePrefix: 'echofs',
   removalPolicy: 'retain',
   maxLagSeconds: 300,
+  replicatorConcurrency: 2,
 } as const;
+
+/** Upper bound of echofs:replicatorConcurrency: the replicator is background work, not a fleet. */
+export const MAX_REPLICATOR_CONCURRENCY = 20;
 
 const REGION_RE = /^[a-z]{2}(-[a-z]+)+-\d$/;
 const PREFIX_RE = /^[a-z][a-z0-9-]{1,18}[a-z0-9]$/;
@@ -77,6 +90,7 @@ export const MANAGED_VARIABLES = new Set([
   'ECHOFS_ADMIN_EMAILS',
   'ECHOFS_DB_CLUSTER_ARN',
   'ECHOFS_DB_SECRET_ARN',
+  'ECHOFS_DB_APP_SECRET_ARN',
   'ECHOFS_DB_NAME',
   'ECHOFS_REPLICATOR_FUNCTION',
   'ECHOFS_S3_ENDPOINTS',
@@ -145,8 +159,31 @@ export function parseSettings(get: (key: string) => unknown): EchoSettings {
 
   const environment = envObject(get('echofs:environment'), problems);
 
+  const rc = text(get('echofs:reservedConcurrency'))?.toLowerCase();
+  const reservedConcurrency = rc === undefined || rc === 'true' || rc === '1' || rc === 'yes';
+  if (rc !== undefined && !reservedConcurrency && !['false', '0', 'no'].includes(rc)) problems.push(`echofs:reservedConcurrency must be true or false (got '${rc}')`);
+  const replRaw = text(get('echofs:replicatorConcurrency'));
+  const replicatorConcurrency = replRaw === undefined ? DEFAULT_SETTINGS.replicatorConcurrency : Number(replRaw);
+  if (!Number.isInteger(replicatorConcurrency) || replicatorConcurrency < 1 || replicatorConcurrency > MAX_REPLICATOR_CONCURRENCY) {
+    problems.push(`echofs:replicatorConcurrency must be a whole number from 1 to ${MAX_REPLICATOR_CONCURRENCY} (got '${replRaw}')`);
+  }
+
   if (problems.length > 0) throw new SettingsError(problems);
-  return { regions, homeRegion, namePrefix, removalPolicy, domainName, certificateArn, adminEmails, accessLogs, alarmEmail, maxLagSeconds, environment };
+  return {
+    regions,
+    homeRegion,
+    namePrefix,
+    removalPolicy,
+    domainName,
+    certificateArn,
+    adminEmails,
+    accessLogs,
+    alarmEmail,
+    maxLagSeconds,
+    environment,
+    reservedConcurrency,
+    replicatorConcurrency,
+  };
 }
 
 export function settingsFromNode(node: Node): EchoSettings {

@@ -1,7 +1,9 @@
 /**
  * The web app: the built single-page app in a private bucket behind CloudFront (origin access
  * control), with /api/* and /v1/* forwarded to the HTTP API, streamed downloads forwarded to the
- * download Function URL, an SPA fallback for client-side routes, and security headers.
+ * download Function URL (AWS_IAM: CloudFront signs every request through origin access control,
+ * and the user's token travels in X-EchoFS-Authorization), an SPA fallback for client-side routes,
+ * and security headers.
  */
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
@@ -14,6 +16,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import type { Construct } from 'constructs';
+import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
 import { apiHost } from './core-stack.js';
 import { REPO_ROOT } from './echo-function.js';
 import type { EchoSettings } from './settings.js';
@@ -41,11 +44,29 @@ export const SPA_FALLBACK_CODE = `function handler(event) {
 export const DOWNLOAD_PATH_PATTERN = '/api/v1/files/*/download';
 
 /**
+ * Viewer-request function of the download behaviour. Origin access control signs the request to
+ * the Function URL with SigV4 in the Authorization header, so a client's `Authorization: Bearer …`
+ * (the published API) cannot reach the function: it is copied into the token header, which the
+ * origin request policy forwards and the stream handler reads. A token header the client sent
+ * itself is left as it is.
+ */
+export const DOWNLOAD_TOKEN_CODE = `function handler(event) {
+  var headers = event.request.headers;
+  if (!headers['${DOWNLOAD_TOKEN_HEADER}'] && headers.authorization) {
+    headers['${DOWNLOAD_TOKEN_HEADER}'] = { value: headers.authorization.value };
+  }
+  return event.request;
+}`;
+
+/** Viewer headers forwarded to the download function: the token, and what ranges and revalidation need. */
+export const DOWNLOAD_FORWARDED_HEADERS = [DOWNLOAD_TOKEN_HEADER, 'range', 'if-range', 'if-none-match'] as const;
+
+/**
  * Content Security Policy of the web app. `connect-src` also admits the S3 endpoints of the replica
  * regions: clients may fetch chunks in parallel through presigned URLs.
  */
 export function contentSecurityPolicy(regions: readonly string[]): string {
-  const s3 = regions.flatMap((r) => [`https://s3.${r}.amazonaws.com`, `https://*.s3.${r}.amazonaws.com`]);
+  const s3 = ['https://*.s3.amazonaws.com', ...regions.flatMap((r) => [`https://s3.${r}.amazonaws.com`, `https://*.s3.${r}.amazonaws.com`])];
   return [
     "default-src 'self'",
     "script-src 'self'",
@@ -78,7 +99,8 @@ export class WebStack extends Stack {
         encryption: s3.BucketEncryption.S3_MANAGED,
         // CloudFront standard logs are written with ACLs.
         objectOwnership: s3.ObjectOwnership.OBJECT_WRITER,
-        removalPolicy: settings.removalPolicy,
+        // Retained on teardown, not when a failed first deploy rolls back.
+        removalPolicy: settings.removalPolicy === RemovalPolicy.DESTROY ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
         autoDeleteObjects: settings.removalPolicy === RemovalPolicy.DESTROY,
         lifecycleRules: [{ id: 'expire-access-logs', expiration: Duration.days(90) }],
       });
@@ -129,7 +151,31 @@ export class WebStack extends Stack {
       originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
       readTimeout: Duration.seconds(30),
     });
-    const downloadOrigin = new origins.FunctionUrlOrigin(props.downloadUrl, { readTimeout: Duration.seconds(60) });
+    // Origin access control: CloudFront signs every origin request (SigV4, always), and the web
+    // stack grants this distribution alone lambda:InvokeFunctionUrl on the function.
+    const downloadOrigin = origins.FunctionUrlOrigin.withOriginAccessControl(props.downloadUrl, { readTimeout: Duration.seconds(60) });
+    const downloadToken = new cloudfront.Function(this, 'DownloadToken', {
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+      comment: 'EchoFS: carry the bearer token of a download past origin access control',
+      code: cloudfront.FunctionCode.fromInline(DOWNLOAD_TOKEN_CODE),
+    });
+    const downloadRequest = new cloudfront.OriginRequestPolicy(this, 'DownloadOriginRequest', {
+      comment: 'EchoFS downloads: the token header, ranges, revalidation and the query string; no cookies',
+      headerBehavior: cloudfront.OriginRequestHeaderBehavior.allowList(...DOWNLOAD_FORWARDED_HEADERS),
+      queryStringBehavior: cloudfront.OriginRequestQueryStringBehavior.all(),
+      cookieBehavior: cloudfront.OriginRequestCookieBehavior.none(),
+    });
+    const downloadBehavior: cloudfront.BehaviorOptions = {
+      origin: downloadOrigin,
+      viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+      // Downloads are GETs; other methods would need a signed payload hash through OAC.
+      allowedMethods: cloudfront.AllowedMethods.ALLOW_GET_HEAD,
+      cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+      originRequestPolicy: downloadRequest,
+      responseHeadersPolicy: securityHeaders,
+      functionAssociations: [{ function: downloadToken, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
+      compress: false,
+    };
 
     const certificate = settings.certificateArn ? acm.Certificate.fromCertificateArn(this, 'Certificate', settings.certificateArn) : undefined;
 
@@ -146,7 +192,7 @@ export class WebStack extends Stack {
       },
       // Order matters: the first matching pattern wins.
       additionalBehaviors: {
-        [DOWNLOAD_PATH_PATTERN]: apiBehavior(downloadOrigin),
+        [DOWNLOAD_PATH_PATTERN]: downloadBehavior,
         '/api/*': apiBehavior(apiOrigin),
         '/v1/*': apiBehavior(apiOrigin),
       },

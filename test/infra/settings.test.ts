@@ -45,13 +45,15 @@ describe('deployment settings from cdk.json context', () => {
         'echofs:domainName': 'files.example.com',
         'echofs:adminEmails': 'nobody',
         'echofs:maxLagSeconds': '-1',
+        'echofs:replicatorConcurrency': '0',
+        'echofs:reservedConcurrency': 'sometimes',
       });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(SettingsError);
     const problems = (err as SettingsError).problems.join('\n');
-    for (const key of ['echofs:regions', 'mars-1', 'repeat', 'echofs:homeRegion', 'echofs:namePrefix', 'echofs:removalPolicy', 'echofs:certificateArn', 'echofs:adminEmails', 'echofs:maxLagSeconds']) {
+    for (const key of ['echofs:regions', 'mars-1', 'repeat', 'echofs:homeRegion', 'echofs:namePrefix', 'echofs:removalPolicy', 'echofs:certificateArn', 'echofs:adminEmails', 'echofs:maxLagSeconds', 'echofs:replicatorConcurrency', 'echofs:reservedConcurrency']) {
       expect(problems).toContain(key);
     }
   });
@@ -62,6 +64,15 @@ describe('deployment settings from cdk.json context', () => {
     expect(() => from({ 'echofs:environment': { ECHOFS_BUCKETS: '{}' } })).toThrow(/ECHOFS_BUCKETS is set by the stacks/);
     expect(() => from({ 'echofs:environment': { AWS_REGION: 'x' } })).toThrow(/not an ECHOFS_\* variable/);
     expect(() => from({ 'echofs:environment': '[1]' })).toThrow(/JSON object/);
+  });
+
+  it('reserves concurrency by default (replicator 2), configurable, and can be turned off for accounts without room to reserve', () => {
+    expect(from({})).toMatchObject({ reservedConcurrency: true, replicatorConcurrency: 2 });
+    expect(from({ 'echofs:replicatorConcurrency': '5' }).replicatorConcurrency).toBe(5);
+    expect(from({ 'echofs:reservedConcurrency': false }).reservedConcurrency).toBe(false);
+    expect(from({ 'echofs:reservedConcurrency': 'false' }).reservedConcurrency).toBe(false);
+    expect(() => from({ 'echofs:replicatorConcurrency': '2.5' })).toThrow(/whole number from 1 to 20/);
+    expect(() => from({ 'echofs:replicatorConcurrency': '21' })).toThrow(/whole number from 1 to 20/);
   });
 
   it('rejects a certificate outside us-east-1 (CloudFront takes only those)', () => {

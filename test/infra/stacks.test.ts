@@ -11,7 +11,10 @@ import { routes, routeKey } from '#shared/routes.js';
 import { METRIC, DIMENSION } from '#shared/controller/metrics.js';
 import { PROBE_PREFIX } from '#shared/controller/prober.js';
 import { TTL_ATTRIBUTE } from '#shared/controller/store.js';
-import { SPA_FALLBACK_CODE, DOWNLOAD_PATH_PATTERN } from '../../infra/cloud/web-stack.js';
+import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
+import { INVOCATION_BUDGET_MS } from '#functions/prober/handler.js';
+import { SPA_FALLBACK_CODE, DOWNLOAD_PATH_PATTERN, DOWNLOAD_TOKEN_CODE, DOWNLOAD_FORWARDED_HEADERS } from '../../infra/cloud/web-stack.js';
+import { PROBE_SCHEDULE } from '../../infra/cloud/core-stack.js';
 import { allowedActions, roleStatements, synthesize, type Synthesized } from './synth.js';
 
 let s: Synthesized;
@@ -43,7 +46,9 @@ describe('replica stacks', () => {
     for (const replica of s.replicas) {
       const t = s.template(replica);
       t.hasResource('AWS::S3::Bucket', {
-        DeletionPolicy: 'Retain',
+        // Kept on teardown; deleted (empty) if the create that made it is rolled back, since its
+        // deterministic name would otherwise block the next deploy.
+        DeletionPolicy: 'RetainExceptOnCreate',
         UpdateReplacePolicy: 'Retain',
         Properties: Match.objectLike({
           BucketName: { 'Fn::Join': ['', ['echofs-chunks-', { Ref: 'AWS::AccountId' }, `-${replica.region}`]] },
@@ -103,12 +108,18 @@ describe('core stack: API', () => {
     });
   });
 
-  it('serves streamed downloads through a RESPONSE_STREAM Function URL on the files stream handler', () => {
+  it('serves streamed downloads through a RESPONSE_STREAM Function URL on the files stream handler, which is not public (AWS_IAM)', () => {
+    core.resourceCountIs('AWS::Lambda::Url', 1);
     core.hasResourceProperties('AWS::Lambda::Url', {
+      AuthType: 'AWS_IAM',
       InvokeMode: 'RESPONSE_STREAM',
       TargetFunctionArn: { 'Fn::GetAtt': [logicalId(s.core.functions.filesStream), 'Arn'] },
     });
     core.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.streamHandler', FunctionName: Match.absent() });
+    // No resource policy opens the URL to everyone (AuthType NONE would add one for principal *).
+    for (const p of Object.values(core.findResources('AWS::Lambda::Permission'))) {
+      expect((p.Properties as { Principal: unknown }).Principal).not.toBe('*');
+    }
   });
 });
 
@@ -167,16 +178,20 @@ describe('core stack: data', () => {
       EnableHttpEndpoint: true,
       StorageEncrypted: true,
       DatabaseName: 'echofs',
-      DeletionProtection: true,
       ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 8 },
       MasterUsername: Match.anyValue(),
     });
     core.hasResourceProperties('AWS::RDS::DBInstance', { DBInstanceClass: 'db.serverless', PubliclyAccessible: false });
     core.hasResource('AWS::RDS::DBCluster', { DeletionPolicy: 'Snapshot' });
-    // The master password lives in Secrets Manager, generated, and is retained like the data.
+    // The owner's password lives in Secrets Manager, generated, and is retained like the data.
     core.hasResource('AWS::SecretsManager::Secret', {
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
       Properties: Match.objectLike({ GenerateSecretString: Match.objectLike({ SecretStringTemplate: Match.stringLikeRegexp('echofs_admin') }) }),
+    });
+    // The runtime role's password: generated, re-set on the role at every deploy, not retained.
+    core.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Delete',
+      Properties: Match.objectLike({ GenerateSecretString: Match.objectLike({ SecretStringTemplate: Match.stringLikeRegexp('echofs_app') }) }),
     });
   });
 
@@ -192,7 +207,7 @@ describe('core stack: data', () => {
 
   it('keeps controller state in an on-demand DynamoDB table with PITR and the store\'s TTL attribute', () => {
     core.hasResource('AWS::DynamoDB::Table', {
-      DeletionPolicy: 'Retain',
+      DeletionPolicy: 'RetainExceptOnCreate',
       Properties: Match.objectLike({
         BillingMode: 'PAY_PER_REQUEST',
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -289,12 +304,155 @@ describe('core stack: least privilege', () => {
   });
 });
 
+describe('core stack: catalog users (owner for migrations, a data-only runtime role for everything else)', () => {
+  const secretId = (secret: { node: { defaultChild?: unknown } }) => s.core.getLogicalId(secret.node.defaultChild as Parameters<typeof s.core.getLogicalId>[0]);
+  const env = (fn: lambda.Function) =>
+    (core.findResources('AWS::Lambda::Function')[logicalId(fn)]?.Properties as { Environment: { Variables: Record<string, unknown> } }).Environment.Variables;
+  const readsSecret = (fn: lambda.Function, id: string) =>
+    roleStatements(s.core, core, fn).some((x) => x.actions.includes('secretsmanager:GetSecretValue') && x.resource.includes(id));
+  const runtime = () => {
+    const { migrate: _migrate, ...rest } = s.core.functions;
+    return Object.entries(rest);
+  };
+
+  it('gives every runtime function the runtime role\'s secret, never the owner\'s', () => {
+    const owner = secretId(s.core.catalogSecret);
+    const app = secretId(s.core.catalogAppSecret);
+    expect(runtime().map(([name]) => name).sort()).toEqual(['auth', 'controller', 'files', 'filesStream', 'prober', 'replicator']);
+    for (const [name, fn] of runtime()) {
+      expect(env(fn).ECHOFS_DB_SECRET_ARN, name).toEqual({ Ref: app });
+      expect(env(fn).ECHOFS_DB_APP_SECRET_ARN, name).toBeUndefined();
+      expect(readsSecret(fn, app), name).toBe(true);
+      expect(readsSecret(fn, owner), name).toBe(false);
+    }
+  });
+
+  it('gives the migrate function the owner\'s secret for the Data API and the runtime role\'s to set its password', () => {
+    const owner = secretId(s.core.catalogSecret);
+    const app = secretId(s.core.catalogAppSecret);
+    expect(env(s.core.functions.migrate).ECHOFS_DB_SECRET_ARN).toEqual({ Ref: owner });
+    expect(env(s.core.functions.migrate).ECHOFS_DB_APP_SECRET_ARN).toEqual({ Ref: app });
+    expect(readsSecret(s.core.functions.migrate, owner)).toBe(true);
+    expect(readsSecret(s.core.functions.migrate, app)).toBe(true);
+  });
+
+  it('lets no role but the migrate function\'s read the owner\'s secret', () => {
+    const owner = secretId(s.core.catalogSecret);
+    const migrateRole = s.core.getLogicalId(s.core.functions.migrate.role!.node.defaultChild as Parameters<typeof s.core.getLogicalId>[0]);
+    for (const [id, p] of Object.entries(core.findResources('AWS::IAM::Policy'))) {
+      const props = p.Properties as { Roles?: { Ref?: string }[]; PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
+      const grantsOwner = props.PolicyDocument.Statement.some((st) => [st.Action].flat().some((a) => a.startsWith('secretsmanager:')) && JSON.stringify(st.Resource).includes(owner));
+      if (grantsOwner) expect(props.Roles?.map((r) => r.Ref), id).toEqual([migrateRole]);
+    }
+  });
+
+  it('re-runs the migrations (and the role\'s grants) when the runtime role\'s secret changes, and schedules wait for them', () => {
+    const [cr] = Object.values(core.findResources('Custom::EchoFSMigrations'));
+    expect((cr?.Properties as { AppSecret: unknown }).AppSecret).toEqual({ Ref: secretId(s.core.catalogAppSecret) });
+    const crId = Object.keys(core.findResources('Custom::EchoFSMigrations'))[0];
+    for (const [id, sched] of Object.entries(core.findResources('AWS::Scheduler::Schedule'))) expect(sched.DependsOn, id).toContain(crId);
+  });
+});
+
+describe('core stack: concurrency of the scheduled functions', () => {
+  const fnProps = (fn: lambda.Function) => core.findResources('AWS::Lambda::Function')[logicalId(fn)]?.Properties as Record<string, unknown>;
+  const invokeConfig = (fn: lambda.Function) =>
+    Object.values(core.findResources('AWS::Lambda::EventInvokeConfig')).find((r) => JSON.stringify(r.Properties).includes(`"${logicalId(fn)}"`))?.Properties as Record<string, unknown> | undefined;
+
+  it('reserves one slot for the prober, so a scheduled run never overlaps the one before it', () => {
+    expect(fnProps(s.core.functions.prober).ReservedConcurrentExecutions).toBe(1);
+    // One run probes for at most the schedule's period and its timeout ends it soon after; the
+    // next scheduled invocation is throttled (queued) meanwhile, and dropped after one period.
+    expect(INVOCATION_BUDGET_MS).toBeLessThanOrEqual(PROBE_SCHEDULE.toMilliseconds());
+    expect(fnProps(s.core.functions.prober).Timeout as number).toBeGreaterThan(INVOCATION_BUDGET_MS / 1000);
+    expect(invokeConfig(s.core.functions.prober)).toMatchObject({ MaximumEventAgeInSeconds: PROBE_SCHEDULE.toSeconds(), MaximumRetryAttempts: 0 });
+  });
+
+  it('reserves a small number of slots for the replicator (default 2) and drops throttled kicks after 15 minutes', () => {
+    expect(fnProps(s.core.functions.replicator).ReservedConcurrentExecutions).toBe(2);
+    expect(invokeConfig(s.core.functions.replicator)).toMatchObject({ MaximumEventAgeInSeconds: 900, MaximumRetryAttempts: 0 });
+  });
+
+  it('reserves nothing for the request-path functions (they scale with the traffic)', () => {
+    for (const fn of [s.core.functions.auth, s.core.functions.files, s.core.functions.filesStream, s.core.functions.controller, s.core.functions.migrate]) {
+      expect(fnProps(fn).ReservedConcurrentExecutions).toBeUndefined();
+    }
+  });
+});
+
+describe('core stack: a failed first deploy rolls back cleanly', () => {
+  const kept = (t: Template) =>
+    Object.entries(t.toJSON().Resources as Record<string, { Type: string; DeletionPolicy?: string }>)
+      .filter(([, r]) => r.DeletionPolicy !== undefined && r.DeletionPolicy !== 'Delete')
+      .map(([id, r]) => ({ id, type: r.Type, policy: r.DeletionPolicy }));
+
+  it('creates nothing with deletion protection, so the rollback of a failed create can delete it', () => {
+    core.hasResourceProperties('AWS::RDS::DBCluster', { DeletionProtection: false });
+    for (const t of Object.values(core.findResources('AWS::DynamoDB::Table'))) {
+      expect((t.Properties as { DeletionProtectionEnabled?: boolean }).DeletionProtectionEnabled ?? false).toBe(false);
+    }
+  });
+
+  it('retains nothing with plain Retain: what outlives the stack is RetainExceptOnCreate (deleted when its own create rolls back) or a final Snapshot', () => {
+    const all = [...s.replicas.map((r) => s.template(r)), core, web, obs].flatMap(kept);
+    for (const r of all) expect(['RetainExceptOnCreate', 'Snapshot'], `${r.id} (${r.type})`).toContain(r.policy);
+    // Exactly the resources the README lists as kept after `cdk destroy`.
+    const types = (t: Template) => kept(t).map((r) => r.type).sort();
+    expect(types(core)).toEqual([
+      'AWS::DynamoDB::Table',
+      'AWS::Logs::LogGroup', // API access log
+      'AWS::Logs::LogGroup', // auth
+      'AWS::Logs::LogGroup', // controller
+      'AWS::Logs::LogGroup', // files
+      'AWS::Logs::LogGroup', // files stream
+      'AWS::Logs::LogGroup', // migrate
+      'AWS::Logs::LogGroup', // prober
+      'AWS::Logs::LogGroup', // replicator
+      'AWS::RDS::DBCluster', // final snapshot
+      'AWS::SecretsManager::Secret', // owner credentials
+      'AWS::SecretsManager::Secret', // JWT signing secret
+    ]);
+    for (const replica of s.replicas) expect(types(s.template(replica))).toEqual(['AWS::S3::Bucket']);
+    expect(types(web)).toEqual([]);
+    expect(types(obs)).toEqual([]);
+  });
+
+  it('switches deletion protection on in the stack\'s last step, after every other resource exists', () => {
+    const steps = core.findResources('Custom::EchoFSDeletionProtection');
+    expect(Object.keys(steps)).toHaveLength(2);
+    const stepIds = new Set(Object.keys(steps));
+    const all = core.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>;
+    for (const [id, step] of Object.entries(steps)) {
+      const deps = new Set(step.DependsOn ?? []);
+      const serviceToken = JSON.stringify((step.Properties as { ServiceToken: unknown }).ServiceToken);
+      for (const other of Object.keys(all)) {
+        if (stepIds.has(other)) continue;
+        // The other step's IAM policy is part of that step; everything else comes first.
+        if (all[other]?.Type === 'AWS::IAM::Policy' && [...stepIds].some((x) => other.startsWith(x.replace(/[0-9A-F]{8}$/, '')))) continue;
+        expect(deps.has(other) || serviceToken.includes(other), `${id} waits for ${other}`).toBe(true);
+      }
+    }
+    const calls = Object.values(steps).map((r) => JSON.stringify(r.Properties));
+    const catalog = calls.find((c) => c.includes('modifyDBCluster'));
+    const table = calls.find((c) => c.includes('updateTable'));
+    expect(catalog).toContain('\\"DeletionProtection\\":true');
+    // Teardown switches the cluster's protection off again so that its final snapshot is taken.
+    expect(JSON.stringify(JSON.parse(catalog!).Delete)).toContain('\\"DeletionProtection\\":false');
+    expect(table).toContain('\\"DeletionProtectionEnabled\\":true');
+    // The retained table keeps its protection after teardown.
+    expect(JSON.parse(table!).Delete).toBeUndefined();
+  });
+});
+
 describe('web stack', () => {
   it('keeps the site bucket private and reachable only by CloudFront through origin access control', () => {
     web.hasResourceProperties('AWS::S3::Bucket', {
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
     });
-    web.resourceCountIs('AWS::CloudFront::OriginAccessControl', 1);
+    web.resourceCountIs('AWS::CloudFront::OriginAccessControl', 2);
+    web.hasResourceProperties('AWS::CloudFront::OriginAccessControl', {
+      OriginAccessControlConfig: Match.objectLike({ OriginAccessControlOriginType: 's3', SigningBehavior: 'always', SigningProtocol: 'sigv4' }),
+    });
     web.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
@@ -304,19 +462,68 @@ describe('web stack', () => {
     });
   });
 
-  it('forwards /api/*, /v1/* and streamed downloads uncached with every viewer header but Host', () => {
-    const dist = Object.values(web.findResources('AWS::CloudFront::Distribution'))[0]?.Properties as {
-      DistributionConfig: { CacheBehaviors: { PathPattern: string; CachePolicyId: string; OriginRequestPolicyId: string; AllowedMethods: string[]; ViewerProtocolPolicy: string; FunctionAssociations?: unknown }[] };
-    };
-    const behaviors = dist.DistributionConfig.CacheBehaviors;
+  type Behavior = { PathPattern: string; CachePolicyId: string; OriginRequestPolicyId: unknown; AllowedMethods: string[]; ViewerProtocolPolicy: string; FunctionAssociations?: { EventType: string; FunctionARN: unknown }[]; TargetOriginId: string };
+  const distribution = () =>
+    (Object.values(web.findResources('AWS::CloudFront::Distribution'))[0]?.Properties as {
+      DistributionConfig: { CacheBehaviors: Behavior[]; Origins: { Id: string; OriginAccessControlId?: unknown; DomainName: unknown }[] };
+    }).DistributionConfig;
+
+  it('forwards /api/* and /v1/* uncached with every viewer header but Host', () => {
+    const behaviors = distribution().CacheBehaviors;
     expect(behaviors.map((b) => b.PathPattern)).toEqual([DOWNLOAD_PATH_PATTERN, '/api/*', '/v1/*']);
-    for (const b of behaviors) {
+    for (const b of behaviors.slice(1)) {
       expect(b.CachePolicyId).toBe(cloudfront.CachePolicy.CACHING_DISABLED.cachePolicyId);
       expect(b.OriginRequestPolicyId).toBe(cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER.originRequestPolicyId);
       expect(b.AllowedMethods).toEqual(expect.arrayContaining(['GET', 'POST', 'PUT', 'DELETE']));
       expect(b.ViewerProtocolPolicy).toBe('https-only');
       expect(b.FunctionAssociations).toBeUndefined();
     }
+  });
+
+  it('reaches the download Function URL only through origin access control, signed by this distribution alone', () => {
+    const config = distribution();
+    const download = config.CacheBehaviors.find((b) => b.PathPattern === DOWNLOAD_PATH_PATTERN)!;
+    const origin = config.Origins.find((o) => o.Id === download.TargetOriginId)!;
+    expect(JSON.stringify(origin.DomainName)).toContain('FunctionUrl');
+    const oacId = JSON.stringify(origin.OriginAccessControlId).match(/"Fn::GetAtt":\["([^"]+)"/)?.[1] ?? '';
+    expect(web.findResources('AWS::CloudFront::OriginAccessControl')[oacId]?.Properties).toEqual({
+      OriginAccessControlConfig: expect.objectContaining({ OriginAccessControlOriginType: 'lambda', SigningBehavior: 'always', SigningProtocol: 'sigv4' }),
+    });
+    // CloudFront (this distribution) may invoke the URL; no one else is granted anything.
+    const permissions = Object.values(web.findResources('AWS::Lambda::Permission')).map((p) => p.Properties as Record<string, unknown>);
+    expect(permissions.map((p) => p.Action).sort()).toEqual(['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
+    for (const p of permissions) {
+      expect(p.Principal).toBe('cloudfront.amazonaws.com');
+      expect(JSON.stringify(p.SourceArn)).toMatch(/:distribution\/".*"Ref":"Cdn/);
+    }
+  });
+
+  it('carries the download token in its own header: copied from Authorization at the edge, forwarded, nothing else', () => {
+    const download = distribution().CacheBehaviors.find((b) => b.PathPattern === DOWNLOAD_PATH_PATTERN)!;
+    expect(download.AllowedMethods.sort()).toEqual(['GET', 'HEAD']);
+    expect(download.CachePolicyId).toBe(cloudfront.CachePolicy.CACHING_DISABLED.cachePolicyId);
+    expect(download.ViewerProtocolPolicy).toBe('https-only');
+    const policyId = JSON.stringify(download.OriginRequestPolicyId).match(/"Ref":"([^"]+)"/)?.[1] ?? '';
+    expect(web.findResources('AWS::CloudFront::OriginRequestPolicy')[policyId]?.Properties).toMatchObject({
+      OriginRequestPolicyConfig: {
+        HeadersConfig: { HeaderBehavior: 'whitelist', Headers: [...DOWNLOAD_FORWARDED_HEADERS] },
+        QueryStringsConfig: { QueryStringBehavior: 'all' },
+        CookiesConfig: { CookieBehavior: 'none' },
+      },
+    });
+    expect(DOWNLOAD_FORWARDED_HEADERS).toContain(DOWNLOAD_TOKEN_HEADER);
+    expect(download.FunctionAssociations).toHaveLength(1);
+    expect(download.FunctionAssociations?.[0]?.EventType).toBe('viewer-request');
+    web.hasResourceProperties('AWS::CloudFront::Function', { FunctionCode: DOWNLOAD_TOKEN_CODE, FunctionConfig: Match.objectLike({ Runtime: 'cloudfront-js-2.0' }) });
+  });
+
+  it('copies a viewer\'s Authorization: Bearer into the token header, and keeps a token header the client sent', () => {
+    type Headers = Record<string, { value: string }>;
+    const handler = new Function(`${DOWNLOAD_TOKEN_CODE}; return handler;`)() as (e: { request: { headers: Headers } }) => { headers: Headers };
+    expect(handler({ request: { headers: { authorization: { value: 'Bearer abc' } } } }).headers[DOWNLOAD_TOKEN_HEADER]).toEqual({ value: 'Bearer abc' });
+    const both = handler({ request: { headers: { authorization: { value: 'Bearer old' }, [DOWNLOAD_TOKEN_HEADER]: { value: 'Bearer new' } } } });
+    expect(both.headers[DOWNLOAD_TOKEN_HEADER]).toEqual({ value: 'Bearer new' });
+    expect(handler({ request: { headers: {} } }).headers[DOWNLOAD_TOKEN_HEADER]).toBeUndefined();
   });
 
   it('applies the SPA fallback on the default behaviour only, with security headers everywhere', () => {

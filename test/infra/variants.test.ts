@@ -32,6 +32,7 @@ beforeAll(() => {
       'echofs:adminEmails': 'Root@Example.com,ops@example.com',
       'echofs:maxLagSeconds': '60',
       'echofs:environment': '{"ECHOFS_MODE":"hybrid"}',
+      'echofs:replicatorConcurrency': '5',
     },
     { webDist: dist },
   );
@@ -58,6 +59,18 @@ describe('every option on', () => {
     const core = s.template(s.core);
     core.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
     core.hasResource('AWS::RDS::DBCluster', { DeletionPolicy: 'Delete', Properties: Match.objectLike({ DeletionProtection: false }) });
+    // Nothing to protect, so no deletion-protection step.
+    core.resourceCountIs('Custom::EchoFSDeletionProtection', 0);
+    for (const st of [s.core, s.web, s.observability, ...s.replicas]) {
+      for (const [id, r] of Object.entries(s.template(st).toJSON().Resources as Record<string, { DeletionPolicy?: string }>)) {
+        expect(r.DeletionPolicy ?? 'Delete', id).toBe('Delete');
+      }
+    }
+  });
+
+  it('reserves the configured number of replicator slots', () => {
+    const replicator = s.core.getLogicalId(s.core.functions.replicator.node.defaultChild as Parameters<typeof s.core.getLogicalId>[0]);
+    expect((s.template(s.core).findResources('AWS::Lambda::Function')[replicator]?.Properties as { ReservedConcurrentExecutions?: number }).ReservedConcurrentExecutions).toBe(5);
   });
 
   it('logs S3 access of the chunk buckets and CloudFront requests to access-log buckets', () => {
