@@ -4,6 +4,7 @@
  * override, and the local fault proxies. Every call has a client-side timeout and reports its
  * outcome as data (never throws for an HTTP or network failure), with the cause classified.
  */
+import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
 
 export type FailureCause = '503' | 'timeout' | 'network' | `http-${number}`;
 
@@ -149,7 +150,9 @@ export class EchoClient {
   /** The file's bytes (a given version, or the current one); null when the server says 404. */
   async download(fileId: string, version?: string): Promise<Outcome<Buffer | null>> {
     const q = version ? `?version=${encodeURIComponent(version)}` : '';
-    const out = await this.request('GET', `/api/v1/files/${encodeURIComponent(fileId)}/download${q}`);
+    // The streaming endpoint reads the token from its own header (CloudFront signs Authorization).
+    const headers: Record<string, string> = this.token ? { [DOWNLOAD_TOKEN_HEADER]: `Bearer ${this.token}` } : {};
+    const out = await this.request('GET', `/api/v1/files/${encodeURIComponent(fileId)}/download${q}`, { headers });
     if (!out.ok) {
       if (out.status === 404) return { ok: true, value: null, status: 404, ...(out.mode ? { mode: out.mode } : {}) };
       return out;

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EchoClient } from './client.js';
+import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
 
 process.env.ECHOFS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
@@ -139,7 +140,7 @@ async function uploadFile(base: string, token: string, f: FileSpec, name: string
 
 async function downloadFile(base: string, token: string, fileId: string, expect: { size: number; sha256: string }): Promise<number> {
   const t0 = performance.now();
-  const res = await fetch(`${base}/api/v1/files/${fileId}/download`, { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`${base}/api/v1/files/${fileId}/download`, { headers: { authorization: `Bearer ${token}`, [DOWNLOAD_TOKEN_HEADER]: `Bearer ${token}` } });
   if (!res.ok || !res.body) throw new Error(`download: HTTP ${res.status} ${await res.text()}`);
   const h = createHash('sha256');
   let n = 0;

@@ -41,6 +41,17 @@ function checkBucketName(region: string, name: string): void {
   }
 }
 
+/**
+ * CORS of a local chunk bucket, as the replica stacks set it in the cloud: the web app fetches the
+ * chunks of large files from presigned URLs, which are on another origin (the fault proxy's port).
+ */
+export const LOCAL_BUCKET_CORS = `<CORSConfiguration><CORSRule>
+  <AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><AllowedMethod>HEAD</AllowedMethod>
+  <AllowedHeader>range</AllowedHeader>
+  <ExposeHeader>content-length</ExposeHeader><ExposeHeader>content-range</ExposeHeader><ExposeHeader>etag</ExposeHeader>
+  <MaxAgeSeconds>3600</MaxAgeSeconds>
+</CORSRule></CORSConfiguration>`;
+
 async function startS3(region: string, bucket: string, dataDir: string): Promise<{ server: S3rver; info: S3Emulator }> {
   checkBucketName(region, bucket);
   const directory = join(dataDir, 's3', region);
@@ -51,7 +62,7 @@ async function startS3(region: string, bucket: string, dataDir: string): Promise
     silent: true,
     directory,
     vhostBuckets: false,
-    configureBuckets: [{ name: bucket }],
+    configureBuckets: [{ name: bucket, configs: [LOCAL_BUCKET_CORS] }],
   });
   const addr = await server.run();
   const info: S3Emulator = { region, bucket, port: addr.port, endpoint: `http://${HOST}:${addr.port}`, directory };

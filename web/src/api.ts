@@ -3,6 +3,7 @@
  * relies on lives here: components never call fetch themselves. Responses are normalised into the
  * types below, so a field renamed on the server is fixed in one place.
  */
+import { DOWNLOAD_TOKEN_HEADER, manifestPath } from '../../shared/downloads.js';
 import type { Mode } from './format.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -96,6 +97,31 @@ export interface FileVersion {
   createdAt: string;
   mode?: Mode;
   current: boolean;
+}
+
+/** One chunk of a manifest: where it sits in the file, and a presigned URL of a replica holding it. */
+export interface ManifestChunk {
+  index: number;
+  hash: string;
+  /** Plaintext bytes. */
+  size: number;
+  offset: number;
+  compressed: boolean;
+  region?: string;
+  /** Presigned GET of the stored chunk (a 1-byte codec header, then the bytes); null when no replica holding it is reachable. */
+  url: string | null;
+}
+
+export interface Manifest {
+  fileId: string;
+  name: string;
+  size: number;
+  version: number;
+  sha256: string;
+  contentType: string;
+  /** How long the URLs stay valid, in seconds. */
+  expiresIn: number;
+  chunks: ManifestChunk[];
 }
 
 export interface UploadSession {
@@ -329,6 +355,34 @@ export function toUploadSession(v: unknown): UploadSession {
   };
 }
 
+export function toManifest(v: unknown): Manifest {
+  const p = payload(v);
+  const chunks = (Array.isArray(p.chunks) ? p.chunks : []).map((c): ManifestChunk => {
+    const o = obj(c);
+    const url = str(o, 'url');
+    const region = str(o, 'region');
+    return {
+      index: num(o, 'index') ?? -1,
+      hash: str(o, 'hash') ?? '',
+      size: num(o, 'size') ?? -1,
+      offset: num(o, 'offset') ?? -1,
+      compressed: bool(o, 'compressed') ?? false,
+      url: url ?? null,
+      ...(region ? { region } : {}),
+    };
+  });
+  return {
+    fileId: str(p, 'file_id', 'id') ?? '',
+    name: str(p, 'name') ?? '',
+    size: num(p, 'size', 'file_size') ?? 0,
+    version: num(p, 'version') ?? 0,
+    sha256: str(p, 'sha256') ?? '',
+    contentType: str(p, 'content_type') ?? 'application/octet-stream',
+    expiresIn: num(p, 'expires_in') ?? 0,
+    chunks,
+  };
+}
+
 const PART_KEYS: Record<keyof ScoreParts, string[]> = {
   partition: ['partition', 'partition_risk', 'partitionRisk'],
   lag: ['lag', 'replication_lag', 'replicationLag'],
@@ -472,6 +526,11 @@ interface RequestOptions {
   signal?: AbortSignal;
   /** Send no bearer token (sign in / sign up). */
   anonymous?: boolean;
+  /**
+   * Also send the token in X-EchoFS-Authorization: the streaming download endpoint reads it there
+   * (in the cloud, Authorization carries CloudFront's signature to that endpoint).
+   */
+  downloadToken?: boolean;
 }
 
 export interface CommitOptions {
@@ -512,6 +571,7 @@ export function createApi(opts: ApiOptions = {}) {
     const headers: Record<string, string> = { Accept: 'application/json', ...(o.headers ?? {}) };
     const token = o.anonymous ? undefined : opts.getToken?.();
     if (token) headers.Authorization = `Bearer ${token}`;
+    if (token && o.downloadToken) headers[DOWNLOAD_TOKEN_HEADER] = `Bearer ${token}`;
     let body = o.body;
     if (o.json !== undefined) {
       headers['Content-Type'] = 'application/json';
@@ -607,9 +667,13 @@ export function createApi(opts: ApiOptions = {}) {
     /** The file's bytes (the current version, or `version`), with the server's file name. */
     async download(id: string, version?: number, signal?: AbortSignal): Promise<{ blob: Blob; filename?: string }> {
       const q = version !== undefined ? `?version=${version}` : '';
-      const res = await send(`/api/v1/files/${enc(id)}/download${q}`, { signal, headers: { Accept: '*/*' } });
+      const res = await send(`/api/v1/files/${enc(id)}/download${q}`, { signal, headers: { Accept: '*/*' }, downloadToken: true });
       const filename = filenameFromDisposition(res.headers.get('content-disposition'));
       return { blob: await res.blob(), ...(filename ? { filename } : {}) };
+    },
+    /** The chunk list of the file (or of `version`) with presigned URLs, for downloads too large to stream. */
+    async manifest(id: string, version?: number, signal?: AbortSignal): Promise<Manifest> {
+      return toManifest(await call(manifestPath(id, version), { signal }));
     },
 
     // chunk sessions -----------------------------------------------------------------------

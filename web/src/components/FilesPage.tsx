@@ -1,5 +1,6 @@
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
 import { errorMessage, type Api, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
+import { downloadFile } from '../download.js';
 import { formatBytes, formatDate, formatRelative } from '../format.js';
 import { FINISHED, overallProgress, phaseLabel, UploadQueue, type UploadItem } from '../upload.js';
 import { Dialog, EmptyState, ErrorBanner, ModeBadge, ProgressBar, Spinner, useToast } from './ui.js';
@@ -33,6 +34,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
   const [dragging, setDragging] = useState(false);
   const [details, setDetails] = useState<FileSummary>();
   const [busy, setBusy] = useState<string>();
+  const [progress, setProgress] = useState<{ id: string; percent: number }>();
   const notify = useToast();
   const input = useRef<HTMLInputElement>(null);
   const dragDepth = useRef(0);
@@ -88,15 +90,22 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
     addFiles(e.dataTransfer.files);
   };
 
-  const download = async (f: FileSummary, version?: number) => {
+  /** The current version (size from the list) or an older one (size from its version entry). */
+  const download = async (f: FileSummary, version?: number, size?: number) => {
     setBusy(f.id);
     try {
-      const { blob, filename } = await api.download(f.id, version);
+      // Files too large for one streamed response come chunk by chunk from presigned URLs.
+      const { blob, filename } = await downloadFile(api, f.id, {
+        version,
+        size: size ?? (version === undefined ? f.size : undefined),
+        onProgress: (done, total) => setProgress({ id: f.id, percent: total > 0 ? Math.floor((100 * done) / total) : 100 }),
+      });
       saveBlob(blob, filename ?? f.name);
     } catch (err) {
       notify({ message: `Download failed: ${errorMessage(err)}`, tone: 'error' });
     } finally {
       setBusy(undefined);
+      setProgress(undefined);
     }
   };
 
@@ -251,7 +260,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
                     </td>
                     <td className="cell-actions">
                       <button type="button" className="btn btn-small" onClick={() => void download(f)} disabled={busy === f.id} aria-label={`Download ${f.name}`}>
-                        Download
+                        {progress?.id === f.id ? `Downloading ${progress.percent} %` : 'Download'}
                       </button>
                       <button type="button" className="btn btn-small btn-ghost" onClick={() => setDetails(f)} aria-label={`Versions of ${f.name}`}>
                         Versions
@@ -269,7 +278,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
       ) : null}
 
       <Dialog open={details !== undefined} title={details ? details.name : ''} onClose={() => setDetails(undefined)}>
-        {details && <FileDetails api={api} file={details} onDownload={(v) => void download(details, v)} />}
+        {details && <FileDetails api={api} file={details} onDownload={(v) => void download(details, v.version, v.size)} />}
       </Dialog>
     </div>
   );
@@ -309,7 +318,7 @@ function UploadRow({ item, queue }: { item: UploadItem; queue: UploadQueue }) {
   );
 }
 
-function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; onDownload: (version: number) => void }) {
+function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; onDownload: (version: FileVersion) => void }) {
   const [versions, setVersions] = useState<FileVersion[]>();
   const [error, setError] = useState<string>();
   const [hint, setHint] = useState<Hint>('none');
@@ -354,7 +363,7 @@ function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; o
                 </div>
                 <code className="hash" title={v.sha256}>{v.sha256.slice(0, 16)}…</code>
               </div>
-              <button type="button" className="btn btn-small" onClick={() => onDownload(v.version)} aria-label={`Download version ${v.version}`}>
+              <button type="button" className="btn btn-small" onClick={() => onDownload(v)} aria-label={`Download version ${v.version}`}>
                 Download
               </button>
             </li>
