@@ -1,6 +1,6 @@
 /**
- * EchoFunction: a NodejsFunction with the EchoFS runtime defaults (Node 22, arm64, minified
- * esbuild bundle with source maps, an explicit log group with retention), and the `bind*` helpers
+ * EchoFunction: a NodejsFunction with the EchoFS runtime defaults (Node 22, arm64, the bundling
+ * of bundling.ts, an explicit log group with retention), and the `bind*` helpers
  * that set a function's configuration and grant its access in one call, so that what a function
  * may touch never drifts from what it is told to use.
  */
@@ -9,12 +9,13 @@ import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as rds from 'aws-cdk-lib/aws-rds';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { BUNDLING, FUNCTION_ARCHITECTURE, FUNCTION_BASE_ENVIRONMENT, FUNCTION_RUNTIME } from './bundling.js';
 
 export interface EchoFunctionProps {
   /** Folder holding `<name>/handler.ts` (the repository's `functions/`). */
@@ -64,27 +65,15 @@ export class EchoFunction extends NodejsFunction {
       // with stand-in entries) the root is the nearest folder holding both.
       projectRoot: isInside(entry, REPO_ROOT) ? REPO_ROOT : commonAncestor(entry, REPO_ROOT),
       depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
+      runtime: FUNCTION_RUNTIME,
+      architecture: FUNCTION_ARCHITECTURE,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(29),
       description: props.description,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      environment: { ...props.environment, NODE_OPTIONS: '--enable-source-maps', POWERTOOLS_SERVICE_NAME: 'echofs' },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // ESM bundles need a real `require` for the few CommonJS dependencies that call it.
-        banner: "import { createRequire as __echofsCreateRequire } from 'module'; const require = __echofsCreateRequire(import.meta.url);",
-        mainFields: ['module', 'main'],
-        // The AWS SDK is bundled (the versions the tests ran with), not taken from the runtime.
-        // Only what Lambda never loads stays out: PGlite, the local emulators, pg's native binding.
-        externalModules: ['@electric-sql/pglite', 'pg-native', 's3rver', 'dynalite'],
-      },
+      environment: { ...props.environment, ...FUNCTION_BASE_ENVIRONMENT },
+      bundling: BUNDLING,
     };
     super(scope, id, fnProps);
     this.echoName = props.name;

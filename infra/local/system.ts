@@ -15,6 +15,8 @@ import { loadConfig, type Config } from '#shared/config.js';
 import type { FunctionName } from '#shared/routes.js';
 import { logger } from '#shared/observability.js';
 import { buildServices, closeServices, type Services } from '#shared/runtime.js';
+import { catalogFromConfig } from '#shared/catalog/db.js';
+import { openPgliteCatalog } from '#shared/catalog/pglite.js';
 import { startEmulators, type Emulators, type S3Emulator } from './emulators.js';
 import { startFaultProxy, type FaultProxy } from './faultproxy.js';
 import { createAdapter, type LambdaHttpHandler } from './adapter.js';
@@ -246,7 +248,12 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     config.dynamoEndpoint = emulators.dynamoEndpoint;
     const faults = faultControl(proxies);
 
-    const services = await buildServices(config);
+    // The local runtime migrates at start (in the cloud the migrate function does, at deploy).
+    const catalog = await catalogFromConfig(config, { migrate: true, embedded: openPgliteCatalog });
+    const services = await buildServices(config, { catalog }).catch(async (err: unknown) => {
+      await catalog.close().catch(() => undefined);
+      throw err;
+    });
     cleanups.push({ name: 'services', run: () => closeServices(services) });
 
     const handlers: Partial<Record<FunctionName, LambdaHttpHandler>> = {

@@ -1,10 +1,13 @@
 /**
  * Opening the catalog. One Drizzle database type (`Db`) over the schema, whichever engine is
- * underneath: PGlite (embedded, the local default), any PostgreSQL through node-postgres
- * (DATABASE_URL), or Aurora through the RDS Data API (the cloud). Migrations run on open.
+ * underneath: any PostgreSQL through node-postgres (DATABASE_URL), Aurora through the RDS Data
+ * API (the cloud), or an embedded database the caller brings (`embedded`: PGlite, which only the
+ * local runtime imports, from ./pglite.ts — a deployed bundle never references it).
+ *
+ * Opening never migrates unless asked (`migrate: true`): in the cloud the migrate function (a
+ * deploy-time custom resource) applies the migrations, so a function's cold start runs no DDL;
+ * the local runtime asks for them at start.
  */
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { RDSDataClient } from '@aws-sdk/client-rds-data';
 import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -41,14 +44,19 @@ export interface DataApiOptions {
   client?: RDSDataClient;
 }
 
+/** Opens an embedded catalog keeping its files under `dataDir` (in memory when undefined). */
+export type EmbeddedCatalogOpener = (dataDir: string | undefined) => Promise<Catalog>;
+
 export interface OpenCatalogOptions {
   /** postgres://… : use that server through node-postgres. */
   databaseUrl?: string;
-  /** PGlite keeps its files at <dataDir>/pglite; omitted means in-memory. */
-  dataDir?: string;
   /** Aurora through the RDS Data API (the cloud). */
   dataApi?: DataApiOptions;
-  /** Apply pending migrations on open (default true). */
+  /** Neither of the above: the embedded database (the local runtime passes openPgliteCatalog). */
+  embedded?: EmbeddedCatalogOpener;
+  /** Where the embedded database keeps its files; omitted means in memory. */
+  dataDir?: string;
+  /** Apply pending migrations on open (default false: the migrate function applies them in the cloud). */
   migrate?: boolean;
   /** node-postgres pool size (default 10). */
   poolMax?: number;
@@ -71,8 +79,8 @@ export async function openCatalog(opts: OpenCatalogOptions = {}): Promise<Catalo
     ? await openDataApi(opts.dataApi)
     : opts.databaseUrl
       ? await openPostgres(opts.databaseUrl, opts.poolMax ?? 10)
-      : await openPglite(opts.dataDir);
-  if (opts.migrate !== false) {
+      : await openEmbedded(opts);
+  if (opts.migrate === true) {
     try {
       await migrate(catalog.db);
     } catch (err) {
@@ -83,40 +91,24 @@ export async function openCatalog(opts: OpenCatalogOptions = {}): Promise<Catalo
   return catalog;
 }
 
-/** The catalog the configuration asks for: Data API in the cloud, DATABASE_URL, else PGlite. */
-export async function catalogFromConfig(config: Config, opts: { migrate?: boolean } = {}): Promise<Catalog> {
+/**
+ * The catalog the configuration asks for: Data API in the cloud, DATABASE_URL, else the embedded
+ * database when the caller brings one (the local runtime). Migrates only when asked.
+ */
+export async function catalogFromConfig(config: Config, opts: { migrate?: boolean; embedded?: EmbeddedCatalogOpener } = {}): Promise<Catalog> {
   if (config.dataApi) return openCatalog({ dataApi: config.dataApi, migrate: opts.migrate });
   if (config.databaseUrl) return openCatalog({ databaseUrl: config.databaseUrl, migrate: opts.migrate });
-  if (config.stage === 'cloud') {
+  if (config.stage === 'cloud' || !opts.embedded) {
     throw new Error('No catalog configured: set ECHOFS_DB_CLUSTER_ARN and ECHOFS_DB_SECRET_ARN, or DATABASE_URL');
   }
-  return openCatalog({ dataDir: config.dataDir, migrate: opts.migrate });
+  return openCatalog({ embedded: opts.embedded, dataDir: config.dataDir, migrate: opts.migrate });
 }
 
-async function openPglite(dataDir: string | undefined): Promise<Catalog> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { drizzle } = await import('drizzle-orm/pglite');
-  let dir: string | undefined;
-  if (dataDir) {
-    dir = join(dataDir, 'pglite');
-    await mkdir(dir, { recursive: true });
+function openEmbedded(opts: OpenCatalogOptions): Promise<Catalog> {
+  if (!opts.embedded) {
+    throw new Error('No catalog to open: give databaseUrl, dataApi, or an embedded opener (openPgliteCatalog from shared/catalog/pglite.ts)');
   }
-  const client = new PGlite(dir);
-  await client.waitReady;
-  const db = drizzle({ client, schema });
-  let closed = false;
-  return {
-    db,
-    kind: 'pglite',
-    async ping() {
-      await client.query('select 1');
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await client.close();
-    },
-  };
+  return opts.embedded(opts.dataDir);
 }
 
 async function openPostgres(url: string, max: number): Promise<Catalog> {

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCatalog, type Catalog } from '#shared/catalog/db.js';
+import { openPgliteCatalog } from '#shared/catalog/pglite.js';
 import { createTestDatabase } from '../helpers/databases.js';
 
 export type CatalogTarget = 'pglite' | 'postgres';
@@ -31,7 +32,7 @@ export async function openTestCatalog(target: CatalogTarget, opts: { migrate?: b
     const db = await createTestDatabase(base);
     const opened: Catalog[] = [];
     const open = async (o: { migrate?: boolean }) => {
-      const c = await openCatalog({ databaseUrl: db.url, migrate: o.migrate, poolMax: 4 });
+      const c = await openCatalog({ databaseUrl: db.url, migrate: o.migrate ?? true, poolMax: 4 });
       opened.push(c);
       return c;
     };
@@ -48,7 +49,7 @@ export async function openTestCatalog(target: CatalogTarget, opts: { migrate?: b
   const dir = await mkdtemp(join(tmpdir(), 'echofs-pglite-'));
   const opened: Catalog[] = [];
   const open = async (o: { migrate?: boolean }) => {
-    const c = await openCatalog({ dataDir: dir, migrate: o.migrate });
+    const c = await openCatalog({ embedded: openPgliteCatalog, dataDir: dir, migrate: o.migrate ?? true });
     opened.push(c);
     return c;
   };

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCatalog, queryRows, type Catalog } from '#shared/catalog/db.js';
+import { openPgliteCatalog } from '#shared/catalog/pglite.js';
 import { MIGRATIONS } from '#shared/catalog/migrations.js';
 import { createMigrateHandler, isTransient, PHYSICAL_RESOURCE_ID } from '#functions/migrate/handler.js';
 import { sql } from 'drizzle-orm';
@@ -16,7 +17,7 @@ describe('migrate custom resource', () => {
   const noSleep = async () => undefined;
 
   beforeAll(async () => {
-    shared = await openCatalog({ migrate: false });
+    shared = await openCatalog({ embedded: openPgliteCatalog, migrate: false });
   });
   afterAll(async () => {
     await shared?.close();

@@ -6,13 +6,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { openCatalog, type Catalog, type Db } from '#shared/catalog/db.js';
+import { openPgliteCatalog as openEmbedded } from '#shared/catalog/pglite.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { chunkPlacements, chunks, files, fileVersions, uploadSessions, users, versionChunks, type PlacementState } from '#shared/catalog/schema.js';
 import { encodeChunk } from '#shared/storage/codec.js';
 import { chunkKey, type ObjectStore } from '#shared/storage/ports.js';
 
 export async function openPgliteCatalog(): Promise<Catalog> {
-  return openCatalog({});
+  return openCatalog({ embedded: openEmbedded, migrate: true });
 }
 
 /**
@@ -23,7 +24,7 @@ export async function openPostgresCatalog(): Promise<Catalog | undefined> {
   const url = process.env.DATABASE_URL;
   if (!url) return undefined;
   const db = await createTestDatabase(url);
-  const catalog = await openCatalog({ databaseUrl: db.url, poolMax: 8 });
+  const catalog = await openCatalog({ databaseUrl: db.url, poolMax: 8, migrate: true });
   return {
     ...catalog,
     async close() {

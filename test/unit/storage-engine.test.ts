@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { openCatalog, type Catalog } from '#shared/catalog/db.js';
+import { openPgliteCatalog } from '#shared/catalog/pglite.js';
 import { chunkPlacements, chunks, files, uploadSessions, users } from '#shared/catalog/schema.js';
 import { StorageEngine, resolveRange, type StorageEngineDeps } from '#shared/storage/engine.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
@@ -20,7 +21,11 @@ let catalog: Catalog;
 
 beforeAll(async () => {
   // ECHOFS_TEST_DATABASE_URL runs the same tests on a real PostgreSQL server.
-  catalog = await openCatalog(process.env.ECHOFS_TEST_DATABASE_URL ? { databaseUrl: process.env.ECHOFS_TEST_DATABASE_URL } : {});
+  catalog = await openCatalog(
+    process.env.ECHOFS_TEST_DATABASE_URL
+      ? { databaseUrl: process.env.ECHOFS_TEST_DATABASE_URL, migrate: true }
+      : { embedded: openPgliteCatalog, migrate: true },
+  );
 });
 afterAll(async () => {
   await catalog?.close();
