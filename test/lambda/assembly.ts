@@ -35,6 +35,12 @@ export interface CfnTemplate {
   Outputs?: Record<string, { Value: unknown; Export?: { Name: unknown } }>;
 }
 
+/**
+ * Deploy-time settings the harness gives the app, as a deployer would with `cdk deploy -c …`: an
+ * admin address, so the admin routes can be exercised.
+ */
+export const HARNESS_CONTEXT = { 'echofs:adminEmails': 'admin@echofs.test' };
+
 const INPUTS = ['functions', 'shared', 'infra/cloud', 'package.json', 'package-lock.json', 'cdk.json'];
 
 function hashInputs(): string {
@@ -50,12 +56,13 @@ function hashInputs(): string {
     h.update(readFileSync(abs));
   };
   for (const i of INPUTS) walk(i);
+  h.update(JSON.stringify(HARNESS_CONTEXT));
   return h.digest('hex').slice(0, 20);
 }
 
 function synthInto(dir: string): void {
   const context = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
-  const app = new App({ outdir: dir, context: { ...context, 'aws:cdk:enable-asset-metadata': true } });
+  const app = new App({ outdir: dir, context: { ...context, ...HARNESS_CONTEXT, 'aws:cdk:enable-asset-metadata': true } });
   // The template is the one `cdk synth` writes; cdk-nag only annotates, so it is left out here.
   buildEchoApp(app, { nag: false, webDist: join(tmpdir(), 'echofs-no-web-dist') });
   app.synth();

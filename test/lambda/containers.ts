@@ -41,6 +41,10 @@ export type InvokeOutcome =
 
 export interface InvocationRecord {
   fn: string;
+  /** The event's route key (API events), for telling requests apart. */
+  label?: string;
+  /** When the invocation was handed to its container (ms since the epoch). */
+  at: number;
   requestId: string;
   container: string;
   cold: boolean;
@@ -320,7 +324,6 @@ export class FunctionPool {
   }
 
   async invoke(event: unknown): Promise<{ outcome: InvokeOutcome; record: InvocationRecord }> {
-    const t0 = Date.now();
     const c = await this.acquire();
     const cold = c.invocations === 0;
     const requestId = randomUUID();
@@ -334,8 +337,11 @@ export class FunctionPool {
       }, deadline - Date.now());
       c.deliver({ requestId, event: JSON.stringify(event), deadline, started, resolve: (o) => (clearTimeout(timer), resolve(o)) });
     });
+    const routeKey = (event as { routeKey?: unknown } | null)?.routeKey;
     const record: InvocationRecord = {
       fn: this.spec.logicalId,
+      ...(typeof routeKey === 'string' ? { label: routeKey } : {}),
+      at: started,
       requestId,
       container: c.id,
       cold,
@@ -343,7 +349,6 @@ export class FunctionPool {
       durationMs: Date.now() - started,
       outcome: outcome.kind,
     };
-    void t0;
     this.records.push(record);
     return { outcome, record };
   }
