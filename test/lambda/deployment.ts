@@ -42,6 +42,8 @@ export interface Deployment {
   /** region -> bucket name (from the replica stacks). */
   buckets: Record<string, string>;
   clusterArns: string[];
+  /** Custom resources the harness does not run (not served by one of the app's functions). */
+  notEmulated: string[];
   /** Resolve a name or ARN to a function logical id. */
   functionByNameOrArn(id: string): string | undefined;
 }
@@ -285,12 +287,18 @@ export function deploy(assembly: Assembly): Deployment {
   });
 
   const customResources: Deployment['customResources'] = [];
+  const notEmulated: string[] = [];
   for (const [id, r] of Object.entries(core.template.Resources)) {
     if (!r.Type.startsWith('Custom::') && r.Type !== 'AWS::CloudFormation::CustomResource') continue;
     const provider = StackResolver.target(r.Properties?.ServiceToken);
     const vars = ((core.resource(provider ?? '').Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {}) as Record<string, unknown>;
     const fn = StackResolver.target(vars.USER_ON_EVENT_FUNCTION_ARN);
-    if (!fn) throw new Error(`custom resource ${id}: its provider names no onEvent function`);
+    // Only custom resources served by this repository's functions through the Provider framework
+    // run here; others (the CDK's own SDK-call resources) are listed as not emulated.
+    if (!fn || !functions[fn]) {
+      notEmulated.push(`${id} (${r.Type})`);
+      continue;
+    }
     const properties: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(r.Properties ?? {})) properties[k] = core.resolve(v, `${id}.${k}`);
     customResources.push({ logicalId: id, type: r.Type, fn, properties });
@@ -311,6 +319,7 @@ export function deploy(assembly: Assembly): Deployment {
     tables,
     buckets,
     clusterArns,
+    notEmulated,
     functionByNameOrArn(x) {
       return Object.values(functions).find((f) => f.name === x || f.arn === x || f.arn.endsWith(`:${x}`))?.logicalId;
     },
