@@ -5,6 +5,8 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '#functions/auth/handler.js';
 import type { ApiEvent } from '#shared/http.js';
+import { openCatalog } from '#shared/catalog/db.js';
+import { createTestDatabase, type ScratchDatabase } from '../helpers/databases.js';
 
 const ctx = { awsRequestId: 'r1', getRemainingTimeInMillis: () => 30_000 } as unknown as Context; // only the fields read
 
@@ -21,13 +23,19 @@ function registerEvent(body: object): ApiEvent {
   } as unknown as ApiEvent; // a minimal API Gateway v2 event: only the fields the handler reads
 }
 
-describe('auth Lambda entry point', () => {
+// A function opens the catalog without migrating (the migrate function does, at deploy): the
+// recovery half needs a migrated PostgreSQL database.
+describe.skipIf(!process.env.DATABASE_URL)('auth Lambda entry point (needs DATABASE_URL)', () => {
+  let db: ScratchDatabase;
   let dataDir: string;
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'echofs-lambda-'));
+    db = await createTestDatabase(process.env.DATABASE_URL as string);
+    await (await openCatalog({ databaseUrl: db.url, migrate: true })).close();
   });
   afterAll(async () => {
     vi.unstubAllEnvs();
+    await db?.drop();
     await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -40,7 +48,7 @@ describe('auth Lambda entry point', () => {
     expect(down.headers?.['Retry-After']).toBe('5');
     expect(JSON.parse(down.body ?? '{}')).toMatchObject({ success: false, error: { code: 'unavailable' } });
 
-    vi.stubEnv('DATABASE_URL', '');
+    vi.stubEnv('DATABASE_URL', db.url);
     vi.stubEnv('BCRYPT_COST', '4');
     const up = await handler(registerEvent({ username: 'lambda', email: 'l@example.com', password: 'password-1' }), ctx);
     expect(up.statusCode).toBe(201);

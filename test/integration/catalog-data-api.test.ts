@@ -19,7 +19,7 @@ describe('catalog through the Data API dialect', () => {
     pglite = new PGlite();
     await pglite.waitReady;
     client = fakeDataApiClient(pglite);
-    catalog = await openCatalog({ dataApi: { resourceArn: 'arn:cluster', secretArn: 'arn:secret', database: 'echofs', client } });
+    catalog = await openCatalog({ dataApi: { resourceArn: 'arn:cluster', secretArn: 'arn:secret', database: 'echofs', client }, migrate: true });
   });
   afterAll(async () => {
     await catalog?.close();
