@@ -51,6 +51,10 @@ async function jwtSecretFor(config: Config): Promise<string | Uint8Array> {
 export async function buildServices(config: Config, overrides: Partial<Services> = {}): Promise<Services> {
   const catalog = overrides.catalog ?? (await catalogFromConfig(config));
   try {
+    // Opening connects lazily and runs no migration: one trivial query makes an unreachable (or
+    // resuming) catalog fail the cold start, which answers 503 and is retried on the next request,
+    // instead of a container that starts and then fails every request.
+    if (!overrides.catalog) await catalog.ping();
     const auth =
       overrides.auth ??
       new AuthService({

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '#functions/auth/handler.js';
 import type { ApiEvent } from '#shared/http.js';
 import { openCatalog } from '#shared/catalog/db.js';
+import { startFaultProxy, type FaultProxy } from '#local/faultproxy.js';
 import { createTestDatabase, type ScratchDatabase } from '../helpers/databases.js';
 
 const ctx = { awsRequestId: 'r1', getRemainingTimeInMillis: () => 30_000 } as unknown as Context; // only the fields read
@@ -23,35 +24,46 @@ function registerEvent(body: object): ApiEvent {
   } as unknown as ApiEvent; // a minimal API Gateway v2 event: only the fields the handler reads
 }
 
-// A function opens the catalog without migrating (the migrate function does, at deploy): the
-// recovery half needs a migrated PostgreSQL database.
+// The function's environment stays the same throughout, as in a Lambda container: only the
+// catalog's reachability changes (a TCP fault proxy in front of PostgreSQL refuses, then passes,
+// connections). Functions never migrate, so the database is migrated beforehand, as the migrate
+// function does at deploy.
 describe.skipIf(!process.env.DATABASE_URL)('auth Lambda entry point (needs DATABASE_URL)', () => {
   let db: ScratchDatabase;
+  let proxy: FaultProxy;
   let dataDir: string;
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'echofs-lambda-'));
     db = await createTestDatabase(process.env.DATABASE_URL as string);
     await (await openCatalog({ databaseUrl: db.url, migrate: true })).close();
+    const server = new URL(db.url);
+    proxy = await startFaultProxy({ targetHost: server.hostname, targetPort: Number(server.port || 5432) });
   });
   afterAll(async () => {
     vi.unstubAllEnvs();
+    await proxy?.close();
     await db?.drop();
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('answers 503 with Retry-After while the catalog is unreachable, then recovers on a later request', async () => {
+  it('answers 503 with Retry-After while the catalog is unreachable at cold start, then the same environment recovers on a later request', async () => {
+    const viaProxy = new URL(db.url);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
     vi.stubEnv('ECHOFS_DATA_DIR', dataDir);
     vi.stubEnv('JWT_SECRET', '');
-    vi.stubEnv('DATABASE_URL', 'postgres://postgres@127.0.0.1:1/nothing');
+    vi.stubEnv('BCRYPT_COST', '4');
+    vi.stubEnv('DATABASE_URL', viaProxy.toString());
+
+    proxy.set({ state: 'refuse' });
     const down = await handler(registerEvent({ username: 'lambda', email: 'l@example.com', password: 'password-1' }), ctx);
-    expect(down.statusCode).toBe(503);
+    expect(down.statusCode, down.body).toBe(503);
     expect(down.headers?.['Retry-After']).toBe('5');
     expect(JSON.parse(down.body ?? '{}')).toMatchObject({ success: false, error: { code: 'unavailable' } });
+    expect(down.body, 'no driver or socket text reaches the client').not.toMatch(/ECONN|postgres|127\.0\.0\.1/i);
 
-    vi.stubEnv('DATABASE_URL', db.url);
-    vi.stubEnv('BCRYPT_COST', '4');
+    proxy.set({ state: 'up' });
     const up = await handler(registerEvent({ username: 'lambda', email: 'l@example.com', password: 'password-1' }), ctx);
-    expect(up.statusCode).toBe(201);
+    expect(up.statusCode, up.body).toBe(201);
     // Local stage without JWT_SECRET: a secret was generated and kept under the data dir.
     expect((await stat(join(dataDir, 'jwt-secret'))).isFile()).toBe(true);
   });
