@@ -13,7 +13,7 @@ export const FUNCTION_ARCHITECTURE = lambda.Architecture.ARM_64;
 /**
  * Packages no deployed bundle may need. Each is used only by the local runtime (PGlite, the
  * emulators) or optionally by a dependency (pg's native binding, loaded only on request). A bundle
- * that imports one of them at load fails in Lambda; test/lambda/bundles.test.ts loads every built
+ * that imports one of them at load fails in Lambda; test/lambda/bundles.ts (run by test/lambda/deployed.test.ts) loads every built
  * bundle in an empty folder to prove none does.
  */
 export const EXTERNAL_MODULES = ['@electric-sql/pglite', 'pg-native', 's3rver', 'dynalite'] as const;

@@ -1,7 +1,7 @@
 /**
  * The API acceptance suite, written once and run against every deployment shape (target.ts): the
  * local stack of `npm start` (local.test.ts) and the deployed bundles in Lambda-shaped containers
- * (test/lambda/acceptance.test.ts).
+ * (test/lambda/deployed.test.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

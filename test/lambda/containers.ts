@@ -323,16 +323,22 @@ export class FunctionPool {
     return new Promise<Container>((resolve) => this.waiting.push(resolve));
   }
 
-  async invoke(event: unknown): Promise<{ outcome: InvokeOutcome; record: InvocationRecord }> {
+  /**
+   * Run one invocation on a container of the pool. `timeoutMs` (at most the function's timeout)
+   * gives this invocation an earlier deadline, as a function configured with that timeout would
+   * get: the context's remaining time and the sandbox reset both follow it.
+   */
+  async invoke(event: unknown, o: { timeoutMs?: number } = {}): Promise<{ outcome: InvokeOutcome; record: InvocationRecord }> {
     const c = await this.acquire();
     const cold = c.invocations === 0;
     const requestId = randomUUID();
     const started = Date.now();
-    const deadline = started + this.spec.timeoutSeconds * 1000;
+    const timeoutMs = Math.min(o.timeoutMs ?? Infinity, this.spec.timeoutSeconds * 1000);
+    const deadline = started + timeoutMs;
     const outcome = await new Promise<InvokeOutcome>((resolve) => {
       const timer = setTimeout(() => {
         // Lambda ends a timed-out invocation by resetting the sandbox.
-        resolve({ kind: 'error', errorType: 'Sandbox.Timedout', payload: Buffer.from(JSON.stringify({ errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${this.spec.timeoutSeconds.toFixed(2)} seconds` })) });
+        resolve({ kind: 'error', errorType: 'Sandbox.Timedout', payload: Buffer.from(JSON.stringify({ errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds` })) });
         c.kill();
       }, deadline - Date.now());
       c.deliver({ requestId, event: JSON.stringify(event), deadline, started, resolve: (o) => (clearTimeout(timer), resolve(o)) });

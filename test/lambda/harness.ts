@@ -42,7 +42,7 @@ const LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
 export interface HarnessOptions {
   /** Containers per function at most (default 4; at least 3). */
   maxContainers?: number;
-  /** Recycle a container after this many invocations (range; default [3, 8]). */
+  /** Recycle a container after this many invocations (range; default [5, 10]: with 4 containers, a function invoked more than 40 times recycles at least one). */
   recycleAfter?: [number, number];
   /** Seed of the recycling draws. */
   seed?: number;
@@ -63,9 +63,13 @@ export interface Harness {
   /** Every invocation so far. */
   records(): InvocationRecord[];
   /** Invoke a function by logical id and wait for its outcome. */
-  invoke(fn: string, event: unknown): Promise<InvokeOutcome>;
-  /** Run a schedule's target now with the schedule's input (as EventBridge Scheduler would), waiting for it unless `wait` is false. */
-  runSchedule(match: (s: Deployment['schedules'][number]) => boolean, wait?: boolean): Promise<InvokeOutcome | undefined>;
+  invoke(fn: string, event: unknown, o?: { timeoutMs?: number }): Promise<InvokeOutcome>;
+  /**
+   * Invoke a schedule's target now with the schedule's input, as EventBridge Scheduler would.
+   * `timeoutMs` gives the invocation an earlier deadline than the function's timeout (a run that
+   * budgets by the context's remaining time then ends sooner).
+   */
+  runSchedule(match: (s: Deployment['schedules'][number]) => boolean, o?: { timeoutMs?: number }): Promise<InvokeOutcome>;
   /** The logical id of the function a route, the Function URL or a schedule's input names. */
   fnFor(what: 'auth' | 'files' | 'controller' | 'stream' | 'prober' | 'replicator' | 'migrate'): string;
   stop(): Promise<void>;
@@ -202,15 +206,15 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     for (const [id, spec] of Object.entries(d.functions)) {
       pools[id] = new FunctionPool(spec, lambdaEnv, join(root, 'containers'), {
         maxContainers: Math.max(3, o.maxContainers ?? 4),
-        recycleAfter: o.recycleAfter ?? [3, 8],
+        recycleAfter: o.recycleAfter ?? [5, 10],
         random,
       });
       stops.push(() => (pools[id] as FunctionPool).stop());
     }
-    const invoke = async (fn: string, event: unknown): Promise<InvokeOutcome> => {
+    const invoke = async (fn: string, event: unknown, io: { timeoutMs?: number } = {}): Promise<InvokeOutcome> => {
       const pool = pools[fn];
       if (!pool) throw new Error(`no function ${fn}`);
-      return (await pool.invoke(event)).outcome;
+      return (await pool.invoke(event, io)).outcome;
     };
 
     const fnFor: Harness['fnFor'] = (what) => {
@@ -369,15 +373,10 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       lambdaEnv,
       records: () => Object.values(pools).flatMap((p) => p.records),
       invoke,
-      async runSchedule(match, wait = true) {
+      async runSchedule(match, so = {}) {
         const s = d.schedules.find(match);
         if (!s) throw new Error('no such schedule');
-        const p = invoke(s.fn, JSON.parse(s.input) as unknown);
-        if (!wait) {
-          p.catch(() => undefined);
-          return undefined;
-        }
-        return p;
+        return invoke(s.fn, JSON.parse(s.input) as unknown, so);
       },
       fnFor,
       stop: stopAll,

@@ -1,0 +1,142 @@
+/**
+ * What `cdk deploy` uploads, tested offline: the CDK app's own synthesis (assembly.ts), every
+ * function bundle loaded alone in an empty folder (bundles.ts), then the API acceptance suite run
+ * against those bundles the way Lambda runs them (harness.ts): the same scenarios as against
+ * `npm start` (test/acceptance/local.test.ts). One file, so a test run waits for the synthesis in
+ * one worker only.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineAcceptance } from '../acceptance/scenarios.js';
+import type { Target } from '../acceptance/target.js';
+import { synthesizedApp } from './assembly.js';
+import { importEveryBundle, nodeModulesAbove } from './bundles.js';
+import type { InvokeOutcome } from './containers.js';
+import { deploy, type Deployment } from './deployment.js';
+import { startHarness, type Harness } from './harness.js';
+
+/**
+ * The deadline the scheduled prober run gets here instead of its 70 s timeout. It budgets its
+ * sub-minute probes by the context's remaining time, so it ends on its own well before that.
+ */
+const PROBER_RUN_MS = 20_000;
+
+describe('deployed bundles', () => {
+  let d: Deployment;
+  const scratch = mkdtempSync(join(tmpdir(), 'echofs-bundles-'));
+  beforeAll(async () => {
+    const t0 = Date.now();
+    const assembly = await synthesizedApp();
+    process.stdout.write(`lambda harness: synthesis ${assembly.synthMs} ms (0: reused), ready after ${Date.now() - t0} ms\n`);
+    d = deploy(assembly);
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  it('the app builds a bundle for each of the seven functions', () => {
+    expect(Object.keys(d.functions).map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(
+      ['Auth', 'Controller', 'Files', 'FilesStream', 'Migrate', 'Prober', 'Replicator'].sort(),
+    );
+  });
+
+  it('each bundle imports in an empty folder and exports its handler', async () => {
+    expect(nodeModulesAbove(scratch)).toEqual([]);
+    expect(await importEveryBundle(d, scratch)).toEqual([]);
+  });
+});
+
+describe('the deployed bundles in Lambda-shaped containers', () => {
+  let h: Harness;
+  let target: Target;
+  const proberRuns: Promise<{ outcome: InvokeOutcome; ms: number }>[] = [];
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    h = await startHarness();
+    process.stdout.write(`lambda harness: emulators up and migrations applied in ${Date.now() - t0} ms\n`);
+    target = {
+      name: 'lambda harness',
+      url: h.url,
+      regions: Object.keys(h.deployment.buckets),
+      admin: async () => {
+        throw new Error('use adminAccount()');
+      },
+      async partition(region, on) {
+        h.faults.set(region, { state: on ? 'blackhole' : 'up' });
+      },
+      async runReplicator() {
+        const out = await h.runSchedule((s) => s.input.includes('"drain"'));
+        if (out.kind !== 'result') throw new Error(`the scheduled drain failed: ${out.kind === 'error' ? out.payload.toString('utf8') : 'streamed'}`);
+      },
+      async runProber() {
+        // Started, not awaited: its probes run on their schedule inside the invocation while the
+        // scenario goes on; the run's own end is checked below.
+        const started = Date.now();
+        proberRuns.push(h.runSchedule((s) => s.input.includes('"probe"'), { timeoutMs: PROBER_RUN_MS }).then((outcome) => ({ outcome, ms: Date.now() - started })));
+      },
+      containersOf(routeKey, since) {
+        return h
+          .records()
+          .filter((r) => r.label === routeKey && r.at >= since)
+          .map((r) => r.container);
+      },
+      stop: () => h.stop(),
+    };
+  });
+
+  afterAll(async () => {
+    if (!h) return;
+    // Figures for the record, per function: bundle size, cold starts (spawn to ready: node start
+    // plus the bundle's import), the first invocation, recycling.
+    const rows = Object.values(h.pools).map((p) => {
+      const inits = p.records.filter((r) => r.cold && r.initMs !== undefined).map((r) => r.initMs as number).sort((a, b) => a - b);
+      const first = p.records.find((r) => r.cold);
+      return {
+        fn: p.spec.logicalId.replace(/[0-9A-F]{8}$/, ''),
+        bundleKiB: Math.round(statSync(join(p.spec.assetDir, 'index.mjs')).size / 1024),
+        invocations: p.records.length,
+        coldStarts: p.coldStarts,
+        recycled: p.recycled,
+        firstInitMs: first?.initMs,
+        medianInitMs: inits[Math.floor(inits.length / 2)],
+        firstInvocationMs: first?.durationMs,
+      };
+    });
+    process.stdout.write(`lambda harness: ${JSON.stringify(rows)}\n`);
+    await h.stop();
+  });
+
+  defineAcceptance(() => target);
+
+  describe('the Lambda model itself', () => {
+    it('containers were frozen between invocations, some recycled, and consecutive invocations changed container', () => {
+      const files = h.pools[h.fnFor('files')];
+      expect(files).toBeDefined();
+      const records = [...(files?.records ?? [])].sort((a, b) => a.at - b.at);
+      expect(records.length).toBeGreaterThan(10);
+      expect(files?.recycled).toBeGreaterThan(0);
+      const sequential = records.slice(1).filter((r, i) => r.container === records[i]?.container && r.at > (records[i]?.at ?? 0) + (records[i]?.durationMs ?? 0));
+      expect(sequential, 'back-to-back reuse of one container').toEqual([]);
+    });
+
+    it('the replicator kick after a write reaches the Invoke API as an async (Event) invocation', () => {
+      const replicator = h.deployment.functions[h.fnFor('replicator')];
+      const kicks = h.invokeApi.accepted.filter((a) => a.type === 'Event' && a.fn === replicator?.logicalId);
+      expect(kicks.length).toBeGreaterThan(0);
+      expect(JSON.parse(kicks[0]?.payload ?? '{}')).toEqual({ task: 'drain' });
+    });
+
+    it("the scheduled prober run budgets by the context's remaining time: it returns on its own before its deadline, after several probe ticks", async () => {
+      expect(proberRuns.length, 'the replication scenario started a prober run').toBeGreaterThan(0);
+      for (const run of proberRuns) {
+        const { outcome: out, ms } = await run;
+        const text = out.kind === 'stream' ? 'streamed' : out.payload.toString('utf8');
+        expect(out.kind, text).toBe('result');
+        expect(ms).toBeLessThan(PROBER_RUN_MS);
+        // A tick every 5 s (the template's ECHOFS_PROBE_INTERVAL_MS) from the start until too little time is left.
+        expect((JSON.parse(text) as { ticks: number }).ticks).toBeGreaterThanOrEqual(3);
+      }
+    }, PROBER_RUN_MS + 10_000);
+  });
+});
