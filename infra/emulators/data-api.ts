@@ -10,6 +10,9 @@
  * BadRequestException carrying PostgreSQL's message, unknown clusters, secrets and transactions
  * refused, and idle transactions rolled back. Not reproduced: the 1 MiB result limit, the
  * 45-second statement timeout of a call without `continueAfterTimeout`, and IAM.
+ *
+ * Written here rather than taken from npm: `data-api-local` (the only candidate) is an alpha
+ * (1.0.0-alpha.2) on Express 4 and node-postgres 7, without a PGlite backend.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
