@@ -6,7 +6,7 @@
  * test file gets there first (the others wait for it).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -76,6 +76,21 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
   }
 }
 
+/** Assemblies of other sources (about 20 MiB each) untouched for this long are removed: each use touches its own. */
+const STALE_ASSEMBLY_MS = 6 * 60 * 60 * 1000;
+
+function pruneOldAssemblies(keep: string): void {
+  for (const name of readdirSync(tmpdir())) {
+    const path = join(tmpdir(), name);
+    if (!/^echofs-assembly-[0-9a-f]{20}$/.test(name) || path === keep) continue;
+    try {
+      if (Date.now() - statSync(path).mtimeMs > STALE_ASSEMBLY_MS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // Another run removed it first.
+    }
+  }
+}
+
 /** The synthesized app for the current sources (built now, or reused from this run). */
 export async function synthesizedApp(): Promise<Assembly> {
   const key = hashInputs();
@@ -103,11 +118,15 @@ export async function synthesizedApp(): Promise<Assembly> {
         if (!existsSync(done)) renameSync(building, dir);
         synthMs = Date.now() - t0;
         writeFileSync(join(dir, 'synth-ms'), String(synthMs));
+        pruneOldAssemblies(dir);
       } finally {
         rmSync(lock, { recursive: true, force: true });
       }
     }
   }
+  // Marks it in use (see pruneOldAssemblies).
+  const now = new Date();
+  utimesSync(dir, now, now);
   const manifest = JSON.parse(readFileSync(done, 'utf8')) as { artifacts: Record<string, { type: string; environment?: string; properties?: { templateFile?: string } }> };
   const templates: Record<string, CfnTemplate> = {};
   const regions: Record<string, string> = {};
