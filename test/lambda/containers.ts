@@ -265,7 +265,11 @@ export class FunctionPool {
   ) {}
 
   private async spawn(): Promise<Container> {
-    const c = new Container(this.spec, ++this.seq, this.baseEnv, this.root, (x) => this.idle(x), (x) => this.gone(x));
+    const c = new Container(this.spec, ++this.seq, this.baseEnv, this.root, (x) => this.idle(x), (x) => {
+      this.gone(x);
+      // A container that died (timeout, crash) frees a place for a waiting invocation.
+      this.wakeWaiter();
+    });
     this.containers.push(c);
     const [lo, hi] = this.o.recycleAfter;
     this.lifetimes.set(c, lo + Math.floor(this.o.random() * (hi - lo + 1)));
@@ -305,7 +309,10 @@ export class FunctionPool {
     void this.acquire().then(w);
   }
 
-  /** An idle container that is not the one used last, else a new one, else wait. */
+  /**
+   * An idle container that is not the one used last, else a new one, else wait for another to
+   * finish: the one used last is never handed the next invocation, even when the pool is full.
+   */
   private async acquire(): Promise<Container> {
     const idle = [...this.idleSet].filter((c) => !c.dead).sort((a, b) => a.lastUsed - b.lastUsed);
     const other = idle.find((c) => c !== this.lastUsed);
@@ -319,7 +326,6 @@ export class FunctionPool {
       const c = await this.spawn();
       return pick(c);
     }
-    if (idle[0]) return pick(idle[0]);
     return new Promise<Container>((resolve) => this.waiting.push(resolve));
   }
 

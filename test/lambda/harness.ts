@@ -5,7 +5,8 @@
  * through one endpoint that routes by the request's signed region), DynamoDB (dynalite), the RDS
  * Data API (over PostgreSQL when DATABASE_URL is set, else PGlite), Secrets Manager and Lambda
  * Invoke. In front, what clients see: the API Gateway HTTP API (payload 2.0, the template's routes)
- * and the streaming Function URL, on one origin routed like the CloudFront distribution.
+ * and the streaming Function URL, on one origin routed like the CloudFront distribution (the download
+ * behaviour's viewer-request function, forwarded headers and origin access control: cloudfront.ts).
  *
  * Deployment is emulated too: the DynamoDB table is created from its template properties, and the
  * migrations custom resource runs (a CloudFormation Create event through the Provider framework's
@@ -32,6 +33,7 @@ import { createTestDatabase, type ScratchDatabase } from '../helpers/databases.j
 import { synthesizedApp, type Assembly } from './assembly.js';
 import { FunctionPool, type InvokeOutcome, type InvocationRecord } from './containers.js';
 import { ACCOUNT_ID, deploy, type Deployment, type Route } from './deployment.js';
+import { CLOUDFRONT_IAM_AUTHORIZER, DOWNLOAD_METHODS, originRequestHeaders } from './cloudfront.js';
 
 /** API Gateway HTTP API limits the front enforces. */
 const API_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
@@ -285,11 +287,15 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     const functionUrl = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
       const spec = d.functionUrl;
       if (!spec) return sendGatewayError(res, 404, 'Not Found');
+      const method = (req.method ?? 'GET').toUpperCase();
+      // CloudFront's download behaviour (cloudfront.ts), then the Function URL's own auth check.
+      if (!DOWNLOAD_METHODS.includes(method)) return sendGatewayError(res, 403, 'This distribution is not configured to allow the HTTP request method that was used for this request.');
       const body = await readBody(req);
       const now = new Date();
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
       const domain = `${spec.fn.toLowerCase()}.lambda-url.${d.region}.on.aws`;
+      const headers = originRequestHeaders(method, url.pathname, req.headers, d.region, domain);
+      const iam = spec.authType === 'AWS_IAM';
+      if (iam && !headers.authorization?.startsWith('AWS4-HMAC-SHA256 ')) return sendGatewayError(res, 403, 'Forbidden');
       const event = {
         version: '2.0',
         routeKey: '$default',
@@ -298,11 +304,12 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
         headers,
         ...(url.search ? { queryStringParameters: Object.fromEntries(url.searchParams) } : {}),
         requestContext: {
-          accountId: 'anonymous',
+          accountId: iam ? CLOUDFRONT_IAM_AUTHORIZER.iam.accountId : 'anonymous',
+          ...(iam ? { authorizer: CLOUDFRONT_IAM_AUTHORIZER } : {}),
           apiId: spec.fn.toLowerCase(),
           domainName: domain,
           domainPrefix: spec.fn.toLowerCase(),
-          http: { method: req.method ?? 'GET', path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+          http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
           requestId: randomUUID(),
           routeKey: '$default',
           stage: '$default',
