@@ -24,6 +24,7 @@ export const routes: readonly Route[] = [
   // auth
   { method: 'POST', path: '/api/v1/auth/register', fn: 'auth', auth: 'none' },
   { method: 'POST', path: '/api/v1/auth/login', fn: 'auth', auth: 'none' },
+  { method: 'GET', path: '/api/v1/auth/profile', fn: 'auth', auth: 'user' },
   { method: 'GET', path: '/api/v1/auth/me', fn: 'auth', auth: 'user' },
   { method: 'POST', path: '/api/v1/auth/password', fn: 'auth', auth: 'user' },
   // system health (catalog, replicas, controller store)
@@ -54,6 +55,9 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/v1/health', fn: 'controller', auth: 'none' },
   { method: 'GET', path: '/v1/status', fn: 'controller', auth: 'user' },
   { method: 'GET', path: '/v1/audit', fn: 'controller', auth: 'admin' },
+  // the controller's health and status at their published paths (same answers as /v1/health, /v1/status)
+  { method: 'GET', path: '/health', fn: 'controller', auth: 'none' },
+  { method: 'GET', path: '/status', fn: 'controller', auth: 'user' },
   // local fault injection (never deployed)
   { method: 'GET', path: '/api/v1/local/faults', fn: 'local', auth: 'admin', localOnly: true },
   { method: 'POST', path: '/api/v1/local/faults', fn: 'local', auth: 'admin', localOnly: true },

@@ -1,10 +1,11 @@
 /**
- * The auth function: register, login, me, change password. Thin: validate the body, call the
- * AuthService, shape the response (the original API's shapes).
+ * The auth function: register, login, profile (and its alias me), change password. Thin: validate
+ * the body, call the AuthService, shape the response (the published API's shapes).
  */
 import type { Context } from 'aws-lambda';
 import { Unavailable } from '#shared/errors.js';
-import { createApiHandler, errorResult, json, parseJson, type ApiEvent, type ApiResult } from '#shared/http.js';
+import { createApiHandler, errorResult, json, parseJson, type ApiEvent, type ApiResult, type AuthUser } from '#shared/http.js';
+import { profileBody, sessionBody } from '#shared/responses.js';
 import { logger } from '#shared/observability.js';
 import { coldStart, type Services } from '#shared/runtime.js';
 import { changePasswordSchema, loginSchema, registerSchema } from '#shared/auth/schemas.js';
@@ -16,28 +17,27 @@ export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>
     {
       'POST /api/v1/auth/register': async (req) => {
         const session = await auth.register(parseJson(req, registerSchema));
-        return json(201, { success: true, ...session });
+        return json(201, sessionBody(session));
       },
       'POST /api/v1/auth/login': async (req) => {
         const session = await auth.login(parseJson(req, loginSchema));
-        return json(200, { success: true, ...session });
+        return json(200, sessionBody(session));
       },
-      'GET /api/v1/auth/me': async (req) => {
-        // The authenticator already loaded the current user for this token.
-        return json(200, { success: true, user: req.user });
-      },
+      // The authenticator already loaded the current user for this token.
+      'GET /api/v1/auth/profile': async (req) => json(200, profileBody(currentUser(req.user))),
+      'GET /api/v1/auth/me': async (req) => json(200, profileBody(currentUser(req.user))),
       'POST /api/v1/auth/password': async (req) => {
-        const session = await auth.changePassword(userId(req.user), parseJson(req, changePasswordSchema));
-        return json(200, { success: true, message: 'Password changed: tokens issued before now no longer work.', ...session });
+        const session = await auth.changePassword(currentUser(req.user).id, parseJson(req, changePasswordSchema));
+        return json(200, sessionBody(session, 'Password changed: tokens issued before now no longer work.'));
       },
     },
     { authenticator },
   );
 }
 
-function userId(user: { id: string } | undefined): string {
+function currentUser(user: AuthUser | undefined): AuthUser {
   if (!user) throw new Error('auth route reached without an authenticated user');
-  return user.id;
+  return user;
 }
 
 // Lambda entry point: services are built once per cold start, on the first request.

@@ -8,6 +8,7 @@ import type { Mode } from '#shared/config.js';
 import { NotFound, Unavailable } from '#shared/errors.js';
 import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type Authenticator } from '#shared/http.js';
 import { logger } from '#shared/observability.js';
+import { criticalKeysBody, hintAck, modeBody, overrideAck } from '#shared/responses.js';
 import { coldStart } from '#shared/runtime.js';
 import type { Actor, ControllerService } from '#shared/controller/service.js';
 
@@ -56,22 +57,28 @@ function criticalKeyOf(req: ApiRequest): string {
 
 export function createHandler(deps: ControllerHandlerDeps) {
   const { controller, authenticator } = deps;
+  const health = async () => {
+    const h = await controller.healthReport();
+    return json(h.status === 'unhealthy' ? 503 : 200, h);
+  };
+  const status = async () => json(200, await controller.status());
   return createApiHandler(
     'controller',
     {
       'GET /v1/mode': async (req) => {
         const q = validate(modeQuery, req.query, 'query');
-        return json(200, await controller.modeAnswer(q.object_id));
+        const a = await controller.modeAnswer(q.object_id);
+        return json(200, modeBody(q.object_id, a, new Date(a.timestamp)));
       },
       'POST /v1/hint': async (req) => {
         const b = parseJson(req, hintBody);
         const r = await controller.setHint(actor(req), b.object_id, b.hint);
-        return json(200, { success: true, ...r, mode: (await controller.modeAnswer(b.object_id)).mode });
+        return json(200, hintAck(r.object_id, r.hint, (await controller.modeAnswer(b.object_id)).mode));
       },
       'POST /v1/override': async (req) => {
         const b = parseJson(req, overrideBody);
         const r = await controller.setOverride(actor(req), b.mode, b.object_id);
-        return json(200, { success: true, ...r });
+        return json(200, overrideAck(r.mode, r.object_id));
       },
       'DELETE /v1/override': async (req) => {
         const q = validate(overrideQuery, req.query, 'query');
@@ -80,12 +87,7 @@ export function createHandler(deps: ControllerHandlerDeps) {
         return json(200, { success: true, ...r });
       },
       'GET /v1/critical-keys': async () => {
-        const keys = await controller.listCriticalKeys();
-        return json(200, {
-          success: true,
-          critical_keys: keys.map((k) => k.key),
-          items: keys.map((k) => ({ key: k.key, added_by: k.actor, added_at: new Date(k.at).toISOString() })),
-        });
+        return json(200, criticalKeysBody(await controller.listCriticalKeys()));
       },
       'POST /v1/critical-keys': async (req) => {
         const b = parseJson(req, criticalBody);
@@ -98,11 +100,10 @@ export function createHandler(deps: ControllerHandlerDeps) {
         if (!(await controller.removeCriticalKey(actor(req), key))) throw new NotFound(`'${key}' is not a critical key.`, 'critical_key_not_found');
         return json(200, { success: true, key });
       },
-      'GET /v1/health': async () => {
-        const h = await controller.healthReport();
-        return json(h.status === 'unhealthy' ? 503 : 200, h);
-      },
-      'GET /v1/status': async () => json(200, await controller.status()),
+      'GET /v1/health': health,
+      'GET /health': health,
+      'GET /v1/status': status,
+      'GET /status': status,
       'GET /v1/audit': async (req) => {
         const q = validate(auditQuery, req.query, 'query');
         const page = await controller.auditLog({ limit: q.limit ?? 50, cursor: q.cursor });

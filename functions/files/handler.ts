@@ -15,7 +15,8 @@ import { logger, metrics } from '#shared/observability.js';
 import { matchRoute, routeKey } from '#shared/routes.js';
 import { coldStart, type Services } from '#shared/runtime.js';
 import { HASH_RE } from '#shared/storage/codec.js';
-import { resolveRange, type FileInfo, type FileListItem, type SessionInfo, type StorageEngine, type VersionInfo } from '#shared/storage/engine.js';
+import { resolveRange, type StorageEngine } from '#shared/storage/engine.js';
+import { decodeListCursor, deletedBody, encodeListCursor, fileBody as fileJson, fileListBody, MAX_LIST_PAGE, replicaSummaryBody, sessionInfoBody as sessionJson, versionBody as versionJson } from '#shared/responses.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
 
 export interface FilesDeps {
@@ -35,7 +36,12 @@ const createSessionSchema = z.object({
 });
 
 const versionQuery = z.object({ version: z.coerce.number().int().positive().optional() });
-const listQuery = z.object({ deleted: z.enum(['true', 'false']).optional() });
+const listQuery = z.object({
+  deleted: z.enum(['true', 'false']).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_LIST_PAGE, `must be at most ${MAX_LIST_PAGE} (the largest page)`).optional(),
+  cursor: z.string().max(2048).optional(),
+  name: z.string().min(1).max(1024).optional(),
+});
 
 function owner(req: ApiRequest): AuthUser {
   if (!req.user) throw new Error('files route reached without an authenticated user');
@@ -55,41 +61,6 @@ export function contentDisposition(name: string, disposition: 'attachment' | 'in
   const fallback = name.replace(/[^\x20-\x7e]/g, '_').replace(/["\\%;]/g, '_');
   const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `${disposition}; filename="${fallback}"; filename*=UTF-8''${encoded}`;
-}
-
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
-
-function fileJson(f: FileInfo) {
-  return {
-    file_id: f.fileId,
-    name: f.name,
-    size: f.size,
-    file_size: f.size,
-    version: f.version,
-    chunks: f.chunks,
-    compressed: f.compressed,
-    sha256: f.sha256,
-    content_type: f.contentType,
-    mode: f.mode,
-    uploaded: iso(f.uploadedAt),
-    created: iso(f.createdAt),
-    ...(f.deletedAt ? { deleted: iso(f.deletedAt) } : {}),
-  };
-}
-
-function listItemJson(f: FileListItem) {
-  return {
-    ...fileJson(f),
-    replicas: { chunks: f.replicas.chunks, present: f.replicas.present, complete: f.replicas.complete, under_replicated: f.replicas.underReplicated },
-  };
-}
-
-function versionJson(v: VersionInfo) {
-  return { version: v.version, size: v.size, sha256: v.sha256, chunks: v.chunks, content_type: v.contentType, mode: v.mode, uploaded: iso(v.createdAt), current: v.current };
-}
-
-function sessionJson(s: SessionInfo) {
-  return { upload_id: s.uploadId, name: s.name, size: s.size, sha256: s.sha256, chunks: s.chunks, chunk_size: s.chunkSize, missing: s.missing, expires_at: iso(s.expiresAt), committed: s.committed };
 }
 
 /**
@@ -191,8 +162,14 @@ export function createHandler(deps: FilesDeps | Services) {
 
       'GET /api/v1/files': async (req) => {
         const q = validate(listQuery, req.query, 'query');
-        const list = await storage.listFiles(owner(req).id, { deleted: q.deleted === 'true' });
-        return json(200, { success: true, data: { files: list.map(listItemJson), count: list.length } });
+        const limit = q.limit ?? MAX_LIST_PAGE;
+        const after = q.cursor === undefined ? undefined : decodeListCursor(q.cursor);
+        // One more than the page tells whether another page follows.
+        const rows = await storage.listFiles(owner(req).id, { deleted: q.deleted === 'true', limit: limit + 1, after, name: q.name });
+        const page = rows.slice(0, limit);
+        const last = page[page.length - 1];
+        const nextCursor = rows.length > limit && last ? encodeListCursor({ name: last.name, id: last.fileId }) : null;
+        return json(200, fileListBody(page, { nextCursor, limit }));
       },
 
       'GET /api/v1/files/{id}': async (req) => {
@@ -202,7 +179,7 @@ export function createHandler(deps: FilesDeps | Services) {
           data: {
             ...fileJson(f),
             versions: f.versions.map(versionJson),
-            replicas: { chunks: f.replicas.chunks, present: f.replicas.present, complete: f.replicas.complete, under_replicated: f.replicas.underReplicated },
+            replicas: replicaSummaryBody(f.replicas),
             placements: f.placements.map((p) => ({ index: p.index, hash: p.hash, size: p.size, compressed: p.compressed, regions: p.regions })),
             placements_truncated: f.placementsTruncated,
           },
@@ -254,8 +231,9 @@ export function createHandler(deps: FilesDeps | Services) {
       },
 
       'DELETE /api/v1/files/{id}': async (req) => {
-        await storage.softDelete(owner(req).id, req.params.id ?? '');
-        return json(200, { success: true, message: 'File moved to the bin; restore it with POST /api/v1/files/{id}/restore.' });
+        const fileId = req.params.id ?? '';
+        await storage.softDelete(owner(req).id, fileId);
+        return json(200, deletedBody(fileId));
       },
 
       'POST /api/v1/files/{id}/restore': async (req) => {

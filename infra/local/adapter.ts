@@ -298,7 +298,8 @@ export function createAdapter(o: AdapterOptions): RequestListener {
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
-    if (!isApiPath(path)) {
+    // Routes outside /api and /v1 (the controller's /health and /status) are API routes too.
+    if (!isApiPath(path) && !pathExists(path, table)) {
       await serveStatic(req, res, url, webDir);
       return;
     }

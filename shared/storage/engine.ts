@@ -609,13 +609,25 @@ export class StorageEngine {
     return out;
   }
 
-  async listFiles(ownerId: string, opts: { deleted?: boolean } = {}): Promise<FileListItem[]> {
-    const rows = await this.db
+  /**
+   * The owner's files (or the bin) in name order, one page at a time: at most `limit` files after
+   * the position `after` (the name and id of the previous page's last file), or only `name`.
+   */
+  async listFiles(ownerId: string, opts: { deleted?: boolean; limit?: number; after?: { name: string; id: string }; name?: string } = {}): Promise<FileListItem[]> {
+    const query = this.db
       .select({ f: files, v: fileVersions })
       .from(files)
       .innerJoin(fileVersions, and(eq(fileVersions.fileId, files.id), eq(fileVersions.version, files.currentVersion)))
-      .where(and(eq(files.ownerId, ownerId), opts.deleted ? isNotNull(files.deletedAt) : isNull(files.deletedAt)))
-      .orderBy(desc(files.updatedAt));
+      .where(
+        and(
+          eq(files.ownerId, ownerId),
+          opts.deleted ? isNotNull(files.deletedAt) : isNull(files.deletedAt),
+          opts.name === undefined ? undefined : eq(files.name, opts.name.normalize('NFC')),
+          opts.after ? sql`(${files.name}, ${files.id}) > (${opts.after.name}, ${opts.after.id}::uuid)` : undefined,
+        ),
+      )
+      .orderBy(asc(files.name), asc(files.id));
+    const rows = opts.limit === undefined ? await query : await query.limit(opts.limit);
     const ids = rows.map((r) => r.v.id);
     const summaries = await this.replicaSummaries(ownerId, ids);
     const compressedRows =

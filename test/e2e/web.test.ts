@@ -180,7 +180,7 @@ describe.skipIf(!hasChromium)('web app end to end (Chromium)', () => {
 
     const token = await page.evaluate(() => JSON.parse(localStorage.getItem('echofs.session') ?? '{}').token as string);
     const list = await stack.fetchJson('/api/v1/files', { token });
-    const file = list.body.data.files.find((f: { name: string }) => f.name === 'flaky.bin');
+    const file = list.body.data.find((f: { name: string }) => f.name === 'flaky.bin');
     const res = await fetch(`${stack.url}/api/v1/files/${file.file_id}/download`, { headers: { Authorization: `Bearer ${token}` } });
     expect(sha256(new Uint8Array(await res.arrayBuffer()))).toBe(sha256(content));
     await page.context().close();

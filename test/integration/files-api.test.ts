@@ -143,8 +143,8 @@ describe('files API: versions, listing, ownership', () => {
     await stack.system.services.storage.drain();
     const list = await stack.fetchJson('/api/v1/files', { token: bob.token });
     expect(list.status).toBe(200);
-    expect(list.body.data.files).toHaveLength(1);
-    const item = list.body.data.files[0];
+    expect(list.body.data).toHaveLength(1);
+    const item = list.body.data[0];
     expect(item).toMatchObject({ file_id: up.body.data.file_id, name: 'list.bin', size: 10, chunks: 1, version: 1 });
     expect(typeof item.uploaded).toBe('string');
     expect(item.replicas.complete).toHaveLength(3);
@@ -167,7 +167,7 @@ describe('files API: versions, listing, ownership', () => {
     expect((await stack.fetchJson(`/api/v1/files/${id}`, { method: 'DELETE', token: eve.token })).status).toBe(404);
     const { id: sid } = await sessionUpload(alice.token, 'sess.txt', Buffer.from('s'), { skip: () => true });
     expect((await stack.fetchJson(`/api/v1/uploads/${sid}`, { token: eve.token })).status).toBe(404);
-    expect((await stack.fetchJson(`/api/v1/files`, { token: eve.token })).body.data.files).toHaveLength(0);
+    expect((await stack.fetchJson(`/api/v1/files`, { token: eve.token })).body.data).toEqual([]);
   });
 
   it('soft-deletes and restores a file; restore is 409 while another live file has the name', async () => {

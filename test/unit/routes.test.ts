@@ -7,11 +7,12 @@ describe('route table', () => {
     expect(new Set(keys).size).toBe(keys.length);
   });
 
-  it('serves the four auth routes from the auth function', () => {
+  it('serves the auth routes, the published profile among them, from the auth function', () => {
     const auth = routes.filter((r) => r.fn === 'auth').map(routeKey).sort();
-    expect(auth).toEqual(['GET /api/v1/auth/me', 'POST /api/v1/auth/login', 'POST /api/v1/auth/password', 'POST /api/v1/auth/register']);
+    expect(auth).toEqual(['GET /api/v1/auth/me', 'GET /api/v1/auth/profile', 'POST /api/v1/auth/login', 'POST /api/v1/auth/password', 'POST /api/v1/auth/register']);
     expect(routes.find((r) => routeKey(r) === 'POST /api/v1/auth/login')?.auth).toBe('none');
     expect(routes.find((r) => routeKey(r) === 'GET /api/v1/auth/me')?.auth).toBe('user');
+    expect(routes.find((r) => routeKey(r) === 'GET /api/v1/auth/profile')?.auth).toBe('user');
   });
 
   it('formats route keys the way API Gateway does', () => {

@@ -30,6 +30,24 @@ describe('API client', () => {
     expect((err as ApiError).retryable).toBe(true);
   });
 
+  it('reads the file list page by page through next_cursor (data is an array) and shows the newest first', async () => {
+    const file = (id: string, name: string, uploaded: string) => ({ file_id: id, name, size: 1, uploaded, chunks: 1 });
+    const urls: string[] = [];
+    const api = createApi({
+      getToken: () => 'tok',
+      fetch: async (url) => {
+        urls.push(String(url));
+        const cursor = new URL(String(url), 'http://x').searchParams.get('cursor');
+        if (cursor === null) return jsonResponse(200, { success: true, data: [file('a', 'a.txt', '2024-01-01T00:00:00.000Z')], next_cursor: 'c1' });
+        if (cursor === 'c1') return jsonResponse(200, { success: true, data: [file('b', 'b.txt', '2024-03-01T00:00:00.000Z')], next_cursor: 'c2' });
+        return jsonResponse(200, { success: true, data: [file('c', 'c.txt', '2024-02-01T00:00:00.000Z')], next_cursor: null });
+      },
+    });
+    const files = await api.listFiles();
+    expect(urls).toEqual(['/api/v1/files', '/api/v1/files?cursor=c1', '/api/v1/files?cursor=c2']);
+    expect(files.map((f) => f.id)).toEqual(['b', 'c', 'a']);
+  });
+
   it('reports an unreachable server as a retryable network error', async () => {
     const api = createApi({ fetch: async () => { throw new TypeError('Failed to fetch'); } });
     const err = (await api.listFiles().catch((e: unknown) => e)) as ApiError;

@@ -25,7 +25,7 @@ describe('App sessions', () => {
     const token = jwt({ sub: 'u1', exp: future() });
     const f = appWith({
       'POST /api/v1/auth/login': () => ({ body: { success: true, token, user: USER } }),
-      'GET /api/v1/files': () => ({ body: { success: true, data: { files: [], count: 0 } } }),
+      'GET /api/v1/files': () => ({ body: { success: true, data: [], next_cursor: null } }),
       'GET /v1/status': () => ({ status: 503 }),
     });
     expect(await screen.findByRole('heading', { name: 'Sign in' })).toBeTruthy();
@@ -56,7 +56,7 @@ describe('App sessions', () => {
     window.history.replaceState(null, '', '/signup');
     const f = appWith({
       'POST /api/v1/auth/register': () => ({ status: 201, body: { success: true, token: jwt({ exp: future() }), user: USER } }),
-      'GET /api/v1/files': () => ({ body: { success: true, data: { files: [] } } }),
+      'GET /api/v1/files': () => ({ body: { success: true, data: [] } }),
     });
     fireEvent.change(await screen.findByLabelText('Username'), { target: { value: 'ann' } });
     fireEvent.change(screen.getByLabelText('Email'), { target: { value: 'ann@example.com' } });
@@ -92,7 +92,7 @@ describe('App sessions', () => {
   it('keeps a non-admin away from the consistency dashboard', async () => {
     localStorage.setItem('echofs.session', JSON.stringify({ token: jwt({ exp: future() }), user: USER }));
     window.history.replaceState(null, '', '/admin');
-    appWith({ 'GET /api/v1/files': () => ({ body: { success: true, data: { files: [] } } }) });
+    appWith({ 'GET /api/v1/files': () => ({ body: { success: true, data: [] } }) });
     expect(await screen.findByRole('heading', { name: 'Files' })).toBeTruthy();
     await waitFor(() => expect(window.location.pathname).toBe('/'));
     expect(screen.queryByRole('link', { name: 'Consistency' })).toBeNull();

@@ -28,7 +28,7 @@ function renderPage(routes: Parameters<typeof fakeFetch>[0], queue?: (api: Retur
 
 describe('FilesPage', () => {
   it('lists name, size, version and replica status of each file', async () => {
-    renderPage({ 'GET /api/v1/files': () => ({ body: { success: true, data: { files: [FILE] } } }) });
+    renderPage({ 'GET /api/v1/files': () => ({ body: { success: true, data: [FILE] } }) });
     const row = (await screen.findByText('report.pdf')).closest('tr') as HTMLElement;
     expect(within(row).getByText('3.00 MB')).toBeTruthy();
     expect(within(row).getByText('v2')).toBeTruthy();
@@ -39,7 +39,7 @@ describe('FilesPage', () => {
   it('shows an empty state, and an error with a retry that recovers', async () => {
     let fail = true;
     renderPage({
-      'GET /api/v1/files': () => (fail ? { status: 500, body: { success: false, error: { code: 'internal_error', message: 'Internal error.' } } } : { body: { data: { files: [] } } }),
+      'GET /api/v1/files': () => (fail ? { status: 500, body: { success: false, error: { code: 'internal_error', message: 'Internal error.' } } } : { body: { data: [] } }),
     });
     expect((await screen.findByRole('alert')).textContent).toContain('Internal error.');
     fail = false;
@@ -50,7 +50,7 @@ describe('FilesPage', () => {
   it('deletes a file and restores it from the Undo action', async () => {
     let deleted = false;
     const f = renderPage({
-      'GET /api/v1/files': () => ({ body: { data: { files: deleted ? [] : [FILE] } } }),
+      'GET /api/v1/files': () => ({ body: { data: deleted ? [] : [FILE] } }),
       'DELETE /api/v1/files/{id}': () => {
         deleted = true;
         return { body: { success: true } };
@@ -72,7 +72,7 @@ describe('FilesPage', () => {
     const committed: string[] = [];
     renderPage(
       {
-        'GET /api/v1/files': () => ({ body: { data: { files: committed.map((n, i) => ({ ...FILE, file_id: `f${i}`, name: n })) } } }),
+        'GET /api/v1/files': () => ({ body: { data: committed.map((n, i) => ({ ...FILE, file_id: `f${i}`, name: n })) } }),
         'POST /api/v1/uploads': ({ body }) => ({ status: 201, body: { data: { upload_id: `s-${(body as { name: string }).name}`, missing: (body as { chunks: { hash: string }[] }).chunks.map((c) => c.hash) } } }),
         'PUT /api/v1/uploads/{id}/chunks/{hash}': () => ({ body: { success: true } }),
         'POST /api/v1/uploads/{id}/commit': ({ path }) => {
@@ -98,7 +98,7 @@ describe('FilesPage', () => {
     const calls: string[] = [];
     renderPage(
       {
-        'GET /api/v1/files': () => ({ body: { data: { files: [] } } }),
+        'GET /api/v1/files': () => ({ body: { data: [] } }),
         'POST /api/v1/uploads': ({ body }) => ({ status: 201, body: { data: { upload_id: 's1', missing: (body as { chunks: { hash: string }[] }).chunks.map((c) => c.hash) } } }),
         'PUT /api/v1/uploads/{id}/chunks/{hash}': () => new Promise(() => undefined), // never answers
         'DELETE /api/v1/uploads/{id}': () => {

@@ -642,13 +642,22 @@ export function createApi(opts: ApiOptions = {}) {
       return toSession(await call('/api/v1/auth/login', { method: 'POST', json: input, anonymous: true }));
     },
     async me(): Promise<User> {
-      const b = obj(await call('/api/v1/auth/me'));
+      const b = obj(await call('/api/v1/auth/profile'));
       return toUser(pick(b, 'user') ?? pick(payload(b), 'user'));
     },
 
     // files --------------------------------------------------------------------------------
+    /** Every file, most recently uploaded first: the list is read page by page (`next_cursor`). */
     async listFiles(signal?: AbortSignal): Promise<FileSummary[]> {
-      return list(await call('/api/v1/files', { signal }), 'files', 'items').map(toFileSummary);
+      const out: FileSummary[] = [];
+      let cursor: string | undefined;
+      do {
+        const body = await call(`/api/v1/files${cursor ? `?cursor=${enc(cursor)}` : ''}`, { signal });
+        out.push(...list(body, 'files', 'items').map(toFileSummary));
+        const next = obj(body).next_cursor;
+        cursor = typeof next === 'string' && next !== '' && next !== cursor ? next : undefined;
+      } while (cursor);
+      return out.sort((a, b) => Date.parse(b.uploadedAt || '0') - Date.parse(a.uploadedAt || '0') || a.name.localeCompare(b.name));
     },
     async fileVersions(id: string): Promise<FileVersion[]> {
       const body = await call(`/api/v1/files/${enc(id)}/versions`);
