@@ -2,30 +2,37 @@
  * `echofs get`: download a file in parallel, verified, resumable.
  *
  * GET /api/v1/files/{id}/manifest gives the file's SHA-256 and each chunk's hash, size and offset.
- * Chunks are fetched several at once, each checked against its hash before it is written at its
- * offset into `DEST.echofs-part`; a journal beside it (`DEST.echofs-part.json`) records the chunks
- * written, so an interrupted get run again fetches only the rest. The finished file is checked
- * against the whole-file SHA-256 before it takes the name DEST.
+ * The chunks still to fetch are cut into runs of consecutive chunks; several runs are fetched at
+ * once, each as one byte range of the download route (Range: bytes=a-b), read as it streams: every
+ * chunk is checked against its hash and written at its offset into `DEST.echofs-part` as soon as
+ * its last byte arrives. A journal beside it (`DEST.echofs-part.json`) records the chunks written,
+ * so an interrupted get run again fetches only the rest; a run cut off in the middle (a lost
+ * connection) resumes from its first chunk not written. The finished file is checked against the
+ * whole-file SHA-256 before it takes the name DEST.
  *
- * A chunk comes from the download route as a byte range (Range: bytes=a-b, at most 1 MiB: it fits
- * any buffered response), or, for files larger than the streaming limit of a deployment, from the
- * manifest's presigned URL on a replica (a stored chunk: a 1-byte header, 0 = raw, 1 = deflate-raw,
- * then the bytes). A presigned URL that fails (expired, unreachable replica) falls back to a range.
+ * Files larger than the streaming limit of a deployment are fetched chunk by chunk through the
+ * manifest's presigned URLs on the replicas (a stored chunk: a 1-byte header, 0 = raw,
+ * 1 = deflate-raw, then the bytes); a URL that fails (expired, unreachable replica) falls back to a
+ * range of the download route for that chunk.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { appendFile, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { constants, inflateRaw } from 'node:zlib';
 import { CliError } from './errors.js';
 import { mibPerSecond } from './format.js';
-import { networkError, retrying, type Api } from './http.js';
+import { isRetryable, networkError, retrying, type Api } from './http.js';
 import { eachLimit } from './put.js';
 import type { Progress } from './progress.js';
 import { manifestAnswer, type Manifest } from './schemas.js';
 
 const inflate = promisify(inflateRaw);
 const MAX_CHUNK = 1024 * 1024;
+/** Most chunks one range request carries (64 MiB). */
+const MAX_RUN = 64;
+const ATTEMPTS = 5;
 
 /** The most a deployment streams in one response (a Lambda Function URL: 200 MB). */
 export const STREAM_LIMIT = 200 * 1000 * 1000;
@@ -63,13 +70,13 @@ interface Journal {
   size: number;
 }
 
+type Chunk = Manifest['chunks'][number];
+type OnChunk = (c: Chunk, bytes: Buffer) => Promise<void>;
+
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 export async function fetchManifest(api: Api, fileId: string, version: number | undefined, signal?: AbortSignal): Promise<Manifest> {
-  const r = await retrying(
-    () => api.json(`/api/v1/files/${encodeURIComponent(fileId)}/manifest`, manifestAnswer, { query: { version }, signal }),
-    { signal },
-  );
+  const r = await retrying(() => api.json(`/api/v1/files/${encodeURIComponent(fileId)}/manifest`, manifestAnswer, { query: { version }, signal }), { signal });
   const m = r.data;
   let expected = 0;
   for (const [i, c] of m.chunks.entries()) {
@@ -88,28 +95,87 @@ export async function decodeStored(stored: Buffer): Promise<Buffer> {
   throw new Error(`unknown chunk format ${String(format)}`);
 }
 
-type Chunk = Manifest['chunks'][number];
-
-async function fetchRange(ctx: GetContext, m: Manifest, c: Chunk): Promise<Buffer> {
-  const res = await ctx.api.request(`/api/v1/files/${encodeURIComponent(m.file_id)}/download`, {
-    query: { version: m.version },
-    headers: { Range: `bytes=${c.offset}-${c.offset + c.size - 1}`, Accept: '*/*' },
-    signal: ctx.signal,
-  });
-  let body: Buffer;
-  try {
-    body = Buffer.from(await res.arrayBuffer());
-  } catch (err) {
-    throw networkError(err, ctx.api.url, ctx.signal);
+class BadChunk extends CliError {
+  constructor(m: Manifest, c: Chunk) {
+    super('unavailable', `Chunk ${c.index} of ${m.name} did not match its SHA-256.`);
   }
-  // A server that ignores Range sends the whole file with 200: take the chunk's bytes from it.
-  if (res.status === 200 && body.length === m.size && m.size !== c.size) body = body.subarray(c.offset, c.offset + c.size);
-  return body;
+}
+
+/**
+ * Fetch consecutive chunks `run` as one byte range, handing each to `onChunk` once verified, in
+ * order. A connection lost or a bad chunk in the middle resumes from the first chunk not handed
+ * over; it gives up after ATTEMPTS failures in a row without progress.
+ */
+async function fetchRun(ctx: GetContext, m: Manifest, run: readonly Chunk[], onChunk: OnChunk): Promise<void> {
+  let pos = 0;
+  let failures = 0;
+  while (pos < run.length) {
+    const before = pos;
+    try {
+      const first = run[pos] as Chunk;
+      const last = run[run.length - 1] as Chunk;
+      const res = await ctx.api.request(`/api/v1/files/${encodeURIComponent(m.file_id)}/download`, {
+        query: { version: m.version },
+        headers: { Range: `bytes=${first.offset}-${last.offset + last.size - 1}`, Accept: '*/*' },
+        signal: ctx.signal,
+      });
+      // A server that ignores Range sends the whole file (200): skip to the run's first byte.
+      let skip = res.status === 200 ? first.offset : 0;
+      let buf = Buffer.allocUnsafe(first.size);
+      let filled = 0;
+      const deliver = async () => {
+        const c = run[pos] as Chunk;
+        if (sha256(buf) !== c.hash) throw new BadChunk(m, c);
+        await onChunk(c, buf);
+        pos++;
+        const next = run[pos];
+        buf = Buffer.allocUnsafe(next ? next.size : 0);
+        filled = 0;
+      };
+      // An empty chunk (a 0-byte file has none, but be safe) needs no bytes.
+      while (pos < run.length && (run[pos] as Chunk).size === 0) await deliver();
+      try {
+        for await (const piece of (res.body ?? []) as unknown as AsyncIterable<Uint8Array>) {
+          let off = 0;
+          if (skip > 0) {
+            const n = Math.min(skip, piece.length);
+            skip -= n;
+            off = n;
+          }
+          while (off < piece.length && pos < run.length) {
+            const n = Math.min(buf.length - filled, piece.length - off);
+            buf.set(piece.subarray(off, off + n), filled);
+            filled += n;
+            off += n;
+            if (filled === buf.length) {
+              await deliver();
+              while (pos < run.length && (run[pos] as Chunk).size === 0) await deliver();
+            }
+          }
+          if (pos >= run.length) break;
+        }
+      } catch (err) {
+        throw err instanceof CliError ? err : networkError(err, ctx.api.url, ctx.signal);
+      }
+      if (pos < run.length) throw new CliError('unavailable', `The download of ${m.name} ended early, at chunk ${(run[pos] as Chunk).index}.`);
+    } catch (err) {
+      if (ctx.signal?.aborted || !isRetryable(err, true)) throw err;
+      failures = pos > before ? 1 : failures + 1;
+      if (failures >= ATTEMPTS) {
+        if (err instanceof BadChunk) throw new CliError('failure', `${err.message} Every attempt returned other bytes; the file could not be verified.`);
+        throw err;
+      }
+      const delay = Math.min(8000, 250 * 2 ** (failures - 1));
+      ctx.progress.note(`echofs: ${m.name}: ${(err as Error).message} (retry from chunk ${(run[pos] as Chunk).index} in ${(delay / 1000).toFixed(1)}s)`);
+      await sleep(delay, undefined, ctx.signal ? { signal: ctx.signal } : undefined);
+    }
+  }
 }
 
 async function fetchPresigned(ctx: GetContext, c: Chunk): Promise<Buffer> {
   if (!c.url) throw new Error('no presigned URL for this chunk');
-  const res = await fetch(c.url, { signal: ctx.signal ? AbortSignal.any([ctx.signal, AbortSignal.timeout(60_000)]) : AbortSignal.timeout(60_000) });
+  const timeout = AbortSignal.timeout(60_000);
+  const res = await fetch(c.url, { signal: ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout });
   if (!res.ok) {
     await res.body?.cancel();
     throw new Error(`replica answered HTTP ${res.status}`);
@@ -117,36 +183,40 @@ async function fetchPresigned(ctx: GetContext, c: Chunk): Promise<Buffer> {
   return decodeStored(Buffer.from(await res.arrayBuffer()));
 }
 
-/** One chunk's bytes, verified against its hash; retried (and a bad copy re-fetched) a few times. */
-async function fetchChunk(ctx: GetContext, m: Manifest, c: Chunk, presigned: boolean): Promise<Buffer> {
-  let usePresigned = presigned && !!c.url;
-  return retrying(
-    async () => {
-      let bytes: Buffer;
-      if (usePresigned) {
-        try {
-          bytes = await fetchPresigned(ctx, c);
-        } catch (err) {
-          if (ctx.signal?.aborted) throw err;
-          ctx.progress.note(`echofs: chunk ${c.index} via its presigned URL failed (${(err as Error).message}); fetching it through the API`);
-          usePresigned = false;
-          bytes = await fetchRange(ctx, m, c);
-        }
-      } else {
-        bytes = await fetchRange(ctx, m, c);
-      }
-      if (bytes.length !== c.size || sha256(bytes) !== c.hash) {
-        // A bad copy on the way: fetch it again (through the API, which reads another replica).
-        usePresigned = false;
-        throw new CliError('unavailable', `Chunk ${c.index} of ${m.name} did not match its SHA-256.`);
-      }
-      return bytes;
-    },
-    { signal: ctx.signal, retryServerErrors: true, attempts: 5, onRetry: (err, attempt, delay) => ctx.progress.note(`echofs: chunk ${c.index}: ${err.message} (retry ${attempt} in ${(delay / 1000).toFixed(1)}s)`) },
-  ).catch((err: unknown) => {
-    if (err instanceof CliError && err.message.includes('did not match')) throw new CliError('failure', `${err.message} Every attempt returned wrong bytes; the file could not be verified.`);
-    throw err;
-  });
+/** One chunk through its presigned URL, verified; through the API when the URL or its bytes fail. */
+async function fetchViaPresigned(ctx: GetContext, m: Manifest, c: Chunk, onChunk: OnChunk): Promise<void> {
+  try {
+    const bytes = await fetchPresigned(ctx, c);
+    if (bytes.length === c.size && sha256(bytes) === c.hash) return onChunk(c, bytes);
+    ctx.progress.note(`echofs: chunk ${c.index} from its presigned URL did not verify; fetching it through the API`);
+  } catch (err) {
+    if (ctx.signal?.aborted) throw err;
+    ctx.progress.note(`echofs: chunk ${c.index} via its presigned URL failed (${(err as Error).message}); fetching it through the API`);
+  }
+  await fetchRun(ctx, m, [c], onChunk);
+}
+
+/** Cut chunks into runs of consecutive chunks, about two per transfer slot, at most MAX_RUN long. */
+export function planRuns(chunks: readonly Chunk[], concurrency: number): Chunk[][] {
+  const size = Math.max(1, Math.min(MAX_RUN, Math.ceil(chunks.length / Math.max(1, concurrency * 2))));
+  const runs: Chunk[][] = [];
+  let cur: Chunk[] = [];
+  for (const c of chunks) {
+    const prev = cur[cur.length - 1];
+    if (cur.length > 0 && (cur.length >= size || !prev || prev.index + 1 !== c.index)) {
+      runs.push(cur);
+      cur = [];
+    }
+    cur.push(c);
+  }
+  if (cur.length > 0) runs.push(cur);
+  return runs;
+}
+
+/** Fetch `chunks` (all of them or a subset), `concurrency` transfers at once. */
+async function fetchAll(ctx: GetContext, m: Manifest, chunks: readonly Chunk[], presigned: boolean, onChunk: OnChunk): Promise<void> {
+  if (presigned) await eachLimit(chunks, ctx.concurrency, (c) => fetchViaPresigned(ctx, m, c, onChunk));
+  else await eachLimit(planRuns(chunks, ctx.concurrency), ctx.concurrency, (run) => fetchRun(ctx, m, run, onChunk));
 }
 
 async function readJournal(path: string): Promise<{ head: Journal; done: Set<number> } | undefined> {
@@ -159,8 +229,7 @@ async function readJournal(path: string): Promise<{ head: Journal; done: Set<num
   const [first, ...rest] = text.split('\n');
   try {
     const head = JSON.parse(first ?? '') as Journal;
-    const done = new Set(rest.filter((l) => /^\d+$/.test(l)).map(Number));
-    return { head, done };
+    return { head, done: new Set(rest.filter((l) => /^\d+$/.test(l)).map(Number)) };
   } catch {
     return undefined;
   }
@@ -172,7 +241,7 @@ async function hashOfFile(path: string): Promise<string> {
   return h.digest('hex');
 }
 
-/** Download `fileId` (its manifest already read) into `dest`. */
+/** Download the file of manifest `m` into `dest`. */
 export async function getFile(m: Manifest, dest: string, ctx: GetContext): Promise<GetResult> {
   const started = performance.now();
   const part = `${dest}.echofs-part`;
@@ -196,19 +265,16 @@ export async function getFile(m: Manifest, dest: string, ctx: GetContext): Promi
   let ok = false;
   try {
     await fh.truncate(m.size);
-    const writeChunk = async (c: Chunk, bytes: Buffer) => {
+    const write: OnChunk = async (c, bytes) => {
       await fh.write(bytes, 0, bytes.length, c.offset);
       await appendFile(journalPath, `${c.index}\n`);
       fetched++;
+      ctx.progress.advance(c.size);
     };
     const todo = m.chunks.filter((c) => !done.has(c.index));
     ctx.progress.start('get', todo.reduce((s, c) => s + c.size, 0));
     ctx.progress.detail(m.name);
-    await eachLimit(todo, ctx.concurrency, async (c) => {
-      const bytes = await fetchChunk(ctx, m, c, presigned);
-      await writeChunk(c, bytes);
-      ctx.progress.advance(c.size);
-    });
+    await fetchAll(ctx, m, todo, presigned, write);
     ctx.progress.stop(true);
     await fh.sync();
 
@@ -221,7 +287,7 @@ export async function getFile(m: Manifest, dest: string, ctx: GetContext): Promi
         if (sha256(buf) !== c.hash) bad.push(c);
       }
       ctx.progress.note(`echofs: ${bad.length} chunk(s) of ${m.name} on disk did not verify; fetching them again`);
-      await eachLimit(bad, ctx.concurrency, async (c) => writeChunk(c, await fetchChunk(ctx, m, c, false)));
+      await fetchAll(ctx, m, bad, false, write);
       await fh.sync();
       if ((await hashOfFile(part)) !== m.sha256) {
         throw new CliError('failure', `The downloaded ${m.name} does not match its SHA-256 ${m.sha256}; nothing was written to ${dest}.`);
@@ -252,37 +318,25 @@ export async function getFile(m: Manifest, dest: string, ctx: GetContext): Promi
   };
 }
 
-/** Stream the file to `out` (DEST "-"): in order, each chunk verified, then the whole file. */
-export async function getToStream(m: Manifest, out: NodeJS.WritableStream, ctx: GetContext): Promise<Omit<GetResult, 'dest' | 'chunks_reused'> & { dest: '-' }> {
-  const started = performance.now();
+/** Stream the file to `out` (DEST "-"), in order: each chunk verified, then the whole file. */
+export async function getToStream(m: Manifest, out: NodeJS.WritableStream, ctx: GetContext): Promise<void> {
   const whole = createHash('sha256');
   const presigned = m.size > ctx.presignedAbove;
-  // A window of chunks in flight, written in order.
-  const window = Math.max(1, ctx.concurrency);
-  const pending = new Map<number, Promise<Buffer>>();
-  const launch = (i: number) => {
-    const c = m.chunks[i];
-    if (!c || pending.has(i)) return;
-    const p = fetchChunk(ctx, m, c, presigned);
-    p.catch(() => undefined);
-    pending.set(i, p);
+  const write: OnChunk = async (c, bytes) => {
+    whole.update(bytes);
+    if (!out.write(bytes)) await new Promise<void>((r) => out.once('drain', () => r()));
+    ctx.progress.advance(c.size);
   };
   ctx.progress.start('get', m.size);
+  ctx.progress.detail(m.name);
   let ok = false;
   try {
-    for (let i = 0; i < m.chunks.length; i++) {
-      for (let k = i; k < Math.min(m.chunks.length, i + window); k++) launch(k);
-      const bytes = await (pending.get(i) as Promise<Buffer>);
-      pending.delete(i);
-      whole.update(bytes);
-      if (!out.write(bytes)) await new Promise<void>((r) => out.once('drain', () => r()));
-      ctx.progress.advance(bytes.length);
-    }
+    // One transfer, in order (a pipe cannot take bytes out of order).
+    if (presigned) for (const c of m.chunks) await fetchViaPresigned(ctx, m, c, write);
+    else await fetchRun(ctx, m, m.chunks, write);
     ok = true;
   } finally {
     ctx.progress.stop(ok);
   }
   if (whole.digest('hex') !== m.sha256) throw new CliError('failure', `The downloaded ${m.name} does not match its SHA-256 ${m.sha256}.`);
-  const seconds = (performance.now() - started) / 1000;
-  return { file_id: m.file_id, name: m.name, version: m.version, size: m.size, sha256: m.sha256, dest: '-', chunks: m.chunks.length, chunks_fetched: m.chunks.length, source: presigned ? 'presigned' : 'range', verified: true, seconds, mib_per_s: mibPerSecond(m.size, seconds * 1000) };
 }

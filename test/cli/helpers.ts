@@ -81,6 +81,8 @@ export interface SeenRequest {
   method: string;
   path: string;
   status: number;
+  /** The Range header, if any. */
+  range?: string;
 }
 
 /**
@@ -112,7 +114,7 @@ export class CountingProxy {
           res.writeHead(upRes.statusCode ?? 502, upRes.headers);
           upRes.pipe(res);
           upRes.on('end', () => {
-            const r = { method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', status: upRes.statusCode ?? 0 };
+            const r = { method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', status: upRes.statusCode ?? 0, range: req.headers.range };
             this.seen.push(r);
             finish();
             this.onResponse?.(r);

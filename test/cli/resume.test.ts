@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
-import { cliEnv, CountingProxy, parseJson, runChild, spawnCli } from './helpers.js';
+import { cliEnv, CountingProxy, parseJson, runChild, spawnCli, waitFor } from './helpers.js';
 
 const MiB = 1024 * 1024;
 let stack: TestStack;
@@ -98,27 +98,35 @@ describe('echofs resumes', () => {
     const dest = join(work, 'down-back.bin');
     const isRange = (r: { method: string; path: string }) => r.method === 'GET' && /\/download$/.test(r.path);
 
+    // Run 1: killed once 6 chunks are in the partial file (the journal says so).
     proxy.reset();
     const first = spawnCli(['get', 'down.bin', dest, '--parallel', '2'], env);
-    proxy.onResponse = () => {
-      if (proxy.seen.filter((r) => isRange(r) && r.status === 206).length >= 6) first.child.kill('SIGKILL');
-    };
+    const journalPath = `${dest}.echofs-part.json`;
+    await waitFor(async () => (await readFile(journalPath, 'utf8').catch(() => '')).trim().split('\n').length > 6, 'six chunks in the journal');
+    first.child.kill('SIGKILL');
     const killed = await first.done;
-    proxy.onResponse = undefined;
     expect(killed.signal).toBe('SIGKILL');
     await proxy.idle();
     await expect(stat(dest)).rejects.toMatchObject({ code: 'ENOENT' }); // nothing under the final name yet
-    const journal = (await readFile(`${dest}.echofs-part.json`, 'utf8')).trim().split('\n').slice(1);
-    expect(journal.length).toBeGreaterThanOrEqual(1);
+    const journal = new Set((await readFile(journalPath, 'utf8')).trim().split('\n').slice(1).map(Number));
+    expect(journal.size).toBeGreaterThanOrEqual(6);
+    expect(journal.size).toBeLessThan(21);
 
     proxy.reset();
     const second = await runChild(['get', 'down.bin', dest, '--json'], env);
     expect(second.code, second.stderr).toBe(0);
     const out = parseJson<{ chunks: number; chunks_fetched: number; chunks_reused: number; verified: boolean }>(second);
     expect(out.chunks).toBe(21);
-    expect(out.chunks_reused).toBe(new Set(journal).size);
-    expect(out.chunks_fetched).toBe(21 - out.chunks_reused);
-    expect(proxy.seen.filter((r) => isRange(r) && r.status === 206)).toHaveLength(out.chunks_fetched);
+    expect(out.chunks_reused).toBe(journal.size);
+    expect(out.chunks_fetched).toBe(21 - journal.size);
+    // The ranges asked for cover exactly the chunks the journal lacked.
+    const covered = new Set<number>();
+    for (const r of proxy.seen.filter((x) => isRange(x) && x.status === 206)) {
+      const [a, b] = (/^bytes=(\d+)-(\d+)$/.exec(r.range ?? '') ?? []).slice(1).map(Number);
+      expect(a, r.range).toBeDefined();
+      for (let i = Math.floor((a as number) / MiB); i <= Math.floor((b as number) / MiB); i++) covered.add(i);
+    }
+    expect([...covered].sort((x, y) => x - y)).toEqual(Array.from({ length: 21 }, (_, i) => i).filter((i) => !journal.has(i)));
     expect((await readFile(dest)).equals(data)).toBe(true);
     await expect(stat(`${dest}.echofs-part.json`)).rejects.toMatchObject({ code: 'ENOENT' });
   });

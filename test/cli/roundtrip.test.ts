@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
 import { cliEnv, parseJson, runHere } from './helpers.js';
 
@@ -108,6 +108,56 @@ describe('echofs put and get', () => {
     const piped = await runHere(['get', 'to-folder.bin', '-'], env, work);
     expect(piped.code, piped.stderr).toBe(0);
     expect(piped.stdoutBytes.equals(data)).toBe(true);
+  });
+});
+
+describe('echofs get above the streaming limit', () => {
+  it('fetches the chunks through the presigned replica URLs of the manifest, verified', async () => {
+    const data = randomBytes(3 * MiB + 5);
+    await writeFile(join(work, 'presigned.bin'), data);
+    expect((await runHere(['put', 'presigned.bin'], env, work)).code).toBe(0);
+    const replicaGets: string[] = [];
+    const realFetch = globalThis.fetch;
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation((input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (!url.startsWith(stack.url)) replicaGets.push(url);
+      return realFetch(input, init);
+    });
+    try {
+      const get = await runHere(['get', 'presigned.bin', join(work, 'presigned-back.bin'), '--presigned-above', '1', '--json'], env, work);
+      expect(get.code, get.stderr).toBe(0);
+      expect(parseJson(get)).toMatchObject({ source: 'presigned', verified: true, chunks_fetched: 4 });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(replicaGets).toHaveLength(4);
+    expect(replicaGets.every((u) => /X-Amz-Signature=/.test(u))).toBe(true);
+    expect((await readFile(join(work, 'presigned-back.bin'))).equals(data)).toBe(true);
+  });
+
+  it('falls back to the API for a chunk whose presigned URL fails or returns other bytes', async () => {
+    const data = randomBytes(2 * MiB + 9);
+    await writeFile(join(work, 'fallback.bin'), data);
+    expect((await runHere(['put', 'fallback.bin'], env, work)).code).toBe(0);
+    const realFetch = globalThis.fetch;
+    let replicaCalls = 0;
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.startsWith(stack.url)) return realFetch(input, init);
+      replicaCalls++;
+      // The first chunk's replica is unreachable; the others answer with a corrupt copy.
+      if (replicaCalls === 1) throw new TypeError('fetch failed');
+      return new Response(new Uint8Array([0, 1, 2, 3]), { status: 200 });
+    });
+    let get;
+    try {
+      get = await runHere(['get', 'fallback.bin', join(work, 'fallback-back.bin'), '--presigned-above', '1', '--json'], env, work);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(get.code, get.stderr).toBe(0);
+    expect(replicaCalls).toBe(3);
+    expect((await readFile(join(work, 'fallback-back.bin'))).equals(data)).toBe(true);
   });
 });
 
