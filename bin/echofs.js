@@ -3,6 +3,11 @@
 import { register } from 'tsx/esm/api';
 
 register();
+// `echofs ls | head` closes the pipe early: that is not an error.
+process.stdout.on('error', (err) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 const { run } = await import('../cli/main.ts');
 const code = await run(process.argv.slice(2), {
   stdout: process.stdout,

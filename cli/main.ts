@@ -95,17 +95,17 @@ class Session {
   }
 
   /** The API with this server's token (ECHOFS_TOKEN, or the saved login). */
-  async signedIn(): Promise<{ api: Api; userId: string }> {
+  async signedIn(): Promise<{ api: Api; userId: () => Promise<string> }> {
+    const saved = await this.credentials.get(this.url);
     if (!this.api.token) {
-      const saved = await this.credentials.get(this.url);
       if (!saved) throw new CliError('auth', `Not signed in to ${this.url}: run \`echofs login --email EMAIL\` first (or set ECHOFS_TOKEN).`);
       this.api.token = saved.token;
-      return { api: this.api, userId: saved.user.id };
     }
-    const saved = await this.credentials.get(this.url);
-    if (saved && saved.token === this.api.token) return { api: this.api, userId: saved.user.id };
-    const p = await this.api.json('/api/v1/auth/profile', profileAnswer);
-    return { api: this.api, userId: p.user.id };
+    const api = this.api;
+    // Whose uploads these are (the key of the resume state): asked of the server only for a token
+    // that did not come from a login here.
+    const userId = async () => (saved && saved.token === api.token ? saved.user.id : (await api.json('/api/v1/auth/profile', profileAnswer)).user.id);
+    return { api, userId };
   }
 
   progressStyle(): ProgressStyle {
@@ -344,7 +344,7 @@ export function buildProgram(io: Io): Command {
       if (skipped > 0) s.say(`echofs: skipped ${skipped} entries that are neither files nor folders (links are not followed)`);
       const { api, userId } = await s.signedIn();
       const started = performance.now();
-      const results = await putFiles(files, { api, userId, states: s.states, progress: s.progress(), concurrency: o.parallel, ifMatch: o.ifMatch, contentType: o.contentType });
+      const results = await putFiles(files, { api, userId: await userId(), states: s.states, progress: s.progress(), concurrency: o.parallel, ifMatch: o.ifMatch, contentType: o.contentType });
       const ms = performance.now() - started;
       const bytes = results.reduce((n, r) => n + r.size, 0);
       const lines = results.map(
