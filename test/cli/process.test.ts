@@ -29,6 +29,9 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** Child processes and tens of MiB through the stack: minutes on a busy 2-core machine. */
+const SLOW = 300_000;
+
 beforeAll(async () => {
   stack = await startTestStack({}, { schedules: false });
   work = await mkdtemp(join(tmpdir(), 'echofs-cli-proc-'));
@@ -55,7 +58,7 @@ describe('echofs as a command', () => {
     expect(put.code).toBe(0);
     expect(put.stdout).toMatch(/Usage: echofs put \[options\] <path\.\.\.>/);
     expect(put.stdout).toContain('--name <name>');
-  });
+  }, SLOW);
 
   it('keeps the token in a file only its owner can read (0600)', async () => {
     const file = join(work, 'signed-in', 'credentials.json');
@@ -64,7 +67,7 @@ describe('echofs as a command', () => {
     const saved = JSON.parse(await readFile(file, 'utf8')) as { servers: Record<string, { token: string; user: { email: string } }> };
     expect(saved.servers[stack.url]?.user.email).toBe(user.email);
     expect(JSON.stringify(saved)).not.toContain(user.password);
-  });
+  }, SLOW);
 
   it('exits 2 for usage errors: no command, unknown command or option, missing argument, missing local path', async () => {
     expect((await runChild([], env)).code).toBe(2);
@@ -77,7 +80,7 @@ describe('echofs as a command', () => {
     expect(missing.code).toBe(2);
     expect(parseJson(missing)).toMatchObject({ ok: false, error: { kind: 'usage', exit_code: 2 } });
     expect((await runChild(['put', 'x', '--parallel', '0'], env)).code).toBe(2);
-  });
+  }, SLOW);
 
   it('exits 3 for auth errors: not signed in, wrong password, a refused token, an admin-only action', async () => {
     const fresh = cliEnv(stack.url, join(work, 'nobody'));
@@ -89,7 +92,7 @@ describe('echofs as a command', () => {
     const admin = await runChild(['override', 'A', '--json'], env);
     expect(admin.code).toBe(3);
     expect(parseJson(admin)).toMatchObject({ ok: false, error: { kind: 'auth', status: 403, exit_code: 3 } });
-  });
+  }, SLOW);
 
   it('exits 4 when the file, id or version does not exist', async () => {
     expect((await runChild(['get', 'no-such-name'], env)).code).toBe(4);
@@ -97,14 +100,14 @@ describe('echofs as a command', () => {
     await writeFile(join(work, 'v.txt'), 'v1');
     expect((await runChild(['put', join(work, 'v.txt')], env)).code).toBe(0);
     expect((await runChild(['get', 'v.txt', join(work, 'v-back.txt'), '--version', '7'], env)).code).toBe(4);
-  });
+  }, SLOW);
 
   it('exits 5 when the server cannot be reached', async () => {
     const port = await closedPort();
     const r = await runChild(['ls', '--json'], { ...env, ECHOFS_URL: `http://127.0.0.1:${port}`, ECHOFS_TOKEN: 'whatever' });
     expect(r.code).toBe(5);
     expect(parseJson(r)).toMatchObject({ ok: false, error: { kind: 'unavailable', exit_code: 5 } });
-  });
+  }, SLOW);
 
   it('exits 1 when the server refuses the request (an If-Match that is not the current version)', async () => {
     await writeFile(join(work, 'cas.txt'), 'one');
@@ -114,7 +117,7 @@ describe('echofs as a command', () => {
     expect(r.code).toBe(1);
     expect(parseJson(r)).toMatchObject({ ok: false, error: { kind: 'failure', status: 412, exit_code: 1 } });
     expect((await runChild(['put', join(work, 'cas.txt'), '--if-match', '1'], env)).code).toBe(0);
-  });
+  }, SLOW);
 
   it('prints plain progress lines when stderr is not a terminal, and a bar with speed and ETA on one', async () => {
     const file = join(work, 'progress.bin');
@@ -131,7 +134,7 @@ describe('echofs as a command', () => {
     const { stdout } = await execFileAsync('script', ['-qec', command, '/dev/null'], { cwd: work, timeout: 60_000 });
     expect(stdout).toMatch(/get \|[\u2588\u2591]+\| 100% 3\.0 MiB\/3\.0 MiB .*ETA/);
     expect(stdout).toMatch(/verified/);
-  });
+  }, SLOW);
 
   it('logout signs out and forgets the token; a second logout is not an error', async () => {
     const own = cliEnv(stack.url, join(work, 'logout'));
@@ -144,5 +147,5 @@ describe('echofs as a command', () => {
     const again = await runChild(['logout', '--json'], own);
     expect(again.code).toBe(0);
     expect(parseJson(again)).toMatchObject({ ok: true, was_signed_in: false, signed_out_on_server: false });
-  });
+  }, SLOW);
 });

@@ -18,6 +18,9 @@ let work: string;
 let user: TestUser;
 let env: NodeJS.ProcessEnv;
 
+/** Child processes and tens of MiB through the stack: minutes on a busy 2-core machine. */
+const SLOW = 300_000;
+
 beforeAll(async () => {
   stack = await startTestStack({}, { schedules: false });
   proxy = new CountingProxy(stack.url);
@@ -88,7 +91,7 @@ describe('echofs resumes', () => {
     const get = await runChild(['get', 'big.bin', back], env);
     expect(get.code, get.stderr).toBe(0);
     expect((await readFile(back)).equals(data)).toBe(true);
-  });
+  }, SLOW);
 
   it('a get killed after some chunks, run again, fetches only the rest and verifies the whole file', async () => {
     const data = randomBytes(20 * MiB + 123);
@@ -129,5 +132,5 @@ describe('echofs resumes', () => {
     expect([...covered].sort((x, y) => x - y)).toEqual(Array.from({ length: 21 }, (_, i) => i).filter((i) => !journal.has(i)));
     expect((await readFile(dest)).equals(data)).toBe(true);
     await expect(stat(`${dest}.echofs-part.json`)).rejects.toMatchObject({ code: 'ENOENT' });
-  });
+  }, SLOW);
 });

@@ -18,6 +18,9 @@ let user: TestUser;
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
+/** Child processes and tens of MiB through the stack: minutes on a busy 2-core machine. */
+const SLOW = 300_000;
+
 beforeAll(async () => {
   stack = await startTestStack({}, { schedules: false });
   work = await mkdtemp(join(tmpdir(), 'echofs-cli-'));
@@ -58,7 +61,7 @@ describe('echofs put and get', () => {
     expect(back.equals(data)).toBe(true);
     // Nothing of the partial download is left behind.
     await expect(stat(`${dest}.echofs-part`)).rejects.toMatchObject({ code: 'ENOENT' });
-  });
+  }, SLOW);
 
   it('sends no chunk the server already holds (same content under another name)', async () => {
     const data = randomBytes(3 * MiB);
@@ -67,7 +70,7 @@ describe('echofs put and get', () => {
     expect((await runHere(['put', 'dup-a.bin'], env, work)).code).toBe(0);
     const second = parseJson<{ files: { chunks_sent: number; chunks_already_stored: number }[] }>(await runHere(['put', 'dup-b.bin', '--json'], env, work));
     expect(second.files[0]).toMatchObject({ chunks_sent: 0, chunks_already_stored: 3 });
-  });
+  }, SLOW);
 
   it('uploads a folder: every file, named by its path with the separator, each byte-exact', async () => {
     const root = join(work, 'photos');
@@ -95,7 +98,7 @@ describe('echofs put and get', () => {
     // --name replaces the folder's name as the prefix; --separator the '/'.
     const again = await runHere(['put', 'photos', '--name', 'trip', '--separator', '~', '--json'], env, work);
     expect(parseJson<{ files: { name: string }[] }>(again).files.map((f) => f.name).sort()).toEqual(['trip~2024~b.jpg', 'trip~2024~summer~c.jpg', 'trip~a.jpg', 'trip~empty.txt']);
-  });
+  }, SLOW);
 
   it('writes into a folder given as DEST under the file name, and to stdout with DEST "-"', async () => {
     const data = randomBytes(2 * MiB + 3);
@@ -108,7 +111,7 @@ describe('echofs put and get', () => {
     const piped = await runHere(['get', 'to-folder.bin', '-'], env, work);
     expect(piped.code, piped.stderr).toBe(0);
     expect(piped.stdoutBytes.equals(data)).toBe(true);
-  });
+  }, SLOW);
 });
 
 describe('echofs get above the streaming limit', () => {
@@ -133,7 +136,7 @@ describe('echofs get above the streaming limit', () => {
     expect(replicaGets).toHaveLength(4);
     expect(replicaGets.every((u) => /X-Amz-Signature=/.test(u))).toBe(true);
     expect((await readFile(join(work, 'presigned-back.bin'))).equals(data)).toBe(true);
-  });
+  }, SLOW);
 
   it('falls back to the API for a chunk whose presigned URL fails or returns other bytes', async () => {
     const data = randomBytes(2 * MiB + 9);
@@ -158,7 +161,7 @@ describe('echofs get above the streaming limit', () => {
     expect(get.code, get.stderr).toBe(0);
     expect(replicaCalls).toBe(3);
     expect((await readFile(join(work, 'fallback-back.bin'))).equals(data)).toBe(true);
-  });
+  }, SLOW);
 });
 
 describe('echofs --json shapes', () => {
@@ -178,7 +181,7 @@ describe('echofs --json shapes', () => {
     // Name order, as the server lists.
     const names = ls.files.map((x) => x.name as string);
     expect(names).toEqual([...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
-  });
+  }, SLOW);
 
   it('whoami, versions, rm, ls --deleted and restore answer in their documented shapes', async () => {
     await writeFile(join(work, 'life.txt'), 'one');
@@ -207,7 +210,7 @@ describe('echofs --json shapes', () => {
     const old = await runHere(['get', 'life.txt', join(work, 'life-v1.txt'), '--version', '1'], env);
     expect(old.code, old.stderr).toBe(0);
     expect(await readFile(join(work, 'life-v1.txt'), 'utf8')).toBe('one');
-  });
+  }, SLOW);
 
   it('mode, status and an error answer with --json', async () => {
     const mode = parseJson<{ object_id: string | null; mode: string; reason: string; timestamp: string }>(await runHere(['mode', 'shape.bin', '--json'], env));
@@ -219,5 +222,5 @@ describe('echofs --json shapes', () => {
     const err = await runHere(['get', 'no-such-file', '--json'], env);
     expect(err.code).toBe(4);
     expect(parseJson(err)).toEqual({ ok: false, error: { kind: 'notFound', code: null, status: null, message: expect.stringContaining('no-such-file'), exit_code: 4, request_id: null } });
-  });
+  }, SLOW);
 });
