@@ -27,6 +27,7 @@ import { isRetryable, networkError, retrying, type Api } from './http.js';
 import { eachLimit } from './put.js';
 import type { Progress } from './progress.js';
 import { manifestAnswer, type Manifest } from './schemas.js';
+import { DOWNLOAD_TOKEN_HEADER, STREAM_MAX_BYTES } from '../shared/downloads.js';
 
 const inflate = promisify(inflateRaw);
 const MAX_CHUNK = 1024 * 1024;
@@ -35,7 +36,7 @@ const MAX_RUN = 64;
 const ATTEMPTS = 5;
 
 /** The most a deployment streams in one response (a Lambda Function URL: 200 MB). */
-export const STREAM_LIMIT = 200 * 1000 * 1000;
+export const STREAM_LIMIT = STREAM_MAX_BYTES;
 
 export interface GetContext {
   api: Api;
@@ -116,7 +117,9 @@ async function fetchRun(ctx: GetContext, m: Manifest, run: readonly Chunk[], onC
       const last = run[run.length - 1] as Chunk;
       const res = await ctx.api.request(`/api/v1/files/${encodeURIComponent(m.file_id)}/download`, {
         query: { version: m.version },
-        headers: { Range: `bytes=${first.offset}-${last.offset + last.size - 1}`, Accept: '*/*' },
+        // The streaming endpoint of a deployment reads the token from its own header (CloudFront
+        // signs the Authorization header towards it).
+        headers: { Range: `bytes=${first.offset}-${last.offset + last.size - 1}`, Accept: '*/*', ...(ctx.api.token ? { [DOWNLOAD_TOKEN_HEADER]: `Bearer ${ctx.api.token}` } : {}) },
         signal: ctx.signal,
       });
       // A server that ignores Range sends the whole file (200): skip to the run's first byte.
