@@ -113,6 +113,14 @@ export class CountingProxy {
         (upRes: IncomingMessage) => {
           res.writeHead(upRes.statusCode ?? 502, upRes.headers);
           upRes.pipe(res);
+          // A client killed mid-response: read the rest of the answer anyway, so the request ends
+          // upstream as it would have (and `idle` can tell when the server is done).
+          res.on('close', () => {
+            if (!res.writableFinished) {
+              upRes.unpipe(res);
+              upRes.resume();
+            }
+          });
           upRes.on('end', () => {
             const r = { method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', status: upRes.statusCode ?? 0, range: req.headers.range };
             this.seen.push(r);
