@@ -4,6 +4,11 @@
  * RollbackTransaction, over PostgreSQL (node-postgres, one connection per transaction) or PGlite
  * (one connection: transactions run one at a time, as on a single session).
  *
+ * As the service does, each request's `secretArn` is read from Secrets Manager (its JSON
+ * `username` and `password`) and the statements run as that database user: one connection pool
+ * per secret, so a function given a DML-only role's secret gets exactly that role's rights. PGlite
+ * has a single user: there every secret runs as it, and rights are not enforced.
+ *
  * What it reproduces of the real service: named `:param` placeholders with typed values and type
  * hints, records as typed fields (longValue, doubleValue, booleanValue, stringValue, blobValue,
  * isNull), timestamps as UTC text without a zone, column metadata on request, errors as
@@ -136,12 +141,25 @@ export function toField(v: string | null, oid: number): Field {
   return { stringValue: v };
 }
 
+/** A database user, as a Data API secret names it. */
+export interface DatabaseCredentials {
+  username: string;
+  password: string;
+}
+
 export interface DataApiOptions {
-  backend: DataApiBackend;
+  /**
+   * Sessions that run as the given database user (called once per secret; the backends it returns
+   * are closed with the emulator, each once).
+   */
+  backendFor: (credentials: DatabaseCredentials) => Promise<DataApiBackend>;
+  /**
+   * The secret's SecretString, as Secrets Manager gives it to the service (e.g.
+   * secretsManagerReader), or undefined when there is no such secret.
+   */
+  readSecret: (arn: string) => Promise<string | undefined>;
   /** Cluster ARNs served (others are refused like an unknown cluster). */
   clusters: readonly string[];
-  /** Whether a secret ARN may be used (e.g. exists in the Secrets Manager emulator). */
-  secretKnown?: (arn: string) => boolean;
   /** An idle transaction is rolled back after this long (ms; the real service: 3 minutes). */
   transactionIdleMs?: number;
 }
@@ -149,6 +167,20 @@ export interface DataApiOptions {
 export interface DataApiEmulator extends Listening {
   /** Statements executed so far (tests). */
   statements: number;
+}
+
+/** Reads secrets through the Secrets Manager API at `endpoint` (the real SDK, as the Data API does). */
+export async function secretsManagerReader(endpoint: string, region: string): Promise<(arn: string) => Promise<string | undefined>> {
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+  const client = new SecretsManagerClient({ endpoint, region, credentials: { accessKeyId: 'data-api', secretAccessKey: 'data-api' } });
+  return async (arn) => {
+    try {
+      return (await client.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+      throw err;
+    }
+  };
 }
 
 interface Tx {
@@ -159,6 +191,8 @@ interface Tx {
 
 export async function startDataApi(o: DataApiOptions): Promise<DataApiEmulator> {
   const txs = new Map<string, Tx>();
+  /** secret ARN -> the backend that runs as its user. */
+  const pools = new Map<string, Promise<DataApiBackend>>();
   const idleMs = o.transactionIdleMs ?? 180_000;
   let statements = 0;
 
@@ -180,17 +214,43 @@ export async function startDataApi(o: DataApiOptions): Promise<DataApiEmulator> 
     }
   };
 
-  const check = (b: Record<string, unknown>) => {
+  const noSecret = (arn: unknown) => new AwsError('BadRequestException', `Secrets Manager can't find the specified secret ${String(arn)}`);
+
+  /** The backend running as the secret's user (a pool per secret, made on first use). */
+  const backendOf = (arn: string): Promise<DataApiBackend> => {
+    let p = pools.get(arn);
+    if (!p) {
+      p = (async () => {
+        const text = await o.readSecret(arn);
+        if (text === undefined) throw noSecret(arn);
+        let v: { username?: unknown; password?: unknown };
+        try {
+          v = JSON.parse(text) as typeof v;
+        } catch {
+          throw new AwsError('BadRequestException', `The secret ${arn} is not a JSON object with username and password`);
+        }
+        if (typeof v?.username !== 'string' || typeof v.password !== 'string') {
+          throw new AwsError('BadRequestException', `The secret ${arn} is not a JSON object with username and password`);
+        }
+        return o.backendFor({ username: v.username, password: v.password });
+      })();
+      pools.set(arn, p);
+      // A failed look-up (unknown secret, unreachable server) is tried again on the next request.
+      p.catch(() => pools.delete(arn));
+    }
+    return p;
+  };
+
+  const check = async (b: Record<string, unknown>): Promise<DataApiBackend> => {
     if (typeof b.resourceArn !== 'string' || !o.clusters.includes(b.resourceArn)) {
       throw new AwsError('BadRequestException', `Database cluster ${String(b.resourceArn)} not found or the Data API is not enabled on it`);
     }
-    if (typeof b.secretArn !== 'string' || (o.secretKnown && !o.secretKnown(b.secretArn))) {
-      throw new AwsError('BadRequestException', `Secrets Manager can't find the specified secret ${String(b.secretArn)}`);
-    }
+    if (typeof b.secretArn !== 'string' || b.secretArn === '') throw noSecret(b.secretArn);
+    return backendOf(b.secretArn);
   };
 
   /** Runs one statement in its transaction, or alone in a session of its own (auto-commit). */
-  const run = async (b: Record<string, unknown>, text: string, values: unknown[]): Promise<RawResult> => {
+  const run = async (backend: DataApiBackend, b: Record<string, unknown>, text: string, values: unknown[]): Promise<RawResult> => {
     statements++;
     const id = b.transactionId;
     if (typeof id === 'string' && id !== '') {
@@ -201,7 +261,7 @@ export async function startDataApi(o: DataApiOptions): Promise<DataApiEmulator> 
       tx.busy = p;
       return p;
     }
-    const session = await o.backend.acquire();
+    const session = await backend.acquire();
     try {
       return await session.query(text, values);
     } finally {
@@ -217,9 +277,9 @@ export async function startDataApi(o: DataApiOptions): Promise<DataApiEmulator> 
 
   const ops: Record<string, (b: Record<string, unknown>) => Promise<unknown>> = {
     async '/Execute'(b) {
-      check(b);
+      const backend = await check(b);
       const { text, values } = bindParameters(String(b.sql ?? ''), (b.parameters as SqlParameter[] | undefined) ?? []);
-      const r = await run(b, text, values).catch(asDbError);
+      const r = await run(backend, b, text, values).catch(asDbError);
       const out: Record<string, unknown> = { numberOfRecordsUpdated: r.fields.length > 0 ? 0 : r.affectedRows, generatedFields: [] };
       if (r.fields.length > 0) out.records = r.rows.map((row) => row.map((v, i) => toField(v, r.fields[i]?.dataTypeID ?? 25)));
       if (b.includeResultMetadata === true) {
@@ -228,19 +288,19 @@ export async function startDataApi(o: DataApiOptions): Promise<DataApiEmulator> 
       return out;
     },
     async '/BatchExecute'(b) {
-      check(b);
+      const backend = await check(b);
       const sets = (b.parameterSets as SqlParameter[][] | undefined) ?? [[]];
       const updateResults: unknown[] = [];
       for (const set of sets) {
         const { text, values } = bindParameters(String(b.sql ?? ''), set);
-        await run(b, text, values).catch(asDbError);
+        await run(backend, b, text, values).catch(asDbError);
         updateResults.push({ generatedFields: [] });
       }
       return { updateResults };
     },
     async '/BeginTransaction'(b) {
-      check(b);
-      const session = await o.backend.acquire();
+      const backend = await check(b);
+      const session = await backend.acquire().catch(asDbError);
       try {
         await session.query('BEGIN', []);
       } catch (err) {
@@ -254,12 +314,12 @@ export async function startDataApi(o: DataApiOptions): Promise<DataApiEmulator> 
       return { transactionId: id };
     },
     async '/CommitTransaction'(b) {
-      check(b);
+      await check(b);
       await end(String(b.transactionId ?? ''), 'COMMIT').catch(asDbError);
       return { transactionStatus: 'Transaction Committed' };
     },
     async '/RollbackTransaction'(b) {
-      check(b);
+      await check(b);
       await end(String(b.transactionId ?? ''), 'ROLLBACK').catch(asDbError);
       return { transactionStatus: 'Rollback Complete' };
     },
@@ -284,7 +344,8 @@ export async function startDataApi(o: DataApiOptions): Promise<DataApiEmulator> 
     async close() {
       for (const id of [...txs.keys()]) await end(id, 'ROLLBACK').catch(() => undefined);
       await listening.close();
-      await o.backend.close();
+      const backends = new Set(await Promise.all([...pools.values()].map((p) => p.catch(() => undefined))));
+      for (const backend of backends) await backend?.close().catch(() => undefined);
     },
   };
   return emulator;
@@ -292,11 +353,19 @@ export async function startDataApi(o: DataApiOptions): Promise<DataApiEmulator> 
 
 // ---------------------------------------------------------------- backends
 
-/** PostgreSQL through a node-postgres pool; every value comes back as text. */
-export async function postgresBackend(url: string, max = 20): Promise<DataApiBackend> {
+/**
+ * PostgreSQL through a node-postgres pool; every value comes back as text. With `credentials`,
+ * the pool connects as that user instead of the URL's.
+ */
+export async function postgresBackend(url: string, o: { max?: number; credentials?: DatabaseCredentials } = {}): Promise<DataApiBackend> {
   const { default: pg } = await import('pg');
   const raw = (v: string) => v;
-  const pool = new pg.Pool({ connectionString: url, max, types: { getTypeParser: () => raw } as unknown as import('pg').CustomTypesConfig });
+  const target = new URL(url);
+  if (o.credentials) {
+    target.username = encodeURIComponent(o.credentials.username);
+    target.password = encodeURIComponent(o.credentials.password);
+  }
+  const pool = new pg.Pool({ connectionString: target.toString(), max: o.max ?? 20, types: { getTypeParser: () => raw } as unknown as import('pg').CustomTypesConfig });
   pool.on('error', () => undefined);
   pool.on('connect', (c) => void c.query("SET TIME ZONE 'UTC'").catch(() => undefined));
   return {

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ExecuteStatementCommand, RDSDataClient } from '@aws-sdk/client-rds-data';
 import { defineAcceptance } from '../acceptance/scenarios.js';
 import type { Target } from '../acceptance/target.js';
 import { synthesizedApp } from './assembly.js';
@@ -124,6 +125,28 @@ describe('the deployed bundles in Lambda-shaped containers', () => {
       const kicks = h.invokeApi.accepted.filter((a) => a.type === 'Event' && a.fn === replicator?.logicalId);
       expect(kicks.length).toBeGreaterThan(0);
       expect(JSON.parse(kicks[0]?.payload ?? '{}')).toEqual({ task: 'drain' });
+    });
+
+    it.skipIf(!process.env.DATABASE_URL)("the functions' catalog secret is the DML-only runtime role's: through it DDL is refused, data statements run", async () => {
+      const files = h.deployment.functions[h.fnFor('files')];
+      const migrate = h.deployment.functions[h.fnFor('migrate')];
+      const env = files?.environment ?? {};
+      expect(env.ECHOFS_DB_SECRET_ARN, 'the files function has a catalog secret').toBeDefined();
+      expect(env.ECHOFS_DB_SECRET_ARN, "the owner's secret is the migrate function's alone").not.toBe(migrate?.environment.ECHOFS_DB_SECRET_ARN);
+      const secret = JSON.parse(h.secrets.get(env.ECHOFS_DB_SECRET_ARN ?? '')?.value ?? '{}') as { username?: string };
+      expect(secret.username).toMatch(/^echofs_app_/);
+      const client = new RDSDataClient({ endpoint: h.dataApi.endpoint, region: h.deployment.region, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+      const on = { resourceArn: env.ECHOFS_DB_CLUSTER_ARN, secretArn: env.ECHOFS_DB_SECRET_ARN, database: env.ECHOFS_DB_NAME };
+      try {
+        const me = await client.send(new ExecuteStatementCommand({ ...on, sql: 'SELECT current_user AS me, (SELECT count(*) FROM users) AS users' }));
+        expect(me.records?.[0]?.[0]?.stringValue).toBe(secret.username);
+        expect(me.records?.[0]?.[1]?.longValue).toBeGreaterThan(0);
+        for (const ddl of ['CREATE TABLE intruder (id int)', 'DROP TABLE users', 'ALTER TABLE users ADD COLUMN intruder int', 'TRUNCATE chunk_placements', "INSERT INTO schema_migrations (id) VALUES ('intruder')"]) {
+          await expect(client.send(new ExecuteStatementCommand({ ...on, sql: ddl })), ddl).rejects.toMatchObject({ name: 'BadRequestException', message: expect.stringMatching(/permission denied|must be owner/) });
+        }
+      } finally {
+        client.destroy();
+      }
     });
 
     it("the scheduled prober run budgets by the context's remaining time: it returns on its own before its deadline, after several probe ticks", async () => {

@@ -38,6 +38,8 @@ export interface Deployment {
   /** Custom resources and the function the Provider framework hands their events to. */
   customResources: { logicalId: string; type: string; fn: string; properties: Record<string, unknown> }[];
   secrets: EmulatedSecret[];
+  /** ARN of the secret attached to the catalog cluster (its master user), if any. */
+  masterSecret?: string;
   tables: { name: string; properties: Record<string, unknown> }[];
   /** region -> bucket name (from the replica stacks). */
   buckets: Record<string, string>;
@@ -213,6 +215,7 @@ export function deploy(assembly: Assembly): Deployment {
   // Secrets: generated values, plus what an attachment to a cluster adds.
   const secrets: EmulatedSecret[] = [];
   const values = new Map<string, string>();
+  let masterSecret: string | undefined;
   for (const [id, r] of core.byType('AWS::SecretsManager::Secret')) {
     const p = r.Properties ?? {};
     const value = p.SecretString !== undefined ? core.resolve(p.SecretString, `${id}.SecretString`) : generate((p.GenerateSecretString as Record<string, unknown>) ?? {});
@@ -224,6 +227,7 @@ export function deploy(assembly: Assembly): Deployment {
     if (!secretId || !cluster) throw new Error(`${id}: unexpected attachment`);
     const v = JSON.parse(values.get(secretId) ?? '{}') as Record<string, unknown>;
     values.set(secretId, JSON.stringify({ ...v, engine: 'postgres', host: core.getAtt(cluster, 'Endpoint.Address'), port: 5432, dbClusterIdentifier: core.ref(cluster) }));
+    masterSecret = core.ref(secretId);
   }
   for (const [id, value] of values) secrets.push({ arn: core.ref(id), name: id, value });
 
@@ -316,6 +320,7 @@ export function deploy(assembly: Assembly): Deployment {
     schedules,
     customResources,
     secrets,
+    masterSecret,
     tables,
     buckets,
     clusterArns,

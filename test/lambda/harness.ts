@@ -25,11 +25,11 @@ import { buildEvent } from '#local/adapter.js';
 import type { Route as SharedRoute } from '#shared/routes.js';
 import { listen, readBody, type Listening } from '#emulators/http.js';
 import { startS3RegionRouter } from '#emulators/s3-regions.js';
-import { pgliteBackend, postgresBackend, startDataApi, type DataApiEmulator } from '#emulators/data-api.js';
+import { pgliteBackend, postgresBackend, secretsManagerReader, startDataApi, type DataApiBackend, type DataApiEmulator } from '#emulators/data-api.js';
 import { startSecretsManager, type SecretsManagerEmulator } from '#emulators/secrets-manager.js';
 import { startLambdaInvoke, type LambdaInvokeEmulator } from '#emulators/lambda-invoke.js';
 import { DOWNLOAD_PATH_PATTERN } from '../../infra/cloud/web-stack.js';
-import { createTestDatabase, type ScratchDatabase } from '../helpers/databases.js';
+import { createHarnessCluster, type HarnessCluster } from './cluster.js';
 import { synthesizedApp, type Assembly } from './assembly.js';
 import { FunctionPool, type InvokeOutcome, type InvocationRecord } from './containers.js';
 import { ACCOUNT_ID, deploy, type Deployment, type Route } from './deployment.js';
@@ -60,6 +60,8 @@ export interface Harness {
   invokeApi: LambdaInvokeEmulator;
   dataApi: DataApiEmulator;
   secrets: SecretsManagerEmulator;
+  /** The run's catalog database on PostgreSQL (DATABASE_URL), or undefined on PGlite. */
+  cluster?: HarnessCluster;
   /** The environment every container gets besides the template's: what Lambda sets, and the endpoint overrides. */
   lambdaEnv: Record<string, string>;
   /** Every invocation so far. */
@@ -144,17 +146,24 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     const s3 = await startS3RegionRouter({ upstreams: Object.fromEntries(regions.map((r) => [r, (proxies[r] as FaultProxy).endpoint])) });
     stops.push(() => s3.close());
 
+    // The catalog cluster: on PostgreSQL, a database of the run's own with its master user
+    // (cluster.ts: the secrets' user names get the run's suffix first); else PGlite, one user.
+    let cluster: HarnessCluster | undefined;
+    const databaseUrl = process.env.DATABASE_URL;
+    if (databaseUrl) {
+      cluster = await createHarnessCluster(databaseUrl, d.secrets, d.masterSecret);
+      stops.push(() => (cluster as HarnessCluster).drop());
+    }
     const secrets = await startSecretsManager(d.secrets);
     stops.push(() => secrets.close());
 
-    let scratch: ScratchDatabase | undefined;
-    const databaseUrl = process.env.DATABASE_URL;
-    if (databaseUrl) {
-      scratch = await createTestDatabase(databaseUrl);
-      stops.push(() => (scratch as ScratchDatabase).drop());
-    }
-    const backend = scratch ? await postgresBackend(scratch.url) : await pgliteBackend(join(root, 'catalog'));
-    const dataApi = await startDataApi({ backend, clusters: d.clusterArns, secretKnown: (arn) => secrets.has(arn) });
+    const pglite = cluster ? undefined : pgliteBackend(join(root, 'catalog'));
+    const dataApi = await startDataApi({
+      clusters: d.clusterArns,
+      // As the service: each request's secret read from Secrets Manager, its user's own pool.
+      readSecret: await secretsManagerReader(secrets.endpoint, d.region),
+      backendFor: (credentials) => (cluster ? postgresBackend(cluster.url, { credentials }) : (pglite as Promise<DataApiBackend>)),
+    });
     stops.push(() => dataApi.close());
 
     // "CloudFormation": the controller table from its template properties.
@@ -377,6 +386,7 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
       invokeApi,
       dataApi,
       secrets,
+      ...(cluster ? { cluster } : {}),
       lambdaEnv,
       records: () => Object.values(pools).flatMap((p) => p.records),
       invoke,
