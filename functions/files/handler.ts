@@ -25,6 +25,8 @@ export interface FilesDeps {
   catalog: Pick<Services['catalog'], 'ping'>;
   /** Optional controller store check for /health. */
   controllerPing?: () => Promise<void>;
+  /** Resolves once the replicator kicks this request sent were accepted (awaited before each response). */
+  kicksSent?: () => Promise<void>;
 }
 
 const createSessionSchema = z.object({
@@ -274,6 +276,9 @@ export function createHandler(deps: FilesDeps | Services) {
     {
       authenticator: d.authenticator,
       decorate: async (req, result) => {
+        // Lambda freezes the container as soon as the response is sent: a kick still in flight
+        // would never reach the replicator.
+        await d.kicksSent?.();
         let decision = req ? decisions.get(req) : undefined;
         if (!decision) {
           try {
@@ -295,7 +300,19 @@ function fromServices(s: Services): FilesDeps {
   if (!storage) throw new Error('the files function needs services.storage (shared/runtime.ts buildServices)');
   const controller = (s as Services & { controller?: { store?: { ping?: () => Promise<void> } } }).controller;
   const ping = controller?.store?.ping?.bind(controller.store);
-  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping };
+  // The replicator kick after a write is an async invoke: keep its promise, so the response waits
+  // until Lambda has accepted it (the trigger never rejects).
+  const kicks = new Set<Promise<void>>();
+  storage.setBacklogHook(() => {
+    const p = s.replication?.kick();
+    if (!p) return;
+    kicks.add(p);
+    void p.finally(() => kicks.delete(p));
+  });
+  const kicksSent = async () => {
+    while (kicks.size > 0) await Promise.all([...kicks]);
+  };
+  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping, kicksSent };
 }
 
 // ---------------------------------------------------------------- Lambda entry points

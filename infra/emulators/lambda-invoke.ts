@@ -16,13 +16,23 @@ export interface LambdaInvokeOptions {
   /** The function a name, partial ARN or ARN designates, or undefined (404). */
   resolve(nameOrArn: string): string | undefined;
   invoke(fn: string, payload: string, type: 'Event' | 'RequestResponse'): Promise<InvokeResult>;
+  /**
+   * The service's latency before an Event invocation is accepted (ms, default 0): a caller that
+   * does not wait for the 202 then visibly has not been answered when it moves on.
+   */
+  acceptDelayMs?: number;
 }
 
 export interface AcceptedInvoke {
   fn: string;
   type: 'Event' | 'RequestResponse';
   payload: string;
+  /** When the request had arrived whole (ms since the epoch). */
   at: number;
+  /** When the caller was answered (202 for Event; the function's result for RequestResponse). */
+  answeredAt?: number;
+  /** The caller's X-Amzn-Trace-Id (in Lambda, the SDK sends the invocation's _X_AMZN_TRACE_ID). */
+  traceId?: string;
 }
 
 export interface LambdaInvokeEmulator extends Listening {
@@ -46,10 +56,14 @@ export async function startLambdaInvoke(o: LambdaInvokeOptions): Promise<LambdaI
       if (type !== 'Event' && type !== 'RequestResponse') throw new AwsError('InvalidParameterValueException', `Unsupported invocation type ${type}`);
       const payload = (await readBody(req)).toString('utf8');
       if (type === 'Event' && Buffer.byteLength(payload) > 256 * 1024) throw new AwsError('RequestTooLargeException', 'Async payloads are limited to 256 KB', 413);
-      accepted.push({ fn, type, payload, at: Date.now() });
+      const trace = req.headers['x-amzn-trace-id'];
+      const record: AcceptedInvoke = { fn, type, payload, at: Date.now(), ...(typeof trace === 'string' ? { traceId: trace } : {}) };
+      accepted.push(record);
       if (type === 'Event') {
+        if (o.acceptDelayMs) await new Promise((r) => setTimeout(r, o.acceptDelayMs));
         res.writeHead(202, { 'Content-Length': 0, 'x-amzn-RequestId': crypto.randomUUID() });
         res.end();
+        record.answeredAt = Date.now();
         const p = o.invoke(fn, payload, 'Event').catch(() => undefined);
         queued.add(p);
         void p.finally(() => queued.delete(p));
@@ -58,6 +72,7 @@ export async function startLambdaInvoke(o: LambdaInvokeOptions): Promise<LambdaI
       const r = await o.invoke(fn, payload, 'RequestResponse');
       res.writeHead(200, { 'Content-Type': 'application/json', 'X-Amz-Executed-Version': '$LATEST', ...(r.error ? { 'X-Amz-Function-Error': r.error } : {}) });
       res.end(r.payload);
+      record.answeredAt = Date.now();
     } catch (err) {
       sendError(res, err);
     }

@@ -50,6 +50,13 @@ export interface InvocationRecord {
   cold: boolean;
   /** Spawn to first /next (node start + module import), for cold invocations. */
   initMs?: number;
+  /** The X-Ray trace id the invocation was given (_X_AMZN_TRACE_ID; the SDK sends it on each call as X-Amzn-Trace-Id). */
+  traceId: string;
+  /** When the runtime began posting the response or error (ms since the epoch). */
+  respondedAt?: number;
+  /** When the container was frozen (SIGSTOP) or recycled (killed) after the invocation: nothing it does later reaches anyone. */
+  idleAt?: number;
+  idle?: 'frozen' | 'recycled';
   durationMs: number;
   outcome: InvokeOutcome['kind'];
 }
@@ -59,6 +66,7 @@ interface Pending {
   event: string;
   deadline: number;
   started: number;
+  record: InvocationRecord;
   resolve(o: InvokeOutcome): void;
 }
 
@@ -77,6 +85,8 @@ class Container {
   private waitingNext?: ServerResponse;
   private ready?: () => void;
   private current?: Pending;
+  /** The record of the invocation handed over last (its freeze is noted on it). */
+  lastRecord?: InvocationRecord;
   private readyPromise: Promise<void>;
   logs: string[] = [];
 
@@ -164,6 +174,7 @@ class Container {
       res.writeHead(400).end();
       return;
     }
+    p.record.respondedAt ??= Date.now();
     if (m[2] === 'error') {
       const payload = await readBody(req);
       this.finish({ kind: 'error', errorType: String(req.headers['lambda-runtime-function-error-type'] ?? 'Error'), payload });
@@ -200,6 +211,7 @@ class Container {
     if (!res) throw new Error(`${this.id} is not waiting for an invocation`);
     this.waitingNext = undefined;
     this.current = p;
+    this.lastRecord = p.record;
     this.invocations++;
     this.lastUsed = Date.now();
     this.thaw();
@@ -210,7 +222,7 @@ class Container {
       'Lambda-Runtime-Aws-Request-Id': p.requestId,
       'Lambda-Runtime-Deadline-Ms': String(p.deadline),
       'Lambda-Runtime-Invoked-Function-Arn': this.spec.arn,
-      'Lambda-Runtime-Trace-Id': `Root=1-${Math.floor(Date.now() / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)};Sampled=0`,
+      'Lambda-Runtime-Trace-Id': p.record.traceId,
     });
     res.end(body);
   }
@@ -289,7 +301,10 @@ export class FunctionPool {
   }
 
   private idle(c: Container): void {
+    const last = c.lastRecord;
+    if (last && last.idleAt === undefined) last.idleAt = Date.now();
     if (c.invocations >= (this.lifetimes.get(c) ?? Infinity)) {
+      if (last && !last.idle) last.idle = 'recycled';
       this.recycled++;
       c.kill();
       this.gone(c);
@@ -297,6 +312,7 @@ export class FunctionPool {
       return;
     }
     c.freeze();
+    if (last && !last.idle) last.idle = 'frozen';
     this.idleSet.add(c);
     this.wakeWaiter();
   }
@@ -341,14 +357,6 @@ export class FunctionPool {
     const started = Date.now();
     const timeoutMs = Math.min(o.timeoutMs ?? Infinity, this.spec.timeoutSeconds * 1000);
     const deadline = started + timeoutMs;
-    const outcome = await new Promise<InvokeOutcome>((resolve) => {
-      const timer = setTimeout(() => {
-        // Lambda ends a timed-out invocation by resetting the sandbox.
-        resolve({ kind: 'error', errorType: 'Sandbox.Timedout', payload: Buffer.from(JSON.stringify({ errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds` })) });
-        c.kill();
-      }, deadline - Date.now());
-      c.deliver({ requestId, event: JSON.stringify(event), deadline, started, resolve: (o) => (clearTimeout(timer), resolve(o)) });
-    });
     const routeKey = (event as { routeKey?: unknown } | null)?.routeKey;
     const record: InvocationRecord = {
       fn: this.spec.logicalId,
@@ -358,9 +366,20 @@ export class FunctionPool {
       container: c.id,
       cold,
       ...(cold ? { initMs: c.initMs } : {}),
-      durationMs: Date.now() - started,
-      outcome: outcome.kind,
+      traceId: `Root=1-${Math.floor(started / 1000).toString(16)}-${randomUUID().replace(/-/g, '').slice(0, 24)};Sampled=0`,
+      durationMs: 0,
+      outcome: 'error',
     };
+    const outcome = await new Promise<InvokeOutcome>((resolve) => {
+      const timer = setTimeout(() => {
+        // Lambda ends a timed-out invocation by resetting the sandbox.
+        resolve({ kind: 'error', errorType: 'Sandbox.Timedout', payload: Buffer.from(JSON.stringify({ errorType: 'Sandbox.Timedout', errorMessage: `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds` })) });
+        c.kill();
+      }, deadline - Date.now());
+      c.deliver({ requestId, event: JSON.stringify(event), deadline, started, record, resolve: (o) => (clearTimeout(timer), resolve(o)) });
+    });
+    record.durationMs = Date.now() - started;
+    record.outcome = outcome.kind;
     this.records.push(record);
     return { outcome, record };
   }

@@ -120,11 +120,27 @@ describe('the deployed bundles in Lambda-shaped containers', () => {
       expect(sequential, 'back-to-back reuse of one container').toEqual([]);
     });
 
-    it('the replicator kick after a write reaches the Invoke API as an async (Event) invocation', () => {
+    it('the replicator kick after a write is an async (Event) invocation, accepted before the response is posted, so before the container is frozen', () => {
       const replicator = h.deployment.functions[h.fnFor('replicator')];
       const kicks = h.invokeApi.accepted.filter((a) => a.type === 'Event' && a.fn === replicator?.logicalId);
       expect(kicks.length).toBeGreaterThan(0);
       expect(JSON.parse(kicks[0]?.payload ?? '{}')).toEqual({ task: 'drain' });
+      // Each kick carries the trace id of the invocation that sent it (the SDK's X-Amzn-Trace-Id).
+      const byTrace = new Map(h.records().map((r) => [r.traceId, r]));
+      const senders = kicks.map((k) => ({ k, inv: byTrace.get(k.traceId ?? '') }));
+      for (const { k, inv } of senders) {
+        expect(inv, `a kick with trace id ${k.traceId} sent by no known invocation`).toBeDefined();
+        if (!inv) continue;
+        const what = `${inv.fn} ${inv.label ?? ''} (${inv.requestId}): kick arrived ${k.at}, accepted ${k.answeredAt}, response posted ${inv.respondedAt}, container ${inv.idle} ${inv.idleAt}`;
+        // The Invoke API takes INVOKE_ACCEPT_DELAY_MS to accept: a handler that does not await the
+        // kick posts its response first.
+        expect(k.answeredAt, what).toBeDefined();
+        expect(inv.respondedAt, what).toBeDefined();
+        expect(k.answeredAt as number, what).toBeLessThanOrEqual(inv.respondedAt as number);
+        expect(inv.idleAt, what).toBeDefined();
+        expect(inv.idleAt as number, what).toBeGreaterThanOrEqual(inv.respondedAt as number);
+      }
+      expect(senders.filter((s) => s.inv?.fn === h.fnFor('files')).length, 'kicks sent by the files function after writes').toBeGreaterThan(0);
     });
 
     it.skipIf(!process.env.DATABASE_URL)("the functions' catalog secret is the DML-only runtime role's: through it DDL is refused, data statements run", async () => {

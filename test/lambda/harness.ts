@@ -38,6 +38,8 @@ import { CLOUDFRONT_IAM_AUTHORIZER, DOWNLOAD_METHODS, originRequestHeaders } fro
 /** API Gateway HTTP API limits the front enforces. */
 const API_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
 const API_INTEGRATION_TIMEOUT_MS = 30_000;
+/** How long the Invoke API takes to accept an async invocation here (AWS: tens of ms). */
+export const INVOKE_ACCEPT_DELAY_MS = 150;
 /** Lambda's synchronous invocation payload limit (request and response). */
 const LAMBDA_SYNC_PAYLOAD_BYTES = 6 * 1024 * 1024;
 
@@ -187,6 +189,9 @@ export async function startHarness(o: HarnessOptions = {}): Promise<Harness> {
     const pools: Record<string, FunctionPool> = {};
     const invokeApi = await startLambdaInvoke({
       resolve: (x) => d.functionByNameOrArn(x),
+      // An accept that takes this long shows a caller that does not wait for it (the replicator
+      // kick must be accepted before the response: the container is frozen right after).
+      acceptDelayMs: INVOKE_ACCEPT_DELAY_MS,
       async invoke(fn, payload) {
         const out = await invoke(fn, JSON.parse(payload || 'null'));
         if (out.kind === 'result') return { payload: out.payload.toString('utf8') };
