@@ -13,15 +13,11 @@ import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Db } from '../catalog/db.js';
 import { chunkPlacements, chunks } from '../catalog/schema.js';
 import { logger } from '../observability.js';
+import { systemClock, type Clock } from '../clock.js';
 import { decodeChunk } from './codec.js';
 import { chunkKey, type HealthSink, type ObjectStore } from './ports.js';
 
-/** Milliseconds since the epoch; `Date` itself satisfies it. Tests pass a fake. */
-export interface Clock {
-  now(): number;
-}
-
-export const systemClock: Clock = Date;
+export { systemClock, type Clock } from '../clock.js';
 
 export interface BackoffPolicy {
   /** Delay after the first failure of a row (ms). */

@@ -58,7 +58,7 @@ function rig(mode: Mode = 'C', extra: Partial<StorageEngineDeps> = {}, cfg: Part
     onBacklog: () => {
       r.kicks += 1;
     },
-    clock: () => r.now,
+    clock: { now: () => r.now.getTime() },
     ...extra,
   });
   return r;

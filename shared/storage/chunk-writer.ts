@@ -1,0 +1,104 @@
+/**
+ * The chunk writer: stores one chunk on the replicas under the object's mode (quorum, hybrid
+ * deadline or one ack), records where its copies live (present / pending placements), marks
+ * straggling copies present when they land, and fails a strong write that cannot reach a majority.
+ */
+import { BadRequest, PayloadTooLarge, Unavailable } from '../errors.js';
+import { metrics, MetricUnit } from '../observability.js';
+import { recordWriteLatency } from '../controller/metrics.js';
+import { awaitAcks, type Attempt } from './acks.js';
+import { CHUNK_SIZE, encodeChunk, sha256Hex } from './codec.js';
+import type { EngineContext } from './context.js';
+import { chunkKey, type ModeDecision } from './ports.js';
+import type { ChunkWriteResult } from './types.js';
+
+export class ChunkWriter {
+  constructor(private readonly ctx: EngineContext) {}
+
+  /**
+   * Store one chunk on the replicas and record where it lives. Acknowledged by `decision.mode`;
+   * strong writes that cannot reach a majority fail with 503 and are not acknowledged.
+   */
+  async writeChunk(ownerId: string, hash: string, plain: Buffer, decision: ModeDecision, redecide?: () => Promise<ModeDecision>): Promise<ChunkWriteResult> {
+    if (plain.length > CHUNK_SIZE) throw new PayloadTooLarge(`A chunk holds at most ${CHUNK_SIZE} bytes; this one has ${plain.length}.`, 'chunk_too_large');
+    const actual = sha256Hex(plain);
+    if (actual !== hash) throw new BadRequest(`Chunk content hashes to ${actual}, not ${hash}: nothing was stored. Resend the chunk.`, 'hash_mismatch');
+    const mode = decision.mode;
+    const q = this.ctx.quorum;
+
+    // Touch the chunk row first (if the chunk is known): garbage collection re-checks touched_at
+    // under the row lock, so it never deletes copies this write is about to rely on. Only a known
+    // chunk has placements worth reading.
+    const known = await this.ctx.catalog.touchChunk(ownerId, hash, this.ctx.now());
+    const existing = known ? await this.ctx.catalog.placements(ownerId, hash) : [];
+    const present = existing.filter((p) => p.state === 'present' && this.ctx.stores.has(p.region)).map((p) => p.region);
+    if (known && (present.length >= q || (mode === 'A' && present.length >= 1))) {
+      metrics.addMetric('ChunkDeduped', MetricUnit.Count, 1);
+      return { hash, size: plain.length, storedSize: known.storedSize, compressed: known.compressed, deduped: true, acked: present, pending: this.ctx.regions.filter((r) => !present.includes(r)), mode, degraded: present.length < q };
+    }
+
+    const enc = await encodeChunk(plain, hash);
+    const key = chunkKey(ownerId, hash);
+    const targets = this.ctx.regions.filter((r) => !present.includes(r));
+    const writeStarted = performance.now();
+    const attempts: Attempt[] = targets.map((region) => ({
+      region,
+      done: this.ctx.timed(region, () => this.ctx.store(region).put(key, enc.stored)),
+    }));
+    const outcome = await awaitAcks(attempts, { mode, replicas: this.ctx.regions.length, alreadyPresent: present.length, hybridDeadlineMs: this.ctx.hybridDeadlineMs() });
+    const holders = [...present, ...outcome.acked];
+    const pending = this.ctx.regions.filter((r) => !holders.includes(r));
+
+    // Record every copy that landed or may still land, so nothing in a bucket escapes the catalog
+    // (unreferenced chunks are collected after the grace period).
+    if (holders.length > present.length || outcome.satisfied || outcome.inFlight.length > 0) {
+      await this.ctx.catalog.recordChunk({ ownerId, hash: enc.hash, size: enc.size, storedSize: enc.stored.length, compressed: enc.compressed, holders, pending }, this.ctx.now());
+    }
+    // Writes still running become present when they land; until then their rows stay pending.
+    for (const a of attempts) {
+      if (!outcome.inFlight.includes(a.region)) continue;
+      // A straggler that fails stays pending for the replicator; its failure was already observed.
+      this.ctx.track(a.done.then(() => this.markPresent(ownerId, hash, a.region), () => undefined));
+    }
+    // A write waiting for its quorum may outlive the mode it started under: when a majority became
+    // unreachable meanwhile, the controller has moved to available (emergency). The write is then
+    // acknowledged under the mode in force when it completes, with the copy it has; a critical key
+    // or an override still resolves to strong, and the write fails.
+    let ackMode = mode;
+    let satisfied = outcome.satisfied;
+    if (!satisfied && mode !== 'A' && holders.length >= 1 && redecide) {
+      const now = await redecide().catch(() => undefined);
+      if (now?.mode === 'A') {
+        ackMode = 'A';
+        satisfied = true;
+        metrics.addMetric('ChunkWriteRedecided', MetricUnit.Count, 1);
+      }
+    }
+    if (!satisfied) {
+      metrics.addMetric('ChunkWriteRejected', MetricUnit.Count, 1);
+      const why = Object.entries(outcome.failed).map(([r, e]) => `${r}: ${e}`).join('; ');
+      throw new Unavailable(
+        mode === 'C'
+          ? `Strong write needs ${q} of ${this.ctx.regions.length} replicas and only ${holders.length} acknowledged; nothing was committed. Retry later. (${why})`
+          : `No replica acknowledged the write; nothing was committed. Retry later. (${why})`,
+        5,
+        'replicas_unavailable',
+        { mode, acked: holders, needed: mode === 'C' ? q : 1 },
+      );
+    }
+    this.ctx.health.recordWrite?.(plain.length);
+    recordWriteLatency(ackMode, performance.now() - writeStarted);
+    metrics.addMetric('ChunkWritten', MetricUnit.Count, 1);
+    if (outcome.degraded || ackMode !== mode) metrics.addMetric('ChunkWriteDegraded', MetricUnit.Count, 1);
+    if (pending.length > 0) this.ctx.kick();
+    return { hash, size: enc.size, storedSize: enc.stored.length, compressed: enc.compressed, deduped: false, acked: holders, pending, mode: ackMode, degraded: holders.length < q };
+  }
+
+  /**
+   * A straggling write landed: pending → present. A copy a read has meanwhile found bad
+   * ('missing') stays queued: the replicator re-copies and verifies it.
+   */
+  private markPresent(ownerId: string, hash: string, region: string): Promise<void> {
+    return this.ctx.catalog.markPresent(ownerId, hash, region, this.ctx.now());
+  }
+}
