@@ -136,6 +136,8 @@ export class Prober {
   private async doTick(): Promise<TickResult> {
     const cfg = this.o.controller;
     const regions = this.o.stores.map((s) => s.region);
+    // Start from the shared picture: what the data path of every container stored since.
+    await this.o.service?.refreshHealth();
     const wasDown = regions.filter((r) => !this.o.health.isReachable(r));
     const probes = await this.probeAll();
     const recovered = wasDown.filter((r) => this.o.health.isReachable(r));

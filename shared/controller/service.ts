@@ -75,6 +75,10 @@ export class ControllerService implements ModeSource, HealthSink {
   private snap?: ControlSnapshot;
   private snapAt = -Infinity;
   private refreshing?: Promise<void>;
+  /** Regions observed on the data path since the last flush. */
+  private readonly observed = new Set<string>();
+  private readonly flushedReachable = new Map<string, boolean>();
+  private flushedAt = -Infinity;
   private readonly hints = new Map<string, { hint: Hint; at: number }>();
 
   constructor(o: ControllerServiceOptions) {
@@ -181,12 +185,46 @@ export class ControllerService implements ModeSource, HealthSink {
 
   observe(region: string, outcome: { ok: boolean; latencyMs: number; error?: string }): void {
     this.health.observe(region, outcome);
+    this.observed.add(region);
   }
 
+  /** Reachable regions, best first, from the picture as it is (no refresh: see refreshHealth). */
   ranked(regions: readonly string[]): string[] {
-    // Pick up the prober's shared picture in the background when the cache is stale.
-    if (this.now() - this.snapAt >= this.cfg.modeCacheMs && !this.refreshing) this.refresh().catch(() => undefined);
     return this.health.ranked(regions);
+  }
+
+  /**
+   * Explicit refresh: take the shared picture (state, overrides, the health the prober and other
+   * containers stored) from the store now. A failure keeps the picture this process has.
+   */
+  async refreshHealth(): Promise<void> {
+    try {
+      await this.refresh();
+    } catch (err) {
+      logger.warn('shared health picture not refreshed', { error: err as Error });
+    }
+  }
+
+  /**
+   * Store what this process observed on the data path, as the prober stores its probes, so every
+   * container's controller inputs include it (in the cloud, the files function's observations
+   * reach partition risk). Written when a region's reachability changed, else at most once per
+   * mode-cache period; awaited by the request that made the observations (no work after it).
+   */
+  async flush(): Promise<void> {
+    if (this.observed.size === 0) return;
+    const snaps = this.health.snapshots([...this.observed]);
+    const flipped = snaps.some((h) => (this.flushedReachable.get(h.region) ?? true) !== h.reachable);
+    if (!flipped && this.now() - this.flushedAt < this.cfg.modeCacheMs) return;
+    this.observed.clear();
+    this.flushedAt = this.now();
+    for (const h of snaps) this.flushedReachable.set(h.region, h.reachable);
+    try {
+      await this.store.putHealth(snaps);
+    } catch (err) {
+      for (const h of snaps) this.observed.add(h.region);
+      logger.warn('data-path health not stored', { error: err as Error });
+    }
   }
 
   /** Latency EWMA of a region (ms), if measured: the engine derives the hybrid deadline from it. */

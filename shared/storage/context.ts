@@ -87,6 +87,11 @@ export class EngineContext {
     }
   }
 
+  /** Hand the health observations of this request to the sink's store, before the response. */
+  async flushHealth(): Promise<void> {
+    await this.health.flush?.().catch((err: unknown) => logger.warn('health flush failed', { error: errMessage(err) }));
+  }
+
   hybridDeadlineMs(): number {
     let worst = 0;
     for (const r of this.regions) worst = Math.max(worst, this.health.latency?.(r) ?? 0);

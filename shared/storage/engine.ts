@@ -89,9 +89,18 @@ export class StorageEngine {
     return this.ctx.drain();
   }
 
+  /** Run one operation, then store the replica health it observed (within the request). */
+  private async flushed<T>(op: Promise<T>): Promise<T> {
+    try {
+      return await op;
+    } finally {
+      await this.ctx.flushHealth();
+    }
+  }
+
   // chunks
   writeChunk(ownerId: string, hash: string, plain: Buffer, decision: ModeDecision, redecide?: () => Promise<ModeDecision>): Promise<ChunkWriteResult> {
-    return this.writer.writeChunk(ownerId, hash, plain, decision, redecide);
+    return this.flushed(this.writer.writeChunk(ownerId, hash, plain, decision, redecide));
   }
   readChunk(ownerId: string, hash: string, placements: Placement[], hedge = false): Promise<Buffer> {
     return this.reader.readChunk(ownerId, hash, placements, hedge);
@@ -119,7 +128,7 @@ export class StorageEngine {
 
   // downloads
   openRead(ownerId: string, fileId: string, opts: ReadOptions = {}): Promise<OpenedRead> {
-    return this.downloads.openRead(ownerId, fileId, opts);
+    return this.flushed(this.downloads.openRead(ownerId, fileId, opts));
   }
   manifest(ownerId: string, fileId: string, version?: number): Promise<{ file: FileInfo; chunkSize: number; expiresInSeconds: number; chunks: ManifestChunk[] }> {
     return this.downloads.manifest(ownerId, fileId, version);
@@ -130,7 +139,7 @@ export class StorageEngine {
     return this.commits.commitVersion(ownerId, input);
   }
   uploadStream(ownerId: string, input: { name: string; contentType?: string; ifMatch?: number; declaredSize?: number }, source: AsyncIterable<Uint8Array>): Promise<FileInfo> {
-    return this.commits.uploadStream(ownerId, input, source);
+    return this.flushed(this.commits.uploadStream(ownerId, input, source));
   }
 
   // upload sessions
@@ -141,10 +150,10 @@ export class StorageEngine {
     return this.sessions.getSession(ownerId, uploadId);
   }
   putSessionChunk(ownerId: string, uploadId: string, hash: string, body: Buffer): Promise<ChunkWriteResult> {
-    return this.sessions.putSessionChunk(ownerId, uploadId, hash, body);
+    return this.flushed(this.sessions.putSessionChunk(ownerId, uploadId, hash, body));
   }
   commitSession(ownerId: string, uploadId: string, ifMatch?: number): Promise<FileInfo> {
-    return this.sessions.commitSession(ownerId, uploadId, ifMatch);
+    return this.flushed(this.sessions.commitSession(ownerId, uploadId, ifMatch));
   }
   abortSession(ownerId: string, uploadId: string): Promise<void> {
     return this.sessions.abortSession(ownerId, uploadId);

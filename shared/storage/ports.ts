@@ -42,6 +42,8 @@ export interface HealthSink {
   recordWrite?(bytes: number): void;
   /** Smoothed latency of a region in ms, if measured (derives the hybrid deadline and hedge delay). */
   latency?(region: string): number | undefined;
+  /** Persist the observations made so far where other processes see them (awaited within the request). */
+  flush?(): Promise<void>;
 }
 
 /** A mode source for a fixed mode (ECHOFS_MODE), used until the controller decides per object. */

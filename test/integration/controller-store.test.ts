@@ -259,6 +259,29 @@ describe('controller service on dynalite', () => {
     expect(metrics.ticks.find((m) => m.mode === 'A')?.probes.filter((p) => !p.reachable)).toHaveLength(2);
   });
 
+  it("the data path's observations are stored by flush() and reach another process's picture on refreshHealth()", async () => {
+    let t = Date.UTC(2026, 0, 2);
+    const now = () => t;
+    const store = await freshStore(now);
+    const files = new ControllerService({ store, regions: REGIONS, controller: cfg, now });
+    files.observe('eu-west-1', { ok: false, latencyMs: 5, error: 'refused' });
+    files.observe('eu-west-1', { ok: false, latencyMs: 5, error: 'refused' });
+    files.observe('us-east-1', { ok: true, latencyMs: 7 });
+    // ranked() answers from the picture as it is: nothing is read from the store.
+    expect(files.ranked(REGIONS)).toEqual(['us-east-1', 'ap-southeast-1']);
+    await files.flush();
+
+    t += 1000;
+    const prober = new ControllerService({ store: makeStore(store.table, now), regions: REGIONS, controller: cfg, now });
+    expect(prober.health.isReachable('eu-west-1')).toBe(true);
+    expect(prober.ranked(REGIONS)).toEqual(REGIONS);
+    await prober.refreshHealth();
+    expect(prober.health.isReachable('eu-west-1')).toBe(false);
+    expect(prober.health.snapshot('us-east-1').ewmaMs).toBe(7);
+    // Nothing new observed: a second flush stores nothing and does not fail.
+    await files.flush();
+  });
+
   it('prober: a single lost probe does not flip a replica or the mode', async () => {
     const store = await freshStore();
     const stores = REGIONS.map((r) => new MemoryObjectStore(r));

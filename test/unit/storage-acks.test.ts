@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { awaitAcks, majority, type Attempt } from '#shared/storage/acks.js';
-import { InMemoryHealth } from '#shared/storage/health.js';
 import type { Mode } from '#shared/config.js';
 
 const ok = (region: string): Attempt => ({ region, done: Promise.resolve() });
@@ -44,23 +43,5 @@ describe('ack policy by mode', () => {
   it('hybrid waits for the deadline, then accepts one ack', async () => {
     const r = await awaitAcks([ok('a'), never('b'), never('c')], { mode: 'H', replicas: 3, alreadyPresent: 0, hybridDeadlineMs: 10 });
     expect(r).toMatchObject({ satisfied: true, degraded: true, acked: ['a'] });
-  });
-});
-
-describe('in-memory health', () => {
-  it('ranks reachable regions by latency and drops one after consecutive failures until its retry time', () => {
-    let now = 0;
-    const h = new InMemoryHealth({ failureThreshold: 2, retryAfterMs: 1000, now: () => now });
-    h.observe('a', { ok: true, latencyMs: 50 });
-    h.observe('b', { ok: true, latencyMs: 10 });
-    expect(h.ranked(['a', 'b', 'c'])).toEqual(['c', 'b', 'a']);
-    h.observe('b', { ok: false, latencyMs: 0, error: 'refused' });
-    h.observe('b', { ok: false, latencyMs: 0, error: 'refused' });
-    expect(h.ranked(['a', 'b'])).toEqual(['a']);
-    now = 1500;
-    expect(h.ranked(['a', 'b'])).toEqual(['a', 'b']);
-    h.observe('b', { ok: true, latencyMs: 5 });
-    expect(h.ranked(['a', 'b'])).toEqual(['b', 'a']);
-    expect(h.latency('a')).toBe(50);
   });
 });

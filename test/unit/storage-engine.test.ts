@@ -9,7 +9,7 @@ import { openPgliteCatalog } from '#shared/catalog/pglite.js';
 import { chunkPlacements, chunks, files, uploadSessions, users } from '#shared/catalog/schema.js';
 import { StorageEngine, resolveRange, type StorageEngineDeps } from '#shared/storage/engine.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
-import { InMemoryHealth } from '#shared/storage/health.js';
+import { HealthTracker } from '#shared/controller/health.js';
 import { CHUNK_SIZE, describeBuffer, sha256Hex } from '#shared/storage/codec.js';
 import { chunkKey, fixedMode } from '#shared/storage/ports.js';
 import { HttpError } from '#shared/errors.js';
@@ -43,12 +43,12 @@ interface Rig {
   kicks: number;
   now: Date;
   mode: Mode;
-  health: InMemoryHealth;
+  health: HealthTracker;
 }
 
 function rig(mode: Mode = 'C', extra: Partial<StorageEngineDeps> = {}, cfg: Partial<StorageEngineDeps['config']> = {}): Rig {
   const stores = new Map(REGIONS.map((r) => [r, new MemoryObjectStore(r)]));
-  const r: Rig = { engine: undefined as unknown as StorageEngine, stores, kicks: 0, now: new Date(), mode, health: new InMemoryHealth() };
+  const r: Rig = { engine: undefined as unknown as StorageEngine, stores, kicks: 0, now: new Date(), mode, health: new HealthTracker() };
   r.engine = new StorageEngine({
     modeSource: { modeFor: async () => ({ mode: r.mode, reason: 'test' }) },
     health: r.health,
