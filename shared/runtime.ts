@@ -32,7 +32,7 @@ export interface Services {
   health?: HealthTracker;
   /**
    * How a write that left a backlog asks for a replication drain: an asynchronous invoke of the
-   * replicator function in the cloud; locally the in-process runner (set by functions/replicator).
+   * replicator function in the cloud; locally the in-process runner (set by runnerFor in shared/storage/replication-runner.ts).
    */
   replication?: ReplicationTrigger;
 }

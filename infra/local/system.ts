@@ -24,8 +24,8 @@ import { createHandler as createLocalHandler, faultControl, type FaultControl } 
 import { createHandler as createAuthHandler } from '#functions/auth/handler.js';
 import { createHandler as createFilesHandler } from '#functions/files/handler.js';
 import { createHandler as createControllerHandler } from '#functions/controller/handler.js';
-import { createProber } from '#functions/prober/handler.js';
-import { runnerFor } from '#functions/replicator/handler.js';
+import { createProber } from '#shared/controller/factory.js';
+import { runnerFor } from '#shared/storage/replication-runner.js';
 
 export interface StartOptions {
   /** HTTP port; 0 picks a free one. Default: PORT from the environment (8080). */

@@ -1,11 +1,12 @@
 /**
  * Building the controller from config: the DynamoDB store (dynalite locally), the health tracker
- * and the service; and the prober over the replica stores.
+ * and the service; and the prober of a service container over the replica stores.
  */
 import type { Config } from '../config.js';
 import { createDynamoClients } from '../clients.js';
 import type { Db } from '../catalog/db.js';
-import { backlogStats } from '../storage/replicator.js';
+import { backlogStats, expediteRegions, type ReplicationTrigger } from '../storage/replicator.js';
+import { createReplicaStores } from '../storage/s3-store.js';
 import type { ObjectStore } from '../storage/ports.js';
 import { HealthTracker } from './health.js';
 import { catalogWriteRate, Prober } from './prober.js';
@@ -55,20 +56,34 @@ export async function createController(config: Config, deps: ControllerDeps = {}
   return { store, health, service };
 }
 
-export function createProberFor(
-  config: Config,
-  c: Controller,
-  stores: readonly ObjectStore[],
-  o: { db?: Db; now?: () => number } = {},
-): Prober {
+/** What the prober needs of the service container (`Services` with a controller satisfies it). */
+export interface ProberServices {
+  config: Config;
+  catalog: { db: Db };
+  controller: ControllerService;
+  /** How a recovered region's backlog is retried at once (the container's replication trigger). */
+  replication?: ReplicationTrigger;
+}
+
+/** The prober of a service container; the replica stores default to one per configured region. */
+export function createProber(services: ProberServices, stores?: readonly ObjectStore[], now?: () => number): Prober {
+  const { config, catalog, controller } = services;
   return new Prober({
-    stores,
-    store: c.store,
-    health: c.health,
+    stores: stores ?? [...createReplicaStores(config).values()],
+    store: controller.store,
+    health: controller.health,
     controller: config.controller,
-    service: c.service,
-    backlog: o.db ? catalogBacklog(o.db) : undefined,
-    writeRate: o.db ? catalogWriteRate(o.db, 60_000, o.now) : undefined,
-    now: o.now,
+    service: controller,
+    backlog: catalogBacklog(catalog.db),
+    writeRate: catalogWriteRate(catalog.db, 60_000, now),
+    now,
+    // A region that comes back gets its backlog retried at once: convergence after a heal does not
+    // wait out the per-row backoff the outage caused.
+    onRecovered: async (regions) => {
+      const trigger = services.replication;
+      if (trigger?.recovered) return trigger.recovered(regions);
+      await expediteRegions(catalog.db, regions);
+      trigger?.kick();
+    },
   });
 }

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
-import { runnerFor } from '#functions/replicator/handler.js';
+import { runnerFor } from '#shared/storage/replication-runner.js';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
 import { chunkPlacements, files } from '#shared/catalog/schema.js';
 import { CHUNK_SIZE, decodeChunk, describeBuffer } from '#shared/storage/codec.js';

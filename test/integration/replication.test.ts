@@ -10,7 +10,8 @@ import type { ObjectStore } from '#shared/storage/ports.js';
 import { backlogStats, drainBacklog, RegionBackoff } from '#shared/storage/replicator.js';
 import { sweep } from '#shared/storage/antientropy.js';
 import { collectGarbage } from '#shared/storage/gc.js';
-import { createRunner, createHandler, kickReplicator, run, runnerFor } from '#functions/replicator/handler.js';
+import { createHandler } from '#functions/replicator/handler.js';
+import { createRunner, kickReplicator, run, runnerFor } from '#shared/storage/replication-runner.js';
 import { loadConfig } from '#shared/config.js';
 import { REGIONS, startS3rvers, type S3Fixture } from './files-fixtures.js';
 import {
