@@ -109,7 +109,7 @@ describe.skipIf(!hasChromium)('web app end to end (Chromium)', () => {
 
     const row = page.locator('tr[data-file="sample-3mb.bin"]');
     await row.waitFor();
-    await expect.poll(async () => row.locator('td[data-label="Size"]').textContent()).toBe('2.86 MB');
+    await expect.poll(async () => row.locator('td[data-label="Size"]').textContent()).toBe('2.86 MiB');
     await expect.poll(async () => row.locator('td[data-label="Version"]').textContent()).toBe('v1');
     await shot(page, 'files-uploaded.png');
 

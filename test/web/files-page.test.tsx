@@ -30,7 +30,7 @@ describe('FilesPage', () => {
   it('lists name, size, version and replica status of each file', async () => {
     renderPage({ 'GET /api/v1/files': () => ({ body: { success: true, data: [FILE] } }) });
     const row = (await screen.findByText('report.pdf')).closest('tr') as HTMLElement;
-    expect(within(row).getByText('3.00 MB')).toBeTruthy();
+    expect(within(row).getByText('3.00 MiB')).toBeTruthy();
     expect(within(row).getByText('v2')).toBeTruthy();
     expect(within(row).getByText('just now')).toBeTruthy();
     await waitFor(() => expect(within(row).getByText('Replicating · 2/3')).toBeTruthy());

@@ -5,9 +5,9 @@ describe('formatting for people', () => {
   it('formats sizes with binary multiples', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1023)).toBe('1023 B');
-    expect(formatBytes(1536)).toBe('1.50 KB');
-    expect(formatBytes(3 * 1024 * 1024)).toBe('3.00 MB');
-    expect(formatBytes(25.5 * 1024 * 1024)).toBe('25.5 MB');
+    expect(formatBytes(1536)).toBe('1.50 KiB');
+    expect(formatBytes(3 * 1024 * 1024)).toBe('3.00 MiB');
+    expect(formatBytes(25.5 * 1024 * 1024)).toBe('25.5 MiB');
     expect(formatBytes(-1)).toBe('—');
   });
 

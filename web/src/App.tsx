@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { createApi, type Api, type Session } from './api.js';
 import { isExpired, loadSession, saveSession, tokenExpiry } from './session.js';
-import { PATHS, useRoute, type Route } from './router.js';
+import { PATHS, PRIVATE_ROUTES, useRoute, type Route } from './router.js';
 import { AuthScreen } from './components/AuthScreen.js';
 import { FilesPage } from './components/FilesPage.js';
 import { Dashboard } from './components/Dashboard.js';
@@ -44,7 +44,7 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
 
   // Keep the route consistent with the session and the role.
   useEffect(() => {
-    if (!session && (route === 'files' || route === 'admin')) go('signin', true);
+    if (!session && PRIVATE_ROUTES.has(route)) go('signin', true);
     else if (session && (route === 'signin' || route === 'signup')) go('files', true);
     else if (session && route === 'admin' && session.user.role !== 'admin') go('files', true);
   }, [session, route, go]);
@@ -66,7 +66,13 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
 
   return (
     <ToastProvider>
-      {!session ? (
+      {!session && route === 'notfound' ? (
+        <main id="main" className="auth">
+          <div className="auth-card">
+            <NotFound onHome={() => go('signin')} homeLabel="Go to sign in" />
+          </div>
+        </main>
+      ) : !session ? (
         <AuthScreen
           api={api}
           mode={route === 'signup' ? 'signup' : 'signin'}
@@ -100,7 +106,13 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
             </div>
           </header>
           <main id="main" className="main" tabIndex={-1}>
-            {route === 'admin' && session.user.role === 'admin' ? <Dashboard api={api} /> : <FilesPage api={api} />}
+            {route === 'notfound' ? (
+              <NotFound onHome={() => go('files')} homeLabel="Go to your files" />
+            ) : route === 'admin' && session.user.role === 'admin' ? (
+              <Dashboard api={api} />
+            ) : (
+              <FilesPage api={api} />
+            )}
           </main>
         </div>
       )}
@@ -121,6 +133,22 @@ function NavLink({ route, current, go, children }: { route: Route; current: Rout
     >
       {children}
     </a>
+  );
+}
+
+/** Shown for an address no page owns (the server answers index.html for every path). */
+export function NotFound({ onHome, homeLabel }: { onHome: () => void; homeLabel: string }) {
+  return (
+    <div className="page not-found" data-testid="not-found">
+      <p className="not-found-code" aria-hidden="true">404</p>
+      <h1>Page not found</h1>
+      <p className="muted">
+        There is no page at <code>{window.location.pathname}</code>. The link may be mistyped or out of date.
+      </p>
+      <button type="button" className="btn btn-primary" onClick={onHome}>
+        {homeLabel}
+      </button>
+    </div>
   );
 }
 

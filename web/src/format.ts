@@ -1,8 +1,9 @@
 /** Formatting for people: sizes, dates, durations, modes. */
 
-const UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+/** IEC units: the multiples are powers of 1024, so they are labelled KiB, MiB… (never KB/MB, which mean powers of 1000). */
+const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
-/** 1536 → "1.5 KB" (binary multiples, shown with the familiar short names). */
+/** 1536 → "1.50 KiB". */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return '—';
   if (bytes < 1024) return `${bytes} B`;

@@ -1,16 +1,20 @@
 /** A tiny History-API router: the local server and CloudFront both fall back to index.html. */
 import { useCallback, useEffect, useState } from 'react';
 
-export type Route = 'files' | 'admin' | 'signin' | 'signup';
+export type Route = 'files' | 'trash' | 'admin' | 'signin' | 'signup' | 'notfound';
 
+export const PATHS: Record<Route, string> = { files: '/', trash: '/trash', admin: '/admin', signin: '/signin', signup: '/signup', notfound: '/404' };
+
+/** The page of a path; a path no page owns is `notfound` (the app shows a 404 page, not the file list). */
 export function routeOf(pathname: string): Route {
-  if (pathname.startsWith('/admin')) return 'admin';
-  if (pathname.startsWith('/signup')) return 'signup';
-  if (pathname.startsWith('/signin')) return 'signin';
-  return 'files';
+  const p = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname;
+  if (p === '' || p === '/' || p === '/index.html' || p === '/files') return 'files';
+  for (const r of ['trash', 'admin', 'signin', 'signup'] as const) if (p === PATHS[r]) return r;
+  return 'notfound';
 }
 
-export const PATHS: Record<Route, string> = { files: '/', admin: '/admin', signin: '/signin', signup: '/signup' };
+/** Routes that need a signed-in user. */
+export const PRIVATE_ROUTES: ReadonlySet<Route> = new Set(['files', 'trash', 'admin']);
 
 export function useRoute(): [Route, (r: Route, replace?: boolean) => void] {
   const [route, setRoute] = useState<Route>(() => routeOf(window.location.pathname));
@@ -20,7 +24,8 @@ export function useRoute(): [Route, (r: Route, replace?: boolean) => void] {
     return () => window.removeEventListener('popstate', onPop);
   }, []);
   const go = useCallback((r: Route, replace = false) => {
-    if (window.location.pathname !== PATHS[r]) {
+    // The 404 page keeps the address the person typed, so it can be corrected.
+    if (r !== 'notfound' && window.location.pathname !== PATHS[r]) {
       if (replace) window.history.replaceState(null, '', PATHS[r]);
       else window.history.pushState(null, '', PATHS[r]);
     }

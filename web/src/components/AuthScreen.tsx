@@ -38,7 +38,7 @@ export function AuthScreen({ api, mode, notice, onSwitch, onSignedIn }: Props) {
   const invalid = (f: string) => (error?.field === f ? true : undefined);
 
   return (
-    <div className="auth">
+    <main id="main" className="auth">
       <div className="auth-card">
         <div className="auth-brand">
           <Logo /> <span>EchoFS</span>
@@ -100,6 +100,6 @@ export function AuthScreen({ api, mode, notice, onSwitch, onSignedIn }: Props) {
           </a>
         </p>
       </div>
-    </div>
+    </main>
   );
 }
