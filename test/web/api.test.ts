@@ -19,15 +19,32 @@ describe('API client', () => {
     expect(JSON.parse(String(init?.body))).toEqual({ email: 'ann@x.io', password: 'secret123' });
   });
 
-  it('turns the error body into an ApiError with code, message, field and Retry-After', async () => {
+  it('turns the error body into an ApiError with code, a friendly message (never the 5xx text), request id and Retry-After', async () => {
     const api = createApi({
       fetch: async () =>
         jsonResponse(503, { success: false, error: { code: 'unavailable', message: 'Not enough replicas.', request_id: 'r1' } }, { 'Retry-After': '3' }),
     });
     const err = await api.listFiles().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
-    expect(err).toMatchObject({ status: 503, code: 'unavailable', message: 'Not enough replicas.', extra: { requestId: 'r1', retryAfterMs: 3000 } });
+    expect(err).toMatchObject({ status: 503, code: 'unavailable', message: 'The service is temporarily unavailable. Try again shortly.', extra: { requestId: 'r1', retryAfterMs: 3000 } });
     expect((err as ApiError).retryable).toBe(true);
+  });
+
+  it('maps a strong write refused for lack of replicas (503) to a sentence, never the SDK text inside the server message', async () => {
+    const api = createApi({
+      fetch: async () =>
+        jsonResponse(503, { success: false, error: { code: 'replicas_unavailable', message: 'Strong write needs 2 of 3 replicas (eu-west-1: AbortError: Request aborted)' } }),
+    });
+    const err = (await api.listFiles().catch((e: unknown) => e)) as ApiError;
+    expect(err.message).toMatch(/^Not enough storage regions are reachable/);
+    expect(err.message).not.toMatch(/AbortError|eu-west-1/);
+  });
+
+  it('keeps the server text of a 4xx (it names the field), and hides the text of a 500', async () => {
+    const bad = createApi({ fetch: async () => jsonResponse(400, { success: false, error: { code: 'invalid_field', message: "Field 'name' is too long.", field: 'name' } }) });
+    expect(await bad.listFiles().catch((e: unknown) => e)).toMatchObject({ message: "Field 'name' is too long.", extra: { field: 'name' } });
+    const crash = createApi({ fetch: async () => jsonResponse(500, { success: false, error: { code: 'internal_error', message: 'TypeError: x is undefined' } }) });
+    expect(((await crash.listFiles().catch((e: unknown) => e)) as ApiError).message).toBe('The server could not complete this request. Try again shortly.');
   });
 
   it('reads the file list page by page through next_cursor (data is an array) and shows the newest first', async () => {

@@ -98,6 +98,6 @@ describe('Dashboard', () => {
     fireEvent.click(within(form).getByRole('button', { name: 'Set' }));
     expect(await screen.findByText('global override: H')).toBeTruthy();
     down = true;
-    expect((await screen.findByRole('alert')).textContent).toMatch(/Lost contact with the controller: Controller store unreachable/);
+    expect((await screen.findByRole('alert')).textContent).toMatch(/Lost contact with the controller: The service is temporarily unavailable\. Try again shortly\. Showing the last known state\./);
   });
 });

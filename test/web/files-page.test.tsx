@@ -41,7 +41,7 @@ describe('FilesPage', () => {
     renderPage({
       'GET /api/v1/files': () => (fail ? { status: 500, body: { success: false, error: { code: 'internal_error', message: 'Internal error.' } } } : { body: { data: [] } }),
     });
-    expect((await screen.findByRole('alert')).textContent).toContain('Internal error.');
+    expect((await screen.findByRole('alert')).textContent).toContain('The server could not complete this request.');
     fail = false;
     fireEvent.click(screen.getByRole('button', { name: 'Try again' }));
     expect(await screen.findByText('No files yet')).toBeTruthy();

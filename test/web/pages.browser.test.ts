@@ -49,6 +49,7 @@ describe.skipIf(!hasChromium)('pages in Chromium: accessibility, 404, phone layo
     { name: 'signup', path: '/signup', ready: (p) => p.getByRole('heading', { name: 'Create your account' }).waitFor() },
     { name: '404-signed-out', path: '/no/such/page', ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor() },
     { name: 'files', as: 'user', path: '/', ready: (p) => p.locator(`tr[data-file="${LONG_NAME}"]`).waitFor() },
+    { name: 'trash', as: 'user', path: '/trash', ready: (p) => p.locator('tr[data-trash="old-notes.txt"]').waitFor() },
     { name: '404-signed-in', as: 'user', path: '/settingz', ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor() },
     { name: 'dashboard', as: 'admin', path: '/admin', ready: (p) => p.getByTestId('current-mode').waitFor() },
   ];

@@ -5,6 +5,7 @@ import { PATHS, PRIVATE_ROUTES, useRoute, type Route } from './router.js';
 import { AuthScreen } from './components/AuthScreen.js';
 import { FilesPage } from './components/FilesPage.js';
 import { Dashboard } from './components/Dashboard.js';
+import { TrashPage } from './components/TrashPage.js';
 import { ToastProvider } from './components/ui.js';
 
 export const EXPIRED_MESSAGE = 'Your session has expired. Please sign in again.';
@@ -91,6 +92,7 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
             </a>
             <nav className="nav" aria-label="Main">
               <NavLink route="files" current={route} go={go}>Files</NavLink>
+              <NavLink route="trash" current={route} go={go}>Trash</NavLink>
               {session.user.role === 'admin' && (
                 <NavLink route="admin" current={route} go={go}>Consistency</NavLink>
               )}
@@ -110,6 +112,8 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
               <NotFound onHome={() => go('files')} homeLabel="Go to your files" />
             ) : route === 'admin' && session.user.role === 'admin' ? (
               <Dashboard api={api} />
+            ) : route === 'trash' ? (
+              <TrashPage api={api} />
             ) : (
               <FilesPage api={api} />
             )}

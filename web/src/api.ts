@@ -35,8 +35,29 @@ export function isAbort(err: unknown): boolean {
 export function errorMessage(err: unknown): string {
   if (err instanceof ApiError) return err.message;
   if (isAbort(err)) return 'Cancelled.';
-  if (err instanceof Error) return err.message;
-  return 'Something went wrong.';
+  // Anything else is a programming or browser error: its text is not for people.
+  return 'Something went wrong. Try again, or reload the page.';
+}
+
+/**
+ * Sentences for the error codes the server sends. A 5xx never shows the server's own text (it can
+ * carry internal detail such as an SDK error name); 4xx texts are written for clients and name the
+ * field, so they are shown when no sentence here fits better.
+ */
+export const CODE_MESSAGES: Record<string, string> = {
+  replicas_unavailable:
+    'Not enough storage regions are reachable to save this safely, so nothing was saved. This file (or its folder) requires strong consistency; try again when the regions recover.',
+  chunk_unavailable: 'Part of this file is not reachable in any region right now. Try again in a minute.',
+  unavailable: 'The service is temporarily unavailable. Try again shortly.',
+  network_error: 'Cannot reach the EchoFS server. Check your connection and try again.',
+};
+
+/** The sentence to show for an API error: by code, then (for 4xx) the server's text, then by status. */
+export function friendlyApiMessage(status: number, code: string, serverMessage: string | undefined): string {
+  const byCode = CODE_MESSAGES[code];
+  if (byCode) return byCode;
+  if (status >= 400 && status < 500 && serverMessage) return serverMessage;
+  return STATUS_MESSAGES[status] ?? (status >= 500 ? 'The server could not complete this request. Try again shortly.' : `Request failed (HTTP ${status}).`);
 }
 
 const STATUS_MESSAGES: Record<number, string> = {
@@ -88,6 +109,12 @@ export interface FileSummary {
   chunks: number;
   replicas?: ReplicaSummary;
   mode?: Mode;
+}
+
+export interface FilePage {
+  items: FileSummary[];
+  /** null on the last page. */
+  nextCursor: string | null;
 }
 
 export interface FileVersion {
@@ -601,7 +628,7 @@ export function createApi(opts: ApiOptions = {}) {
     }
     const e = obj(body.error);
     const code = str(e, 'code') ?? (typeof body.error === 'string' ? body.error : undefined) ?? `http_${res.status}`;
-    const message = str(e, 'message') ?? str(body, 'message') ?? STATUS_MESSAGES[res.status] ?? `Request failed (HTTP ${res.status}).`;
+    const message = friendlyApiMessage(res.status, code, str(e, 'message') ?? str(body, 'message'));
     const requestId = str(e, 'request_id') ?? res.headers.get('x-request-id') ?? undefined;
     const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
     const field = str(e, 'field');
@@ -633,6 +660,19 @@ export function createApi(opts: ApiOptions = {}) {
     return { token, user: toUser(pick(b, 'user') ?? pick(p, 'user')) };
   }
 
+  /** One page of files in name order (the server's order), or of the trash with `deleted`. */
+  async function listPage(o: { limit?: number; cursor?: string; name?: string; deleted?: boolean; signal?: AbortSignal } = {}): Promise<FilePage> {
+    const q = new URLSearchParams();
+    if (o.limit !== undefined) q.set('limit', String(o.limit));
+    if (o.cursor) q.set('cursor', o.cursor);
+    if (o.name !== undefined) q.set('name', o.name);
+    if (o.deleted) q.set('deleted', 'true');
+    const qs = q.toString();
+    const body = await call(`/api/v1/files${qs ? `?${qs}` : ''}`, { signal: o.signal });
+    const next = obj(body).next_cursor;
+    return { items: list(body, 'files', 'items').map(toFileSummary), nextCursor: typeof next === 'string' && next !== '' ? next : null };
+  }
+
   return {
     // auth ---------------------------------------------------------------------------------
     async register(input: { username: string; email: string; password: string }): Promise<Session> {
@@ -658,6 +698,12 @@ export function createApi(opts: ApiOptions = {}) {
         cursor = typeof next === 'string' && next !== '' && next !== cursor ? next : undefined;
       } while (cursor);
       return out.sort((a, b) => Date.parse(b.uploadedAt || '0') - Date.parse(a.uploadedAt || '0') || a.name.localeCompare(b.name));
+    },
+    listPage,
+    /** The file named exactly `name`, if there is one. */
+    async findByName(name: string, signal?: AbortSignal): Promise<FileSummary | undefined> {
+      const p = await listPage({ name, limit: 1, signal });
+      return p.items.find((f) => f.name === name);
     },
     async fileVersions(id: string): Promise<FileVersion[]> {
       const body = await call(`/api/v1/files/${enc(id)}/versions`);

@@ -104,7 +104,7 @@ export function phaseLabel(it: UploadItem): string {
     case 'hashing': return it.size > 0 ? `Preparing ${Math.floor((it.hashedBytes / it.size) * 100)}%` : 'Preparing';
     case 'uploading': return `Uploading ${Math.floor(uploadProgress(it) * 100)}%`;
     case 'committing': return 'Finishing';
-    case 'retrying': return `Connection problem — retrying${it.retryInMs ? ` in ${Math.ceil(it.retryInMs / 1000)} s` : ''}`;
+    case 'retrying': return `${it.error ?? 'Connection problem'} Retrying${it.retryInMs ? ` in ${Math.ceil(it.retryInMs / 1000)} s` : ''}…`;
     case 'done': return 'Uploaded';
     case 'failed': return it.error ?? 'Failed';
     case 'cancelled': return 'Cancelled';
@@ -131,6 +131,8 @@ export interface UploadJob {
   id: string;
   name: string;
   blob: BlobLike;
+  /** Replace exactly this version of an existing file (commit with If-Match; 412 if it changed). */
+  ifMatch?: number;
   hashed?: HashedFile;
   uploadId?: string;
 }
@@ -255,7 +257,7 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
 
     emit({ type: 'committing', id: job.id });
     const uploadId = job.uploadId;
-    const file = await withRetry(() => api.commitUpload(uploadId, { signal }));
+    const file = await withRetry(() => api.commitUpload(uploadId, { signal, ...(job.ifMatch !== undefined ? { ifMatch: job.ifMatch } : {}) }));
     emit({ type: 'done', id: job.id, file });
   } catch (err) {
     if (signal.aborted || isAbort(err)) {
@@ -296,11 +298,11 @@ export class UploadQueue {
 
   snapshot = (): UploadItem[] => this.items;
 
-  add(files: readonly { name: string; blob: BlobLike }[]): string[] {
+  add(files: readonly { name: string; blob: BlobLike; ifMatch?: number }[]): string[] {
     const ids: string[] = [];
     for (const f of files) {
       const id = `u${++this.seq}-${Date.now().toString(36)}`;
-      this.jobs.set(id, { id, name: f.name, blob: f.blob });
+      this.jobs.set(id, { id, name: f.name, blob: f.blob, ...(f.ifMatch !== undefined ? { ifMatch: f.ifMatch } : {}) });
       this.dispatch({ type: 'add', id, name: f.name, size: f.blob.size });
       ids.push(id);
     }

@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage, type Api, type Session } from '../api.js';
 import { Logo } from '../App.js';
 
@@ -36,6 +36,19 @@ export function AuthScreen({ api, mode, notice, onSwitch, onSignedIn }: Props) {
   };
 
   const invalid = (f: string) => (error?.field === f ? true : undefined);
+  const form = useRef<HTMLFormElement>(null);
+  // An error about one field is shown under it, and focus moves there.
+  useEffect(() => {
+    if (error?.field) form.current?.querySelector<HTMLInputElement>(`input[name="${error.field}"]`)?.focus();
+  }, [error]);
+  const fieldError = (f: string) =>
+    error?.field === f ? (
+      <small id={`${f}-error`} className="field-error" role="alert">
+        {error.message}
+      </small>
+    ) : null;
+  const describedBy = (f: string, extra?: string) => [error?.field === f ? `${f}-error` : undefined, extra].filter(Boolean).join(' ') || undefined;
+  const fieldNames = new Set(['username', 'email', 'password']);
 
   return (
     <main id="main" className="auth">
@@ -50,21 +63,23 @@ export function AuthScreen({ api, mode, notice, onSwitch, onSignedIn }: Props) {
             {notice}
           </div>
         )}
-        {error && (
+        {error && !(error.field && fieldNames.has(error.field)) && (
           <div className="banner banner-error" role="alert">
             {error.message}
           </div>
         )}
-        <form onSubmit={submit} noValidate>
+        <form ref={form} onSubmit={submit} noValidate>
           {signup && (
             <label className="field">
               <span>Username</span>
-              <input name="username" autoComplete="username" required value={username} onChange={(e) => setUsername(e.target.value)} aria-invalid={invalid('username')} />
+              <input name="username" autoComplete="username" required value={username} onChange={(e) => setUsername(e.target.value)} aria-invalid={invalid('username')} aria-describedby={describedBy('username')} />
+              {fieldError('username')}
             </label>
           )}
           <label className="field">
             <span>Email</span>
-            <input name="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} aria-invalid={invalid('email')} />
+            <input name="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} aria-invalid={invalid('email')} aria-describedby={describedBy('email')} />
+            {fieldError('email')}
           </label>
           <div className="field">
             <label htmlFor="auth-password">Password</label>
@@ -78,8 +93,9 @@ export function AuthScreen({ api, mode, notice, onSwitch, onSignedIn }: Props) {
               value={password}
               onChange={(e) => setPassword(e.target.value)}
               aria-invalid={invalid('password')}
-              aria-describedby={signup ? 'pw-hint' : undefined}
+              aria-describedby={describedBy('password', signup ? 'pw-hint' : undefined)}
             />
+            {fieldError('password')}
             {signup && <small id="pw-hint" className="muted">At least 8 characters.</small>}
           </div>
           <button type="submit" className="btn btn-primary btn-block" disabled={busy}>

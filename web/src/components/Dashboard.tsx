@@ -107,7 +107,7 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
         </div>
         <button type="button" className="btn btn-ghost" onClick={refreshAll}>Refresh</button>
       </div>
-      {error && <ErrorBanner message={`Lost contact with the controller: ${error}. Showing the last known state.`} />}
+      {error && <ErrorBanner message={`Lost contact with the controller: ${error.replace(/\.$/, '')}. Showing the last known state.`} />}
 
       <div className="grid grid-top">
         <section className="card mode-card" aria-labelledby="mode-title" data-testid="current-mode" data-mode={status.mode}>

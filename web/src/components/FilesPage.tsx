@@ -1,5 +1,5 @@
-import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
-import { errorMessage, type Api, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
+import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
+import { errorMessage, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
 import { downloadFile } from '../download.js';
 import { formatBytes, formatDate, formatRelative } from '../format.js';
 import { FINISHED, overallProgress, phaseLabel, UploadQueue, type UploadItem } from '../upload.js';
@@ -27,8 +27,67 @@ export function replicaLabel(f: FileSummary, regions: readonly string[]): { text
   return { text: `Replicating · ${r.complete.length}/${total}`, tone: 'warn' };
 }
 
+export type SortKey = 'name' | 'modified' | 'size';
+export interface Sort {
+  key: SortKey;
+  dir: 'asc' | 'desc';
+}
+
+/** Rows on one page of the list. */
+export const PAGE_SIZE = 50;
+/** Files per request when the whole list is read (for a sort or search the server does not do). */
+const INDEX_PAGE = 1000;
+
+/** The server lists by name; any other order, and a search, are done over the whole list here. */
+export function serverOrdered(sort: Sort, query: string): boolean {
+  return sort.key === 'name' && sort.dir === 'asc' && query.trim() === '';
+}
+
+export function compareFiles(sort: Sort): (a: FileSummary, b: FileSummary) => number {
+  const by = (a: FileSummary, b: FileSummary): number => {
+    if (sort.key === 'size') return a.size - b.size;
+    if (sort.key === 'modified') return (Date.parse(a.uploadedAt) || 0) - (Date.parse(b.uploadedAt) || 0);
+    return a.name.localeCompare(b.name);
+  };
+  return (a, b) => (sort.dir === 'asc' ? 1 : -1) * by(a, b) || a.name.localeCompare(b.name) || a.id.localeCompare(b.id);
+}
+
+/** Case- and accent-insensitive substring search on the name. */
+export function matchesQuery(name: string, query: string): boolean {
+  const fold = (s: string) => s.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
+  const q = fold(query.trim());
+  return q === '' || fold(name).includes(q);
+}
+
+/** "report.pdf" → "report (1).pdf", "report (2).pdf"… the first name `taken` says is free. */
+export async function freeName(name: string, taken: (candidate: string) => Promise<boolean>): Promise<string> {
+  const dot = name.lastIndexOf('.');
+  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
+  for (let n = 1; n < 1000; n++) {
+    const candidate = `${stem} (${n})${ext}`;
+    if (!(await taken(candidate))) return candidate;
+  }
+  return `${stem} (${Date.now()})${ext}`;
+}
+
+interface Conflict {
+  blob: File | Blob;
+  name: string;
+  existing: FileSummary;
+}
+
 export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: UploadQueue }) {
-  const [files, setFiles] = useState<FileSummary[]>();
+  const [sort, setSort] = useState<Sort>({ key: 'name', dir: 'asc' });
+  const [queryInput, setQueryInput] = useState('');
+  const query = useDeferredValue(queryInput);
+  const [pageNo, setPageNo] = useState(0);
+  /** Server paging (name order): the cursor that opens each page seen so far, and the page shown. */
+  const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
+  const [serverPage, setServerPage] = useState<FilePage>();
+  /** The whole list, read for another sort or a search; `indexing` counts files read so far. */
+  const [index, setIndex] = useState<FileSummary[]>();
+  const [indexing, setIndexing] = useState<number>();
+  const [conflicts, setConflicts] = useState<Conflict[]>([]);
   const [error, setError] = useState<string>();
   const [regions, setRegions] = useState<string[]>([]);
   const [dragging, setDragging] = useState(false);
@@ -39,18 +98,50 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
   const input = useRef<HTMLInputElement>(null);
   const dragDepth = useRef(0);
 
+  const serverMode = serverOrdered(sort, query);
+  const loadSeq = useRef(0);
+
+  /** Read the shown page again (server paging) or the whole list (other sorts, search). */
   const load = useCallback(async () => {
+    const seq = ++loadSeq.current;
     try {
-      setFiles(await api.listFiles());
+      if (serverMode) {
+        const p = await api.listPage({ limit: PAGE_SIZE, cursor: cursors[pageNo] });
+        if (seq !== loadSeq.current) return;
+        setServerPage(p);
+        setCursors((cs) => {
+          const next = cs.slice(0, pageNo + 1);
+          if (p.nextCursor) next[pageNo + 1] = p.nextCursor;
+          return next;
+        });
+      } else {
+        const all: FileSummary[] = [];
+        let cursor: string | undefined;
+        setIndexing(0);
+        do {
+          const p = await api.listPage({ limit: INDEX_PAGE, cursor });
+          if (seq !== loadSeq.current) return;
+          all.push(...p.items);
+          setIndexing(all.length);
+          cursor = p.nextCursor ?? undefined;
+        } while (cursor);
+        setIndex(all);
+        setIndexing(undefined);
+      }
       setError(undefined);
     } catch (err) {
+      if (seq !== loadSeq.current) return;
+      setIndexing(undefined);
       setError(errorMessage(err));
     }
-  }, [api]);
+  }, [api, serverMode, cursors, pageNo]);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const reload = useCallback(() => void loadRef.current(), []);
 
   const queue = useMemo(() => injectedQueue ?? new UploadQueue(api, { parallelFiles: 2, concurrency: 4 }), [api, injectedQueue]);
   useEffect(() => {
-    const onDone = () => void load();
+    const onDone = () => reload();
     let last = 0;
     const unsub = queue.subscribe(() => {
       const done = queue.snapshot().filter((i) => i.phase === 'done').length;
@@ -60,34 +151,85 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
     return () => {
       unsub();
     };
-  }, [queue, load]);
+  }, [queue, reload]);
   useEffect(() => () => queue.cancelAll(), [queue]);
   const uploads = useSyncExternalStore(queue.subscribe, queue.snapshot);
 
+  // Load when the view changes: the page number, or the switch between server paging and the whole list.
   useEffect(() => {
-    void load();
+    reload();
+  }, [reload, serverMode, pageNo]);
+  useEffect(() => {
     // Region names for the replica column (best effort: the status is informative only).
     api.status().then((s) => setRegions(s.regions.map((r) => r.region)), () => undefined);
-  }, [api, load]);
+  }, [api]);
+
+  const files: FileSummary[] | undefined = useMemo(() => {
+    if (serverMode) return serverPage?.items;
+    if (!index) return undefined;
+    return index.filter((f) => matchesQuery(f.name, query)).sort(compareFiles(sort));
+  }, [serverMode, serverPage, index, query, sort]);
+  const total = serverMode ? undefined : files?.length;
+  const pageCount = serverMode ? undefined : Math.max(1, Math.ceil((files?.length ?? 0) / PAGE_SIZE));
+  const shown = serverMode ? files : files?.slice(pageNo * PAGE_SIZE, (pageNo + 1) * PAGE_SIZE);
+  const hasNext = serverMode ? Boolean(serverPage?.nextCursor) : pageNo + 1 < (pageCount ?? 1);
+
+  const changeSort = (key: SortKey) => {
+    setSort((s) => (s.key === key ? { key, dir: s.dir === 'asc' ? 'desc' : 'asc' } : { key, dir: key === 'name' ? 'asc' : 'desc' }));
+    setPageNo(0);
+    setCursors([undefined]);
+  };
+  const dropFile = (id: string) => {
+    setServerPage((p) => (p ? { ...p, items: p.items.filter((x) => x.id !== id) } : p));
+    setIndex((all) => all?.filter((x) => x.id !== id));
+  };
 
   // While copies are still replicating, refresh now and then so the column catches up.
   const replicating = files?.some((f) => f.replicas && f.replicas.underReplicated > 0) ?? false;
   useEffect(() => {
     if (!replicating) return;
-    const t = setInterval(() => void load(), 5000);
+    const t = setInterval(reload, 5000);
     return () => clearInterval(t);
-  }, [replicating, load]);
+  }, [replicating, reload]);
 
-  const addFiles = (list: FileList | null) => {
+  /** Queue new names at once; a name that exists asks first: replace (a new version) or keep both. */
+  const addFiles = async (list: FileList | null) => {
     if (!list || list.length === 0) return;
-    queue.add(Array.from(list, (f) => ({ name: f.name, blob: f })));
+    const fresh: { name: string; blob: File }[] = [];
+    const found: Conflict[] = [];
+    await Promise.all(
+      Array.from(list, async (f) => {
+        try {
+          const existing = await api.findByName(f.name);
+          if (existing) found.push({ name: f.name, blob: f, existing });
+          else fresh.push({ name: f.name, blob: f });
+        } catch (err) {
+          notify({ message: `Could not upload “${f.name}”: ${errorMessage(err)}`, tone: 'error' });
+        }
+      }),
+    );
+    if (fresh.length > 0) queue.add(fresh);
+    if (found.length > 0) setConflicts((cs) => [...cs, ...found]);
+  };
+
+  const resolveConflict = async (c: Conflict, choice: 'replace' | 'keep' | 'skip') => {
+    setConflicts((cs) => cs.filter((x) => x !== c));
+    if (choice === 'replace') queue.add([{ name: c.name, blob: c.blob, ifMatch: c.existing.version }]);
+    if (choice === 'keep') {
+      try {
+        const name = await freeName(c.name, async (n) => (await api.findByName(n)) !== undefined);
+        queue.add([{ name, blob: c.blob }]);
+      } catch (err) {
+        notify({ message: `Could not upload “${c.name}”: ${errorMessage(err)}`, tone: 'error' });
+      }
+    }
   };
 
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
     dragDepth.current = 0;
     setDragging(false);
-    addFiles(e.dataTransfer.files);
+    void addFiles(e.dataTransfer.files);
   };
 
   /** The current version (size from the list) or an older one (size from its version entry). */
@@ -113,7 +255,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
     setBusy(f.id);
     try {
       await api.deleteFile(f.id);
-      setFiles((fs) => fs?.filter((x) => x.id !== f.id));
+      dropFile(f.id);
       notify(
         {
           message: `Deleted “${f.name}”.`,
@@ -123,7 +265,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
               api.restoreFile(f.id).then(
                 () => {
                   notify({ message: `Restored “${f.name}”.`, tone: 'success' });
-                  void load();
+                  reload();
                 },
                 (err: unknown) => notify({ message: `Could not restore: ${errorMessage(err)}`, tone: 'error' }),
               );
@@ -163,10 +305,19 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
       <div className="page-head">
         <div>
           <h1>Files</h1>
-          <p className="muted">{files ? `${files.length} file${files.length === 1 ? '' : 's'}` : 'Loading…'} · drop files anywhere on this page to upload</p>
+          <p className="muted">
+            {indexing !== undefined
+              ? `Reading the list… ${indexing.toLocaleString()} files`
+              : total !== undefined
+                ? `${total.toLocaleString()} ${query.trim() ? `match${total === 1 ? '' : 'es'}` : `file${total === 1 ? '' : 's'}`}`
+                : files
+                  ? `Page ${pageNo + 1}`
+                  : 'Loading…'}{' '}
+            · drop files anywhere on this page to upload
+          </p>
         </div>
         <div className="actions">
-          <button type="button" className="btn btn-ghost" onClick={() => void load()} aria-label="Refresh the file list">
+          <button type="button" className="btn btn-ghost" onClick={reload} aria-label="Refresh the file list">
             Refresh
           </button>
           <button type="button" className="btn btn-primary" onClick={() => input.current?.click()}>
@@ -180,7 +331,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
             aria-label="Choose files to upload"
             data-testid="file-input"
             onChange={(e) => {
-              addFiles(e.target.files);
+              void addFiles(e.target.files);
               e.target.value = '';
             }}
           />
@@ -211,13 +362,34 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
         </section>
       )}
 
-      {error && <ErrorBanner message={error} onRetry={() => void load()} />}
+      <div className="list-tools" role="search">
+        <label className="field field-inline search-field">
+          <span className="visually-hidden">Search files by name</span>
+          <input
+            type="search"
+            placeholder="Search by name"
+            value={queryInput}
+            onChange={(e) => {
+              setQueryInput(e.target.value);
+              setPageNo(0);
+            }}
+          />
+        </label>
+      </div>
+
+      {error && <ErrorBanner message={error} onRetry={reload} />}
 
       {!files && !error ? (
         <div className="card loading-card">
           <Spinner label="Loading files" /> Loading your files…
         </div>
-      ) : files && files.length === 0 ? (
+      ) : files && files.length === 0 && query.trim() !== '' ? (
+        <div className="card">
+          <EmptyState title="No matching files">
+            <p>No file name contains “{query.trim()}”.</p>
+          </EmptyState>
+        </div>
+      ) : files && files.length === 0 && pageNo === 0 ? (
         <div className="card">
           <EmptyState title="No files yet" icon="⇪">
             <p>Drag files here, or choose them to upload. Large files are sent in 1 MiB chunks and resume after a lost connection.</p>
@@ -226,14 +398,14 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
             </button>
           </EmptyState>
         </div>
-      ) : files ? (
+      ) : shown ? (
         <div className="card table-card">
           <table className="table files-table">
             <thead>
               <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Size</th>
-                <th scope="col">Modified</th>
+                <SortHeader label="Name" k="name" sort={sort} onSort={changeSort} />
+                <SortHeader label="Size" k="size" sort={sort} onSort={changeSort} />
+                <SortHeader label="Modified" k="modified" sort={sort} onSort={changeSort} />
                 <th scope="col">Version</th>
                 <th scope="col">Replicas</th>
                 <th scope="col">
@@ -242,7 +414,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
               </tr>
             </thead>
             <tbody>
-              {files.map((f) => {
+              {shown.map((f) => {
                 const rep = replicaLabel(f, regions);
                 return (
                   <tr key={f.id} data-file={f.name}>
@@ -274,12 +446,68 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
               })}
             </tbody>
           </table>
+          {(pageNo > 0 || hasNext) && (
+            <nav className="pager" aria-label="Pages of the file list">
+              <button type="button" className="btn btn-small" disabled={pageNo === 0} onClick={() => setPageNo((n) => Math.max(0, n - 1))}>
+                Previous
+              </button>
+              <span className="muted small" aria-live="polite">
+                Page {pageNo + 1}
+                {pageCount !== undefined ? ` of ${pageCount}` : ''}
+              </span>
+              <button type="button" className="btn btn-small" disabled={!hasNext} onClick={() => setPageNo((n) => n + 1)}>
+                Next
+              </button>
+            </nav>
+          )}
         </div>
       ) : null}
+
+      <Dialog open={conflicts.length > 0} title="A file with this name exists" onClose={() => conflicts[0] && void resolveConflict(conflicts[0], 'skip')}>
+        {conflicts[0] && <ConflictChoice conflict={conflicts[0]} more={conflicts.length - 1} onChoose={(c) => conflicts[0] && void resolveConflict(conflicts[0], c)} />}
+      </Dialog>
 
       <Dialog open={details !== undefined} title={details ? details.name : ''} onClose={() => setDetails(undefined)}>
         {details && <FileDetails api={api} file={details} onDownload={(v) => void download(details, v.version, v.size)} />}
       </Dialog>
+    </div>
+  );
+}
+
+function SortHeader({ label, k, sort, onSort }: { label: string; k: SortKey; sort: Sort; onSort: (k: SortKey) => void }) {
+  const on = sort.key === k;
+  return (
+    <th scope="col" aria-sort={on ? (sort.dir === 'asc' ? 'ascending' : 'descending') : 'none'}>
+      <button type="button" className="sort-btn" onClick={() => onSort(k)}>
+        {label}
+        <span aria-hidden="true" className="sort-arrow">{on ? (sort.dir === 'asc' ? '▲' : '▼') : ''}</span>
+      </button>
+    </th>
+  );
+}
+
+function ConflictChoice({ conflict, more, onChoose }: { conflict: Conflict; more: number; onChoose: (c: 'replace' | 'keep' | 'skip') => void }) {
+  const e = conflict.existing;
+  return (
+    <div className="conflict" data-conflict={conflict.name}>
+      <p>
+        <strong className="file-name-wrap">{conflict.name}</strong> already exists (v{e.version}, {formatBytes(e.size)}, modified {formatRelative(e.uploadedAt)}).
+      </p>
+      <div className="conflict-actions">
+        <button type="button" className="btn btn-primary" onClick={() => onChoose('replace')}>
+          Replace
+        </button>
+        <span className="muted small">Upload as v{e.version + 1}; v{e.version} stays in its history.</span>
+        <button type="button" className="btn" onClick={() => onChoose('keep')}>
+          Keep both
+        </button>
+        <span className="muted small">Upload under a new name, such as “{conflict.name.replace(/(\.[^.]*)?$/, ' (1)$1')}”.</span>
+        <button type="button" className="btn btn-ghost" onClick={() => onChoose('skip')}>
+          Skip
+        </button>
+        <span className="muted small">Do not upload this file.</span>
+      </div>
+      {more > 0 && <p className="muted small">{more} more name{more === 1 ? '' : 's'} to decide after this one.</p>}
     </div>
   );
 }
