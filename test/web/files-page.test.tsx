@@ -114,7 +114,7 @@ describe('FilesPage', () => {
     );
     await screen.findByText('No files yet');
     fireEvent.change(screen.getByTestId('file-input'), { target: { files: [new File(['x'.repeat(5000)], 'slow.txt')] } });
-    await screen.findByText('Uploading 0%');
+    await screen.findByText('Uploading 10%');
     fireEvent.click(screen.getByRole('button', { name: 'Cancel upload of slow.txt' }));
     expect(await screen.findByText('Cancelled')).toBeTruthy();
     await waitFor(() => expect(calls).toEqual(['abort']));

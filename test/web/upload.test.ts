@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { ApiError, type FileSummary } from '../../web/src/api.js';
-import { backoffDelay, overallProgress, runUpload, UploadQueue, uploadProgress, uploadReducer, type UploadApi, type UploadEvent, type UploadItem } from '../../web/src/upload.js';
+import { backoffDelay, overallProgress, phaseLabel, runUpload, UploadQueue, uploadEta, uploadProgress, uploadReducer, uploadSpeed, type UploadApi, type UploadEvent, type UploadItem } from '../../web/src/upload.js';
 
 const MiB = 1024 * 1024;
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -132,12 +132,54 @@ describe('runUpload', () => {
     expect(sha(srv.committed[0]?.bytes ?? new Uint8Array())).toBe(sha(data));
   });
 
-  it('gives up after maxAttempts consecutive network failures, leaving a resumable failure', async () => {
-    const srv = fakeServer({ failPuts: [1, 2, 3, 4, 5, 6, 7, 8] });
+  it('gives up after maxAttempts consecutive 503s with a friendly, resumable failure', async () => {
+    const srv = fakeServer({ failPuts: [1, 2, 3, 4, 5, 6, 7, 8], failPutStatus: 503 });
     const c = collect();
-    await runUpload({ id: 'j', name: 'g.bin', blob: new Blob([randomBytes(10)]) }, srv.api, c.emit, new AbortController().signal, { sleep: noSleep, maxAttempts: 3 });
+    await runUpload({ id: 'j', name: 'g.bin', blob: new Blob([randomBytes(10)]) }, srv.api, c.emit, new AbortController().signal, { sleep: noSleep, maxAttempts: 3, online: () => new Promise(() => undefined) });
     expect(c.item().phase).toBe('failed');
     expect(c.item().error).toMatch(/gave up after 3 attempts/);
+    expect(c.item().retryable).toBe(true);
+  });
+
+  it('never gives up on network errors: it waits for the connection and finishes by itself, saying it is offline meanwhile', async () => {
+    const srv = fakeServer({ failPuts: [1, 2, 3, 4, 5, 6, 7, 8] });
+    const c = collect();
+    await runUpload({ id: 'j', name: 'n.bin', blob: new Blob([randomBytes(10)]) }, srv.api, c.emit, new AbortController().signal, {
+      sleep: () => new Promise(() => undefined), // only the online event wakes the upload
+      online: async () => undefined,
+      isOffline: () => true,
+      maxAttempts: 3,
+    });
+    expect(c.item().phase).toBe('done');
+    expect(srv.committed).toHaveLength(1);
+    const waits = c.events.filter((e): e is Extract<UploadEvent, { type: 'retrying' }> => e.type === 'retrying');
+    expect(waits).toHaveLength(8);
+    expect(waits[0]?.error).toMatch(/^Offline: the upload goes on when the connection returns/);
+  });
+
+  it('says why a resumed upload starts part-way, and measures speed and time left from the bytes actually sent', () => {
+    let items = uploadReducer([], { type: 'add', id: 'a', name: 'a', size: 100 });
+    items = uploadReducer(items, { type: 'session', id: 'a', uploadId: 's', totalBytes: 100, doneBytes: 0 });
+    items = uploadReducer(items, { type: 'chunk-sent', id: 'a', bytes: 20, at: 1000 });
+    items = uploadReducer(items, { type: 'session', id: 'a', uploadId: 's', totalBytes: 100, doneBytes: 20, resumed: true });
+    expect(items[0]?.note).toBe('Resumed at 20%: the server kept the parts sent before the interruption.');
+    items = uploadReducer(items, { type: 'chunk-sent', id: 'a', bytes: 20, at: 3000 });
+    const it0 = items[0] as UploadItem;
+    expect(uploadSpeed(it0, 3000)).toBe(10); // 20 bytes in the 2 s after the first sample
+    expect(uploadEta(it0, 3000)).toBe(6); // 60 bytes left at 10 B/s
+    expect(phaseLabel(it0)).toBe('Uploading 46%'); // the bar's own share: 10% hashing + 90% × 40%
+
+    let dedupe = uploadReducer([], { type: 'add', id: 'b', name: 'b', size: 100 });
+    dedupe = uploadReducer(dedupe, { type: 'session', id: 'b', uploadId: 't', totalBytes: 100, doneBytes: 30 });
+    expect(dedupe[0]?.note).toMatch(/^Starting at 30%: the server already holds 30% of this content/);
+  });
+
+  it('labels hashing with the bar’s percentage, never “100%” beside a short bar', () => {
+    let items = uploadReducer([], { type: 'add', id: 'a', name: 'a', size: 100 });
+    items = uploadReducer(items, { type: 'hashing', id: 'a', bytes: 100 });
+    const bar = Math.floor(overallProgress(items[0] as UploadItem) * 100);
+    expect(bar).toBe(10);
+    expect(phaseLabel(items[0] as UploadItem)).toBe('Checking the file 10%');
   });
 
   it('cancels: stops sending, reports cancelled and discards the session', async () => {

@@ -24,18 +24,27 @@ export interface UploadItem {
   uploadId?: string;
   error?: string;
   retryInMs?: number;
+  /** The last failure can be retried (network, 5xx): the queue retries it when the browser is back online. */
+  retryable?: boolean;
+  /** Why the transfer did not start at 0% (resumed session, or content the server already holds). */
+  note?: string;
+  /** Recent transfer samples (ms timestamp, bytes sent then) for the speed; only bytes actually sent count. */
+  samples?: readonly { at: number; bytes: number }[];
   file?: FileSummary;
 }
+
+/** How far back the speed looks. */
+export const SPEED_WINDOW_MS = 8000;
 
 export type UploadEvent =
   | { type: 'add'; id: string; name: string; size: number }
   | { type: 'hashing'; id: string; bytes: number }
-  | { type: 'session'; id: string; uploadId: string; totalBytes: number; doneBytes: number }
-  | { type: 'chunk-sent'; id: string; bytes: number }
+  | { type: 'session'; id: string; uploadId: string; totalBytes: number; doneBytes: number; resumed?: boolean }
+  | { type: 'chunk-sent'; id: string; bytes: number; at?: number }
   | { type: 'committing'; id: string }
   | { type: 'retrying'; id: string; attempt: number; delayMs: number; error: string }
   | { type: 'done'; id: string; file: FileSummary }
-  | { type: 'failed'; id: string; error: string }
+  | { type: 'failed'; id: string; error: string; retryable?: boolean }
   | { type: 'cancelled'; id: string }
   | { type: 'requeue'; id: string }
   | { type: 'remove'; id: string };
@@ -56,7 +65,7 @@ function step(it: UploadItem, ev: Exclude<UploadEvent, { type: 'add' | 'remove' 
   const finished = FINISHED.has(it.phase);
   switch (ev.type) {
     case 'requeue':
-      return it.phase === 'failed' ? { ...it, phase: 'queued', attempt: 0, error: undefined, retryInMs: undefined } : it;
+      return it.phase === 'failed' ? { ...it, phase: 'queued', attempt: 0, error: undefined, retryInMs: undefined, retryable: undefined, samples: [] } : it;
     case 'cancelled':
       return finished ? it : { ...it, phase: 'cancelled', retryInMs: undefined };
   }
@@ -64,10 +73,24 @@ function step(it: UploadItem, ev: Exclude<UploadEvent, { type: 'add' | 'remove' 
   switch (ev.type) {
     case 'hashing':
       return { ...it, phase: 'hashing', hashedBytes: Math.min(ev.bytes, it.size) };
-    case 'session':
-      return { ...it, phase: 'uploading', uploadId: ev.uploadId, totalBytes: ev.totalBytes, doneBytes: Math.min(ev.doneBytes, ev.totalBytes), hashedBytes: it.size, error: undefined, retryInMs: undefined };
-    case 'chunk-sent':
-      return { ...it, phase: 'uploading', doneBytes: Math.min(it.doneBytes + ev.bytes, it.totalBytes), attempt: 0, error: undefined, retryInMs: undefined };
+    case 'session': {
+      const done = Math.min(ev.doneBytes, ev.totalBytes);
+      const first = it.uploadId === undefined;
+      const pct = ev.totalBytes > 0 ? Math.floor((100 * done) / ev.totalBytes) : 0;
+      // Say why the bar does not start at zero, once, when the transfer (re)starts part-way.
+      const note =
+        done > 0 && done < ev.totalBytes && (first || it.note === undefined || ev.resumed)
+          ? ev.resumed
+            ? `Resumed at ${pct}%: the server kept the parts sent before the interruption.`
+            : `Starting at ${pct}%: the server already holds ${pct}% of this content (an earlier, interrupted upload or identical data), so only the rest is sent.`
+          : it.note;
+      return { ...it, phase: 'uploading', uploadId: ev.uploadId, totalBytes: ev.totalBytes, doneBytes: done, hashedBytes: it.size, error: undefined, retryInMs: undefined, ...(note ? { note } : {}) };
+    }
+    case 'chunk-sent': {
+      const at = ev.at ?? Date.now();
+      const samples = [...(it.samples ?? []).filter((x) => at - x.at <= SPEED_WINDOW_MS), { at, bytes: ev.bytes }];
+      return { ...it, phase: 'uploading', doneBytes: Math.min(it.doneBytes + ev.bytes, it.totalBytes), attempt: 0, error: undefined, retryInMs: undefined, samples };
+    }
     case 'committing':
       return { ...it, phase: 'committing', doneBytes: it.totalBytes, error: undefined, retryInMs: undefined };
     case 'retrying':
@@ -75,7 +98,7 @@ function step(it: UploadItem, ev: Exclude<UploadEvent, { type: 'add' | 'remove' 
     case 'done':
       return { ...it, phase: 'done', doneBytes: it.totalBytes, hashedBytes: it.size, file: ev.file, error: undefined, retryInMs: undefined };
     case 'failed':
-      return { ...it, phase: 'failed', error: ev.error, retryInMs: undefined };
+      return { ...it, phase: 'failed', error: ev.error, retryInMs: undefined, retryable: ev.retryable ?? false };
   }
 }
 
@@ -98,11 +121,53 @@ export function overallProgress(it: UploadItem): number {
   return HASH_SHARE + (1 - HASH_SHARE) * uploadProgress(it);
 }
 
+/**
+ * Bytes per second over the recent window, or undefined before there is enough to say. The window
+ * starts at the first sample's send, so one burst of parallel chunks does not read as infinite.
+ */
+export function uploadSpeed(it: Pick<UploadItem, 'samples'>, now: number = Date.now()): number | undefined {
+  const recent = (it.samples ?? []).filter((x) => now - x.at <= SPEED_WINDOW_MS);
+  if (recent.length < 2) return undefined;
+  const first = recent[0] as { at: number; bytes: number };
+  const span = Math.max(now, (recent[recent.length - 1] as { at: number }).at) - first.at;
+  if (span < 250) return undefined;
+  // The first sample's bytes were sent before the window opened: count the ones after it.
+  const bytes = recent.slice(1).reduce((s, x) => s + x.bytes, 0);
+  return (bytes * 1000) / span;
+}
+
+/** Seconds left at the current speed. */
+export function uploadEta(it: UploadItem, now: number = Date.now()): number | undefined {
+  const v = uploadSpeed(it, now);
+  if (v === undefined || v <= 0 || it.phase !== 'uploading') return undefined;
+  return Math.max(0, it.totalBytes - it.doneBytes) / v;
+}
+
+/** Progress, speed and time left over every upload still running (the summary above the list). */
+export function queueSummary(items: readonly UploadItem[], now: number = Date.now()): { active: number; done: number; total: number; fraction: number; speed?: number; etaSeconds?: number } {
+  const active = items.filter((i) => !FINISHED.has(i.phase));
+  const total = active.reduce((s, i) => s + i.size, 0);
+  const done = active.reduce((s, i) => s + overallProgress(i) * i.size, 0);
+  const speeds = active.map((i) => uploadSpeed(i, now)).filter((v): v is number => v !== undefined);
+  const speed = speeds.length > 0 ? speeds.reduce((a, b) => a + b, 0) : undefined;
+  const left = active.reduce((s, i) => s + (i.phase === 'uploading' || i.phase === 'retrying' ? Math.max(0, i.totalBytes - i.doneBytes) : i.phase === 'committing' ? 0 : i.size), 0);
+  return {
+    active: active.length,
+    done,
+    total,
+    fraction: total > 0 ? done / total : active.length > 0 ? 0 : 1,
+    ...(speed !== undefined ? { speed } : {}),
+    ...(speed !== undefined && speed > 0 ? { etaSeconds: left / speed } : {}),
+  };
+}
+
 export function phaseLabel(it: UploadItem): string {
+  // The percentage is the bar's own: hashing fills its first tenth, so the text never says 100% beside a short bar.
+  const pct = `${Math.floor(overallProgress(it) * 100)}%`;
   switch (it.phase) {
     case 'queued': return 'Waiting';
-    case 'hashing': return it.size > 0 ? `Preparing ${Math.floor((it.hashedBytes / it.size) * 100)}%` : 'Preparing';
-    case 'uploading': return `Uploading ${Math.floor(uploadProgress(it) * 100)}%`;
+    case 'hashing': return it.size > 0 ? `Checking the file ${pct}` : 'Checking the file';
+    case 'uploading': return `Uploading ${pct}`;
     case 'committing': return 'Finishing';
     case 'retrying': return `${it.error ?? 'Connection problem'} Retrying${it.retryInMs ? ` in ${Math.ceil(it.retryInMs / 1000)} s` : ''}…`;
     case 'done': return 'Uploaded';
@@ -124,6 +189,31 @@ export interface EngineOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /**
+   * Resolves when the connection may be back (the browser's `online` event). A network error waits
+   * for it or for the backoff, whichever comes first, and never uses up the attempts: an upload
+   * outlives any time offline and goes on by itself.
+   */
+  online?: (signal: AbortSignal) => Promise<void>;
+  /** Whether the browser thinks it is offline now. */
+  isOffline?: () => boolean;
+}
+
+/** The next `online` event of the window (never resolves where there is no window). */
+export function nextOnline(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (typeof window === 'undefined') return;
+    const done = () => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const onAbort = () => {
+      window.removeEventListener('online', done);
+      reject(signal.reason ?? new DOMException('Aborted', 'AbortError'));
+    };
+    window.addEventListener('online', done, { once: true });
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** What a run remembers between attempts, so a manual resume neither re-hashes nor re-declares. */
@@ -159,7 +249,13 @@ export function backoffDelay(attempt: number, err: unknown, base = 500, max = 10
   return Math.round(exp / 2 + rand() * (exp / 2));
 }
 
-class Fatal extends Error {}
+class Fatal extends Error {
+  readonly retryable: boolean;
+  constructor(message: string, o: { retryable: boolean }) {
+    super(message);
+    this.retryable = o.retryable;
+  }
+}
 
 /**
  * Drive one upload to the end. Resolves when the file is committed; emits `failed` (resumable by
@@ -181,11 +277,32 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
       }
     }
   };
+  const online = o.online ?? nextOnline;
+  const isOffline = o.isOffline ?? (() => typeof navigator !== 'undefined' && navigator.onLine === false);
+  let networkWaits = 0;
   const handleFailure = async (err: unknown): Promise<void> => {
     if (signal.aborted || isAbort(err)) throw err;
-    if (!(err instanceof ApiError) || !err.retryable) throw new Fatal(errorMessage(err));
+    if (!(err instanceof ApiError) || !err.retryable) throw new Fatal(errorMessage(err), { retryable: false });
+    if (err.status === 0) {
+      // No answer at all: wait for the network (the online event, or a capped backoff) for as long as it takes.
+      networkWaits++;
+      const delayMs = backoffDelay(Math.min(networkWaits, 6), err, o.baseDelayMs, o.maxDelayMs);
+      const offline = isOffline();
+      emit({ type: 'retrying', id: job.id, attempt: networkWaits, delayMs, error: offline ? 'Offline: the upload goes on when the connection returns.' : 'No connection to the server.' });
+      const wake = new AbortController();
+      const both = AbortSignal.any([signal, wake.signal]);
+      try {
+        await Promise.race([sleep(delayMs, both), online(both)]);
+      } catch (e) {
+        if (signal.aborted) throw e;
+      } finally {
+        wake.abort();
+      }
+      return;
+    }
+    networkWaits = 0;
     attempt++;
-    if (attempt >= maxAttempts) throw new Fatal(`${err.message} (gave up after ${attempt} attempts; you can resume)`);
+    if (attempt >= maxAttempts) throw new Fatal(`${err.message} (gave up after ${attempt} attempts; you can resume)`, { retryable: true });
     const delayMs = backoffDelay(attempt, err, o.baseDelayMs, o.maxDelayMs);
     emit({ type: 'retrying', id: job.id, attempt, delayMs, error: err.message });
     await sleep(delayMs, signal);
@@ -204,6 +321,7 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
       api.createUpload({ name: job.name, size: hashed.size, sha256: hashed.sha256, chunks: hashed.chunks.map((c) => ({ hash: c.hash, size: c.size })) }, signal);
 
     let missing: string[];
+    const resumed = job.uploadId !== undefined;
     if (job.uploadId) {
       const uploadId = job.uploadId;
       const s = await withRetry(async () => {
@@ -223,10 +341,12 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
       missing = s.missing;
     }
 
+    let firstRound = true;
     for (;;) {
       const todo = pendingChunks(unique, missing);
       const missingBytes = todo.reduce((s, c) => s + c.size, 0);
-      emit({ type: 'session', id: job.id, uploadId: job.uploadId, totalBytes, doneBytes: totalBytes - missingBytes });
+      emit({ type: 'session', id: job.id, uploadId: job.uploadId, totalBytes, doneBytes: totalBytes - missingBytes, resumed: resumed || firstRound === false });
+      firstRound = false;
       if (todo.length === 0) break;
 
       let failure: unknown;
@@ -239,7 +359,7 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
             const bytes = await readChunk(job.blob, c);
             await api.putChunk(job.uploadId as string, c.hash, bytes, signal);
             attempt = 0;
-            emit({ type: 'chunk-sent', id: job.id, bytes: c.size });
+            emit({ type: 'chunk-sent', id: job.id, bytes: c.size, at: Date.now() });
           } catch (err) {
             failure ??= err;
           }
@@ -265,7 +385,7 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
       if (job.uploadId) api.abortUpload(job.uploadId).catch(() => undefined);
       return;
     }
-    emit({ type: 'failed', id: job.id, error: err instanceof Fatal ? err.message : errorMessage(err) });
+    emit({ type: 'failed', id: job.id, error: err instanceof Fatal ? err.message : errorMessage(err), retryable: err instanceof Fatal && err.retryable });
   }
 }
 
@@ -289,7 +409,20 @@ export class UploadQueue {
   private readonly listeners = new Set<() => void>();
   private seq = 0;
 
-  constructor(private readonly api: UploadApi, private readonly opts: UploadQueueOptions = {}) {}
+  constructor(private readonly api: UploadApi, private readonly opts: UploadQueueOptions = {}) {
+    if (typeof window !== 'undefined') window.addEventListener('online', this.onOnline);
+  }
+
+  /** Back online: uploads that gave up on a retryable error go on by themselves. */
+  private readonly onOnline = (): void => {
+    for (const it of this.items) if (it.phase === 'failed' && it.retryable) this.resume(it.id);
+  };
+
+  /** Stop listening to the window (the page that owns the queue is gone). */
+  dispose(): void {
+    this.cancelAll();
+    if (typeof window !== 'undefined') window.removeEventListener('online', this.onOnline);
+  }
 
   subscribe = (fn: () => void): (() => void) => {
     this.listeners.add(fn);

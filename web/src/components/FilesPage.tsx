@@ -1,8 +1,8 @@
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
 import { errorMessage, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
 import { downloadFile } from '../download.js';
-import { formatBytes, formatDate, formatRelative } from '../format.js';
-import { FINISHED, overallProgress, phaseLabel, UploadQueue, type UploadItem } from '../upload.js';
+import { formatBytes, formatDate, formatDuration, formatRelative } from '../format.js';
+import { FINISHED, overallProgress, phaseLabel, queueSummary, uploadEta, uploadSpeed, UploadQueue, type UploadItem } from '../upload.js';
 import { Dialog, EmptyState, ErrorBanner, ModeBadge, ProgressBar, Spinner, useToast } from './ui.js';
 
 /** Save a blob under a file name through a temporary object URL. */
@@ -152,7 +152,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
       unsub();
     };
   }, [queue, reload]);
-  useEffect(() => () => queue.cancelAll(), [queue]);
+  useEffect(() => () => queue.dispose(), [queue]);
   const uploads = useSyncExternalStore(queue.subscribe, queue.snapshot);
 
   // Load when the view changes: the page number, or the switch between server paging and the whole list.
@@ -281,7 +281,8 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
     }
   };
 
-  const active = uploads.filter((u) => !FINISHED.has(u.phase)).length;
+  const summary = queueSummary(uploads);
+  const active = summary.active;
 
   return (
     <div
@@ -354,6 +355,20 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
               </button>
             )}
           </div>
+          {active > 0 && (
+            <div className="upload-summary" data-testid="upload-summary">
+              <ProgressBar value={summary.fraction} label="All uploads" />
+              <div className="muted small upload-summary-text">
+                <span>
+                  {formatBytes(summary.done)} of {formatBytes(summary.total)} · {Math.floor(summary.fraction * 100)}%
+                </span>
+                <span>
+                  {summary.speed !== undefined ? `${formatBytes(summary.speed)}/s` : 'Measuring speed…'}
+                  {summary.etaSeconds !== undefined ? ` · ${timeLeft(summary.etaSeconds)}` : ''}
+                </span>
+              </div>
+            </div>
+          )}
           <ul className="upload-list">
             {uploads.map((u) => (
               <UploadRow key={u.id} item={u} queue={queue} />
@@ -474,6 +489,10 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
   );
 }
 
+function timeLeft(seconds: number): string {
+  return seconds < 1 ? 'less than a second left' : `about ${formatDuration(Math.round(seconds) * 1000)} left`;
+}
+
 function SortHeader({ label, k, sort, onSort }: { label: string; k: SortKey; sort: Sort; onSort: (k: SortKey) => void }) {
   const on = sort.key === k;
   return (
@@ -514,6 +533,8 @@ function ConflictChoice({ conflict, more, onChoose }: { conflict: Conflict; more
 
 function UploadRow({ item, queue }: { item: UploadItem; queue: UploadQueue }) {
   const progress = overallProgress(item);
+  const speed = item.phase === 'uploading' ? uploadSpeed(item) : undefined;
+  const eta = uploadEta(item);
   const tone = item.phase === 'failed' ? 'error' : item.phase === 'retrying' ? 'warn' : item.phase === 'cancelled' ? 'muted' : 'ok';
   return (
     <li className={`upload upload-${item.phase}`} data-upload={item.name}>
@@ -523,7 +544,11 @@ function UploadRow({ item, queue }: { item: UploadItem; queue: UploadQueue }) {
       </div>
       <ProgressBar value={progress} label={`Upload of ${item.name}`} tone={tone} />
       <div className="upload-bottom">
-        <span className={`upload-status${item.phase === 'failed' ? ' text-error' : ''}`} aria-live="polite">{phaseLabel(item)}</span>
+        <span className={`upload-status${item.phase === 'failed' ? ' text-error' : ''}`} aria-live="polite">
+          {phaseLabel(item)}
+          {speed !== undefined && <span className="upload-speed"> · {formatBytes(speed)}/s</span>}
+          {eta !== undefined && <span className="upload-eta"> · {timeLeft(eta)}</span>}
+        </span>
         <span className="upload-actions">
           {!FINISHED.has(item.phase) && (
             <button type="button" className="btn btn-small btn-ghost" onClick={() => queue.cancel(item.id)} aria-label={`Cancel upload of ${item.name}`}>
@@ -542,6 +567,7 @@ function UploadRow({ item, queue }: { item: UploadItem; queue: UploadQueue }) {
           )}
         </span>
       </div>
+      {item.note && !FINISHED.has(item.phase) && <p className="upload-note muted small" data-testid="upload-note">{item.note}</p>}
     </li>
   );
 }
