@@ -41,6 +41,20 @@ function renderDashboard(routes: Parameters<typeof fakeFetch>[0]) {
 }
 
 describe('Dashboard', () => {
+  it('in emergency, says why mode A holds with a score in the C band, and shows no stale latency for unreachable replicas', async () => {
+    const body = { ...status('A', [true, false, false]), score: 0.27, replicas: status('A', [true, false, false]).replicas.map((r, i) => (i === 0 ? r : { ...r, latency_ewma_ms: 88, last_ok_at: new Date(Date.now() - 120_000).toISOString() })) };
+    renderDashboard({ 'GET /v1/status': () => ({ body }), 'GET /api/v1/local/faults': () => ({ status: 404 }) });
+    const note = await screen.findByTestId('mode-vs-score');
+    expect(note.textContent).toMatch(/Score is in the C band, but emergency: too many replicas are unreachable, so mode A is taken at once/);
+    const cut = document.querySelector('tr[data-region="eu-west-1"]') as HTMLElement;
+    expect(within(cut).getByTestId('no-answer').textContent).toBe('no answer · last reply 2 min ago');
+    expect(cut.textContent).not.toContain('88 ms');
+    expect(screen.getByRole('columnheader', { name: 'Errors (last 50 ops)' })).toBeTruthy();
+    // Risk meters: high is bad (red), low is good (green).
+    const meter = document.querySelector('meter') as HTMLMeterElement;
+    expect([meter.getAttribute('optimum'), meter.getAttribute('low'), meter.getAttribute('high')]).toEqual(['0', '0.3', '0.6']);
+  });
+
   it('shows the mode, its reason, the score parts, replica health, backlog and audit log', async () => {
     renderDashboard({ 'GET /v1/status': () => ({ body: status('A', [true, false, false]) }), 'GET /api/v1/local/faults': () => ({ status: 404 }) });
     const mode = await screen.findByTestId('current-mode');

@@ -246,6 +246,8 @@ export interface RegionFault {
 
 export interface ModeAnswer {
   objectId?: string;
+  /** The object's saved hint, when the server reports it. */
+  hint?: Hint;
   mode: Mode;
   reason: string;
 }
@@ -773,7 +775,9 @@ export function createApi(opts: ApiOptions = {}) {
     async modeFor(objectId: string): Promise<ModeAnswer> {
       const p = payload(await call(`/v1/mode?object_id=${enc(objectId)}`));
       const oid = str(p, 'object_id');
-      return { mode: mode(p.mode) ?? 'C', reason: str(p, 'reason') ?? '', ...(oid ? { objectId: oid } : {}) };
+      const h = str(p, 'hint');
+      const hint: Hint | undefined = h === 'strong' || h === 'available' || h === 'none' ? h : undefined;
+      return { mode: mode(p.mode) ?? 'C', reason: str(p, 'reason') ?? '', ...(oid ? { objectId: oid } : {}), ...(hint ? { hint } : {}) };
     },
     async setOverride(m: Mode, objectId?: string): Promise<void> {
       await call('/v1/override', { method: 'POST', json: objectId ? { mode: m, object_id: objectId } : { mode: m } });

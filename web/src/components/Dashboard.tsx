@@ -125,7 +125,8 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
         <section className="card" aria-labelledby="score-title">
           <h2 id="score-title">Score</h2>
           <div className="score-value" data-testid="score">{status.score === null ? '—' : status.score.toFixed(2)}</div>
-          <ScoreGauge score={status.score} thresholds={status.thresholds} />
+          <ScoreGauge score={status.score} thresholds={status.thresholds} mode={status.mode} />
+          <ModeVsScore status={status} />
           <table className="table parts">
             <thead><tr><th scope="col">Input</th><th scope="col">Value</th><th scope="col">Weight</th><th scope="col">Contribution</th></tr></thead>
             <tbody>
@@ -160,15 +161,27 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
           </div>
           {status.regions.length === 0 ? <EmptyState title="No replica reports yet" /> : (
             <table className="table regions">
-              <thead><tr><th scope="col">Region</th><th scope="col">State</th><th scope="col">Latency</th><th scope="col">p95</th><th scope="col">Errors</th></tr></thead>
+              <thead><tr><th scope="col">Region</th><th scope="col">State</th><th scope="col">Latency</th><th scope="col">p95</th><th scope="col" title={ERROR_WINDOW_TITLE}>Errors (last {ERROR_WINDOW} ops)</th></tr></thead>
               <tbody>
                 {status.regions.map((r) => (
                   <tr key={r.region} data-region={r.region} data-reachable={String(r.reachable)}>
                     <th scope="row" data-label="Region">{r.region}</th>
                     <td data-label="State"><span className={`dot ${r.reachable ? 'dot-ok' : 'dot-error'}`} aria-hidden="true" />{r.reachable ? 'reachable' : 'unreachable'}</td>
-                    <td data-label="Latency">{r.latencyMs !== undefined ? formatDuration(r.latencyMs) : '—'}</td>
-                    <td data-label="p95">{r.p95Ms !== undefined ? formatDuration(r.p95Ms) : '—'}</td>
-                    <td data-label="Errors" title={r.lastError}>{r.errorRate !== undefined ? `${Math.round(r.errorRate * 100)}%` : '—'}</td>
+                    {r.reachable ? (
+                      <>
+                        <td data-label="Latency">{r.latencyMs !== undefined ? formatDuration(r.latencyMs) : '—'}</td>
+                        <td data-label="p95">{r.p95Ms !== undefined ? formatDuration(r.p95Ms) : '—'}</td>
+                      </>
+                    ) : (
+                      // Latencies of an unreachable replica are from before it stopped answering: not shown as current.
+                      <>
+                        <td data-label="Latency" data-testid="no-answer">
+                          no answer{r.lastOkAt ? ` · last reply ${formatRelative(r.lastOkAt)}` : ''}
+                        </td>
+                        <td data-label="p95">—</td>
+                      </>
+                    )}
+                    <td data-label={`Errors (last ${ERROR_WINDOW} ops)`} title={r.lastError ? 'Last error recorded on the server (details in its log)' : undefined}>{r.errorRate !== undefined ? `${Math.round(r.errorRate * 100)}%` : '—'}</td>
                   </tr>
                 ))}
               </tbody>
@@ -222,14 +235,41 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
   );
 }
 
-function ScoreGauge({ score, thresholds }: { score: number | null; thresholds: { strong: number; available: number } }) {
+/** The replica health keeps a window of each replica's latest operations (50 by default on the server; not yet reported by the API). */
+const ERROR_WINDOW = 50;
+const ERROR_WINDOW_TITLE = `Share of failed probes and reads/writes among each replica's last ${ERROR_WINDOW} operations`;
+
+/** The band a score falls in. */
+export function bandOf(score: number, t: { strong: number; available: number }): Mode {
+  return score > t.available ? 'A' : score < t.strong ? 'C' : 'H';
+}
+
+/** When the mode is not the score's band (emergency rule, override, hysteresis), say why beside the gauge. */
+function ModeVsScore({ status }: { status: ControllerStatus }) {
+  if (status.score === null) return null;
+  const band = bandOf(status.score, status.thresholds);
+  if (band === status.mode) return null;
+  const emergency = status.samples.at(-1)?.emergency === true || /emergency/i.test(status.reason);
+  const why = status.globalOverride
+    ? `an operator override holds mode ${status.mode}`
+    : emergency
+      ? `emergency: too many replicas are unreachable, so mode ${status.mode} is taken at once, whatever the score`
+      : `the controller waits for consecutive samples to agree before it leaves mode ${status.mode}`;
+  return (
+    <p className={`gauge-note pill pill-${emergency ? 'error' : 'warn'}`} data-testid="mode-vs-score">
+      Score is in the {band} band, but {why}.
+    </p>
+  );
+}
+
+function ScoreGauge({ score, thresholds, mode }: { score: number | null; thresholds: { strong: number; available: number }; mode: Mode }) {
   const pct = (v: number) => `${Math.max(0, Math.min(1, v)) * 100}%`;
   return (
     <div className="gauge" aria-hidden="true">
       <div className="gauge-zone band-C" style={{ left: 0, width: pct(thresholds.strong) }} />
       <div className="gauge-zone band-H" style={{ left: pct(thresholds.strong), width: pct(thresholds.available - thresholds.strong) }} />
       <div className="gauge-zone band-A" style={{ left: pct(thresholds.available), right: 0 }} />
-      {score !== null && <div className="gauge-marker" style={{ left: pct(score) }} />}
+      {score !== null && <div className={`gauge-marker gauge-marker-${mode}`} style={{ left: pct(score) }} />}
       <div className="gauge-labels"><span>C</span><span>H</span><span>A</span></div>
     </div>
   );
@@ -238,7 +278,8 @@ function ScoreGauge({ score, thresholds }: { score: number | null; thresholds: {
 function Meter({ value, label }: { value: number; label: string }) {
   return (
     <span className="meter-wrap">
-      <meter min={0} max={1} value={Math.max(0, Math.min(1, value))} aria-label={label} />
+      {/* Every input is a risk: low is good (green), high is bad (red), never the reverse. */}
+      <meter min={0} max={1} low={0.3} high={0.6} optimum={0} value={Math.max(0, Math.min(1, value))} aria-label={label} />
       <span className="meter-num">{value.toFixed(2)}</span>
     </span>
   );

@@ -9,7 +9,7 @@ export function FaultPanel({ api, faults, onChanged }: { api: Api; faults: Regio
       <div className="card-head">
         <h2 id="faults-title">Fault injection <span className="tag">local</span></h2>
       </div>
-      <p className="muted small">Add latency, drop connections, refuse or black-hole a replica (a partition) and watch the controller react.</p>
+      <p className="muted small">Refuse or black-hole a replica (a partition): probes mark it unreachable within a few probe intervals, and a majority unreachable switches the controller to A at once. Added latency or dropped connections move the score only through timeouts, errors and replication lag, so a small delay may change nothing.</p>
       <div className="fault-grid">
         {faults.map((f) => (
           <FaultRow key={f.region} api={api} fault={f} onChanged={onChanged} />

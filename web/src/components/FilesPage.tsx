@@ -578,9 +578,17 @@ function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; o
   const [hint, setHint] = useState<Hint>('none');
   const [hintState, setHintState] = useState<string>();
   const [effective, setEffective] = useState<ModeAnswer>();
+  const hintTouched = useRef(false);
 
   const loadMode = useCallback(() => {
-    api.modeFor(file.id).then(setEffective, () => setEffective(undefined));
+    api.modeFor(file.id).then(
+      (m) => {
+        setEffective(m);
+        // Show the saved hint on reopening (when the server reports it), unless the person just chose one.
+        if (m.hint) setHint((h) => (hintTouched.current ? h : (m.hint ?? h)));
+      },
+      () => setEffective(undefined),
+    );
   }, [api, file.id]);
 
   useEffect(() => {
@@ -589,6 +597,7 @@ function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; o
   }, [api, file.id, loadMode]);
 
   const saveHint = async (h: Hint) => {
+    hintTouched.current = true;
     setHint(h);
     setHintState('Saving…');
     try {
