@@ -147,8 +147,11 @@ export class EchoClient {
     return { ok: true, status: out.status, value: { fileId: String(fileId), version: version === undefined ? '' : String(version) }, ...(out.mode ? { mode: out.mode } : {}) };
   }
 
-  /** The file's bytes (a given version, or the current one); null when the server says 404. */
-  async download(fileId: string, version?: string): Promise<Outcome<Buffer | null>> {
+  /**
+   * The file's bytes (a given version, or the current one); null when the server says 404. The
+   * version the server answered with (X-EchoFS-Version) is in `version` when it says.
+   */
+  async download(fileId: string, version?: string): Promise<Outcome<Buffer | null> & { version?: number }> {
     const q = version ? `?version=${encodeURIComponent(version)}` : '';
     // The streaming endpoint reads the token from its own header (CloudFront signs Authorization).
     const headers: Record<string, string> = this.token ? { [DOWNLOAD_TOKEN_HEADER]: `Bearer ${this.token}` } : {};
@@ -158,8 +161,9 @@ export class EchoClient {
       return out;
     }
     try {
+      const served = Number(out.value.headers.get('x-echofs-version') ?? NaN);
       const buf = Buffer.from(await out.value.arrayBuffer());
-      return { ok: true, value: buf, status: out.status, ...(out.mode ? { mode: out.mode } : {}) };
+      return { ok: true, value: buf, status: out.status, ...(out.mode ? { mode: out.mode } : {}), ...(Number.isInteger(served) ? { version: served } : {}) };
     } catch (err) {
       const name = (err as { name?: string }).name;
       return { ok: false, cause: name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : 'network', definite: false, message: errMessage(err) };

@@ -188,7 +188,7 @@ export async function runScenario(p: RunParams): Promise<ScenarioResult> {
     const out = await client.upload(key, content);
     const ms = performance.now() - started;
     if (out.ok) {
-      history.writeOk(id, out.value.version);
+      history.writeOk(id, out.value.version, out.mode ? { mode: out.mode } : {});
       fileIds.set(key, out.value.fileId);
       writeRefs.set(id, { fileId: out.value.fileId, version: out.value.version, hash });
       acked.push({ hash, at: performance.now() });
@@ -253,7 +253,7 @@ export async function runScenario(p: RunParams): Promise<ScenarioResult> {
     const started = performance.now();
     const out = await client.download(fileId);
     const ms = performance.now() - started;
-    if (out.ok) history.readOk(id, out.value === null ? null : sha256(out.value));
+    if (out.ok) history.readOk(id, out.value === null ? null : sha256(out.value), out.version);
     else history.readFail(id, out.cause);
     if (record) ops.push(sample('read', started - t0, ms, out, phaseOf(started - t0)));
   };
