@@ -23,6 +23,8 @@ export type Outcome<T> =
 export interface UploadResult {
   fileId: string;
   version: string;
+  /** Replicas that held the write at the acknowledgement, when the server says. */
+  acked?: number;
 }
 
 export interface FaultSettingsBody {
@@ -81,7 +83,9 @@ export class EchoClient {
     } catch (err) {
       const name = (err as { name?: string }).name;
       const timeout = name === 'TimeoutError' || name === 'AbortError';
-      return { ok: false, cause: timeout ? 'timeout' : 'network', definite: false, message: errMessage(err) };
+      // A refused connection never carried the request: nothing can have been applied.
+      const refused = (err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED';
+      return { ok: false, cause: timeout ? 'timeout' : 'network', definite: refused, message: errMessage(err) };
     }
     const mode = res.headers.get('x-echofs-mode') ?? undefined;
     if (res.ok) return { ok: true, value: res, status: res.status, ...(mode ? { mode } : {}) };
@@ -121,7 +125,7 @@ export class EchoClient {
   }
 
   /** The small-file route (multipart field `file`); an existing name gets a new version. */
-  async upload(name: string, content: Buffer): Promise<Outcome<UploadResult>> {
+  async upload(name: string, content: Buffer, opts: { ifMatch?: number } = {}): Promise<Outcome<UploadResult>> {
     const boundary = `----echofs-bench-${Math.random().toString(16).slice(2)}`;
     const head = Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
@@ -129,7 +133,7 @@ export class EchoClient {
     const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
     const out = await this.request('POST', '/api/v1/files/upload', {
       body: Buffer.concat([head, content, tail]),
-      headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, ...(opts.ifMatch !== undefined ? { 'if-match': String(opts.ifMatch) } : {}) },
     });
     if (!out.ok) return out;
     let body: unknown;
@@ -144,7 +148,43 @@ export class EchoClient {
     if (typeof fileId !== 'string' && typeof fileId !== 'number') {
       return { ok: false, cause: `http-${out.status}`, definite: false, message: `upload response has no file_id: ${JSON.stringify(body).slice(0, 200)}` };
     }
-    return { ok: true, status: out.status, value: { fileId: String(fileId), version: version === undefined ? '' : String(version) }, ...(out.mode ? { mode: out.mode } : {}) };
+    const acked = pick(data, 'acked');
+    const ackedCount = Array.isArray(acked) ? acked.length : typeof acked === 'number' ? acked : undefined;
+    const value: UploadResult = { fileId: String(fileId), version: version === undefined ? '' : String(version), ...(ackedCount !== undefined ? { acked: ackedCount } : {}) };
+    return { ok: true, status: out.status, value, ...(out.mode ? { mode: out.mode } : {}) };
+  }
+
+  /** Every version of a file with its content's SHA-256 (GET /api/v1/files/{id}/versions). */
+  async listVersions(fileId: string): Promise<Outcome<{ version: number; sha256: string }[]>> {
+    const out = await this.request('GET', `/api/v1/files/${encodeURIComponent(fileId)}/versions`);
+    if (!out.ok) return out;
+    let body: unknown;
+    try {
+      body = safeJson(await out.value.text());
+    } catch (err) {
+      return { ok: false, cause: 'network', definite: false, message: `versions response unreadable: ${errMessage(err)}` };
+    }
+    const list = pick(payload(body), 'versions');
+    if (!Array.isArray(list)) return { ok: false, cause: `http-${out.status}`, definite: false, message: `versions response has no list: ${JSON.stringify(body).slice(0, 200)}` };
+    const versions = list.flatMap((v: unknown) => {
+      const version = pick(v, 'version');
+      const sha = pick(v, 'sha256');
+      return typeof version === 'number' && typeof sha === 'string' ? [{ version, sha256: sha }] : [];
+    });
+    return { ok: true, status: out.status, value: versions };
+  }
+
+  /** Mark an object always strong (admin). */
+  async addCriticalKey(key: string): Promise<void> {
+    await this.jsonCall('POST', '/v1/critical-keys', { key });
+  }
+
+  async removeCriticalKey(key: string): Promise<void> {
+    try {
+      await this.jsonCall('DELETE', `/v1/critical-keys?key=${encodeURIComponent(key)}`);
+    } catch (err) {
+      if (!(err instanceof HttpFailure) || err.status !== 404) throw err;
+    }
   }
 
   /**
