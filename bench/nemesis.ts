@@ -5,8 +5,8 @@
  *   npm run nemesis -- --seed 7 --duration 150 --clients 16 --keys 16 --restarts 3
  *   npm run nemesis -- --json out.json --keep-data
  *
- * The stack runs as `npm start` runs it (infra/local/main.ts), as a child process on its own data
- * dir and port, so the nemesis can SIGKILL it and start it again on the same data. Clients share
+ * The stack is `npm start` itself, a child process group on its own data dir and port, so the
+ * nemesis can SIGKILL it (npm and the server) and start it again on the same data. Clients share
  * one account and a few keys (file names) and, over the public HTTP API, do compare-and-swap
  * writes (If-Match: the version they last saw), blind overwrites, reads (recording the version the
  * server says it returned) and version listings. A nemesis schedule drawn from the seed
@@ -23,6 +23,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -34,7 +35,7 @@ import { EchoClient, readStatus, type Outcome } from './client.js';
 import { summarize } from './stats.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = join(ROOT, 'infra/local/main.ts');
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const ADMIN = { username: 'nemesis', email: 'nemesis@echofs.test', password: 'nemesis-password-1' };
 
 export interface NemesisOptions {
@@ -134,7 +135,8 @@ class Stack {
     // The catalog is the embedded one under the data dir: a crash must be survived by it.
     delete env.DATABASE_URL;
     const log = await open(join(this.dataDir, 'server.log'), 'a');
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN], { cwd: ROOT, env, stdio: ['ignore', log.fd, log.fd] });
+    // `npm start` itself, in a process group of its own, so a crash takes npm and the server at once.
+    const proc = spawn(NPM, ['start', '--silent'], { cwd: ROOT, env, stdio: ['ignore', log.fd, log.fd], detached: true });
     this.proc = proc;
     this.exited = once(proc, 'exit');
     void this.exited.finally(() => void log.close());
@@ -155,21 +157,60 @@ class Stack {
     throw new Error(`the server was not healthy within ${timeoutMs} ms`);
   }
 
-  /** SIGKILL, and wait until the process is gone. */
+  private signal(sig: NodeJS.Signals): void {
+    const pid = this.proc?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* the group is gone */
+    }
+  }
+
+  /** Whether the server holding the data dir still runs (a zombie left by SIGKILL does not). */
+  private serverRunning(): boolean {
+    const pid = Number(readFileSafe(join(this.dataDir, 'echofs.lock')));
+    return Number.isInteger(pid) && pid > 0 && running(pid);
+  }
+
+  /** SIGKILL the whole group (npm and the server), and wait until it is gone. */
   async kill(): Promise<void> {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    this.proc.kill('SIGKILL');
+    if (!this.proc) return;
+    this.signal('SIGKILL');
     await this.exited;
+    const deadline = performance.now() + 10_000;
+    while (this.serverRunning() && performance.now() < deadline) await sleep(10);
   }
 
   /** SIGTERM (orderly stop), SIGKILL after 20 s. */
   async stop(): Promise<void> {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    this.proc.kill('SIGTERM');
-    const t = setTimeout(() => this.proc?.kill('SIGKILL'), 20_000);
+    if (!this.proc || (this.proc.exitCode !== null && !this.serverRunning())) return;
+    this.signal('SIGTERM');
+    const t = setTimeout(() => this.signal('SIGKILL'), 20_000);
     await this.exited;
+    const deadline = performance.now() + 25_000;
+    while (this.serverRunning() && performance.now() < deadline) await sleep(50);
     clearTimeout(t);
   }
+}
+
+function readFileSafe(path: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** A live process (a zombie left by a SIGKILL is not). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  const stat = readFileSafe(`/proc/${pid}/stat`);
+  return !stat || stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
 interface FaultState {

@@ -9,23 +9,60 @@
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadConfig, type Config } from '#shared/config.js';
 import type { FunctionName } from '#shared/routes.js';
 import { logger } from '#shared/observability.js';
-import { buildServices, closeServices, type Services } from '#shared/runtime.js';
-import { catalogFromConfig } from '#shared/catalog/db.js';
-import { openPgliteCatalog } from '#shared/catalog/pglite.js';
-import { startEmulators, type Emulators, type S3Emulator } from './emulators.js';
-import { startFaultProxy, type FaultProxy } from './faultproxy.js';
-import { createAdapter, type LambdaHttpHandler } from './adapter.js';
-import { createHandler as createLocalHandler, faultControl, type FaultControl } from './faults.js';
-import { createHandler as createAuthHandler } from '#functions/auth/handler.js';
-import { createHandler as createFilesHandler } from '#functions/files/handler.js';
-import { createHandler as createControllerHandler } from '#functions/controller/handler.js';
-import { createProber } from '#shared/controller/factory.js';
-import { runnerFor } from '#shared/storage/replication-runner.js';
+import type { Services } from '#shared/runtime.js';
+import type { Catalog } from '#shared/catalog/db.js';
+import type { Emulators, S3Emulator } from './emulators.js';
+import type { FaultProxy } from './faultproxy.js';
+import type { LambdaHttpHandler } from './adapter.js';
+import type { FaultControl } from './faults.js';
+
+/**
+ * The modules behind the system, loaded when a start begins rather than when this module is
+ * imported: loading them (the AWS SDK, the handlers, the emulators) is the longest part of a start
+ * after the catalog, and loading them while the embedded catalog opens runs the two side by side.
+ */
+async function loadParts() {
+  const [runtime, emulators, faultproxy, adapter, faults, auth, files, controller, prober, replicator] = await Promise.all([
+    import('#shared/runtime.js'),
+    import('./emulators.js'),
+    import('./faultproxy.js'),
+    import('./adapter.js'),
+    import('./faults.js'),
+    import('#functions/auth/handler.js'),
+    import('#functions/files/handler.js'),
+    import('#functions/controller/handler.js'),
+    import('#shared/controller/factory.js'),
+    import('#shared/storage/replication-runner.js'),
+  ]);
+  return {
+    buildServices: runtime.buildServices,
+    closeServices: runtime.closeServices,
+    startEmulators: emulators.startEmulators,
+    startFaultProxy: faultproxy.startFaultProxy,
+    createAdapter: adapter.createAdapter,
+    createLocalHandler: faults.createHandler,
+    faultControl: faults.faultControl,
+    createAuthHandler: auth.createHandler,
+    createFilesHandler: files.createHandler,
+    createControllerHandler: controller.createHandler,
+    createProber: prober.createProber,
+    runnerFor: replicator.runnerFor,
+  };
+}
+
+/** Open (and migrate) the catalog the configuration names; PGlite is loaded only when it is the one. */
+async function openCatalogFor(config: Config): Promise<Catalog> {
+  const { catalogFromConfig } = await import('#shared/catalog/db.js');
+  const embedded = config.databaseUrl || config.dataApi ? undefined : (await import('#shared/catalog/pglite.js')).openPgliteCatalog;
+  // The local runtime migrates at start (in the cloud the migrate function does, at deploy).
+  return catalogFromConfig(config, { migrate: true, embedded });
+}
 
 export interface StartOptions {
   /** HTTP port; 0 picks a free one. Default: PORT from the environment (8080). */
@@ -93,9 +130,15 @@ export const LOCAL_SCHEDULES_MS = { drain: 5_000, sweep: 5 * 60_000, gc: 60 * 60
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A process killed (SIGKILL) whose parent has not reaped it yet is a zombie: it holds nothing.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): the signal check is all there is
   }
 }
 
@@ -194,6 +237,7 @@ async function closeHttp(server: Server, graceMs: number): Promise<void> {
 
 /** Start the whole system. On any failure, what was started is stopped again before rethrowing. */
 export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
+  const bootMs = Math.round(process.uptime() * 1000);
   const dataDir = resolve(opts.dataDir);
   const env: Record<string, string | undefined> = { ...process.env, ...(opts.env ?? {}), ECHOFS_DATA_DIR: dataDir, ECHOFS_STAGE: 'local' };
   if (opts.port !== undefined) env.PORT = String(opts.port);
@@ -201,6 +245,14 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
   const config = loadConfig(env);
 
   await mkdir(dataDir, { recursive: true });
+  // How long each start-up step took (ms), in the start-up log line: a slow restart names its cause.
+  const phases: Record<string, number> = {};
+  let mark = performance.now();
+  const phase = (name: string) => {
+    const now = performance.now();
+    phases[name] = Math.round(now - mark);
+    mark = now;
+  };
   // Stopped in reverse order of start, except the HTTP server, which stops taking requests first.
   const cleanups: { name: string; run: () => Promise<void> }[] = [];
   const unwind = async () => {
@@ -217,6 +269,23 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
 
   try {
     cleanups.push({ name: 'data dir lock', run: await lockDataDir(dataDir) });
+    phase('lock');
+    // The catalog is the slowest part of a start (PGlite: the WebAssembly Postgres, recovery after
+    // a crash) and needs nothing else: open it now, under the lock, beside everything that follows.
+    const catalogOpening = openCatalogFor(config);
+    let catalogTaken = false;
+    cleanups.push({
+      name: 'catalog (start failed before services took it)',
+      run: async () => {
+        if (catalogTaken) return;
+        const c = await catalogOpening.catch(() => undefined);
+        await c?.close();
+      },
+    });
+    const partsLoading = loadParts();
+    // Either may fail while the other is awaited; the failure is rethrown where it is awaited.
+    catalogOpening.catch(() => undefined);
+    partsLoading.catch(() => undefined);
 
     // Take the port first, so a port in use fails fast; until everything is up it answers 503.
     let listener: RequestListener = (_req, res) => {
@@ -234,9 +303,15 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     config.port = port;
     const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
     config.publicUrl ??= url;
+    phase('listen');
+
+    const { buildServices, closeServices, startEmulators, startFaultProxy, createAdapter, createLocalHandler, faultControl, createAuthHandler, createFilesHandler, createControllerHandler, createProber, runnerFor } =
+      await partsLoading;
+    phase('modules');
 
     const emulators: Emulators = await startEmulators({ dataDir, regions: config.regions, buckets: config.buckets });
     cleanups.push({ name: 'emulators', run: () => emulators.stop() });
+    phase('emulators');
 
     const proxies: Record<string, FaultProxy> = {};
     cleanups.push({ name: 'fault proxies', run: async () => void (await Promise.all(Object.values(proxies).map((p) => p.close()))) });
@@ -247,14 +322,17 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     config.s3Endpoints = Object.fromEntries(Object.entries(proxies).map(([r, p]) => [r, p.endpoint]));
     config.dynamoEndpoint = emulators.dynamoEndpoint;
     const faults = faultControl(proxies);
+    phase('proxies');
 
-    // The local runtime migrates at start (in the cloud the migrate function does, at deploy).
-    const catalog = await catalogFromConfig(config, { migrate: true, embedded: openPgliteCatalog });
+    const catalog = await catalogOpening;
+    phase('catalog');
+    catalogTaken = true;
     const services = await buildServices(config, { catalog }).catch(async (err: unknown) => {
       await catalog.close().catch(() => undefined);
       throw err;
     });
     cleanups.push({ name: 'services', run: () => closeServices(services) });
+    phase('services');
 
     const handlers: Partial<Record<FunctionName, LambdaHttpHandler>> = {
       auth: createAuthHandler(services),
@@ -300,7 +378,17 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
         return stopping;
       },
     };
-    logger.info('EchoFS local system started', { url, dataDir, regions: config.regions, functions: system.functions, catalog: services.catalog.kind });
+    phase('handlers');
+    logger.info('EchoFS local system started', {
+      url,
+      dataDir,
+      regions: config.regions,
+      functions: system.functions,
+      catalog: services.catalog.kind,
+      startMs: phases,
+      bootMs,
+      processUptimeMs: Math.round(process.uptime() * 1000),
+    });
     return system;
   } catch (err) {
     await unwind();
