@@ -61,6 +61,8 @@ export interface RestartTiming {
   listeningMs: number;
   /** ms from the SIGKILL to GET /api/v1/health answering 200. */
   healthyMs: number;
+  /** The server's own account of its start (ms): process boot, then each start-up step. */
+  phases?: Record<string, number>;
 }
 
 export interface NemesisResult {
@@ -125,7 +127,7 @@ class Stack {
       ECHOFS_REGIONS: this.regions.join(','),
       ECHOFS_ADMIN_EMAILS: ADMIN.email,
       BCRYPT_COST: '4',
-      ECHOFS_LOG_LEVEL: process.env.ECHOFS_LOG_LEVEL ?? 'WARN',
+      ECHOFS_LOG_LEVEL: process.env.ECHOFS_LOG_LEVEL ?? 'INFO',
       POWERTOOLS_METRICS_DISABLED: 'true',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ECHOFS_PROBE_INTERVAL_MS: '1000',
@@ -148,7 +150,7 @@ class Stack {
         const res = await fetch(`${this.url}/api/v1/health`, { signal: AbortSignal.timeout(2000) });
         await res.arrayBuffer();
         listeningMs ??= performance.now() - since;
-        if (res.status === 200) return { listeningMs, healthyMs: performance.now() - since };
+        if (res.status === 200) return { listeningMs, healthyMs: performance.now() - since, ...this.phases() };
       } catch {
         /* not listening yet */
       }
@@ -164,6 +166,17 @@ class Stack {
       process.kill(-pid, sig);
     } catch {
       /* the group is gone */
+    }
+  }
+
+  /** The start-up step timings of the latest start, from its log line. */
+  private phases(): { phases?: Record<string, number> } {
+    const lines = readFileSafe(join(this.dataDir, 'server.log')).split('\n').filter((l) => l.includes('"startMs"'));
+    try {
+      const last = JSON.parse(lines[lines.length - 1] ?? '') as { startMs?: Record<string, number>; bootMs?: number };
+      return last.startMs ? { phases: { boot: last.bootMs ?? 0, ...last.startMs } } : {};
+    } catch {
+      return {};
     }
   }
 
@@ -500,6 +513,9 @@ export function formatResult(r: NemesisResult): string {
     `restart after SIGKILL (kill -> healthy): ${r.restarts.map((t) => ms(t.healthyMs)).join(', ') || 'none'}` +
       (r.restarts.length ? ` (min ${ms(healthy.n ? Math.min(...r.restarts.map((t) => t.healthyMs)) : null)}, median ${ms(healthy.p50)}, max ${ms(healthy.max)}; answering after ${r.restarts.map((t) => ms(t.listeningMs)).join(', ')})` : ''),
   ];
+  r.restarts.forEach((t, i) => {
+    if (t.phases) lines.push(`  restart ${i + 1} start-up steps (ms): ${Object.entries(t.phases).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  });
   for (const e of r.check.examples) lines.push(`  ${e.kind}: ${e.message}`);
   if (!r.valid) lines.push(`data dir kept for inspection: ${r.dataDir} (server.log there)`);
   return lines.join('\n');
