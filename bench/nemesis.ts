@@ -226,6 +226,9 @@ function running(pid: number): boolean {
   return !stat || stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
 }
 
+/** A key's short name in the action log (k3 for nemesis-<run>-k3.bin). */
+const label = (key: string): string => /-(k\d+)\.bin$/.exec(key)?.[1] ?? key;
+
 interface FaultState {
   state: 'up' | 'blackhole' | 'refuse';
   latency_ms?: number;
@@ -410,10 +413,10 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
       if (w) {
         history.strongUntil(w);
         critical.delete(key);
-        note(`remove critical key ${key.slice(-3)}`);
+        note(`remove critical key ${label(key)}`);
         await adminCall('removing a critical key', () => admin.removeCriticalKey(key));
       } else {
-        note(`add critical key ${key.slice(-3)}`);
+        note(`add critical key ${label(key)}`);
         if (await adminCall('adding a critical key', () => admin.addCriticalKey(key))) critical.set(key, history.strongFrom(key, 'critical key'));
       }
     }
