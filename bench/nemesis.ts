@@ -147,7 +147,8 @@ class Stack {
     while (performance.now() < deadline) {
       if (proc.exitCode !== null) throw new Error(`the server exited with code ${proc.exitCode} while starting (see ${join(this.dataDir, 'server.log')})`);
       try {
-        const res = await fetch(`${this.url}/api/v1/health`, { signal: AbortSignal.timeout(2000) });
+        // A health answer that is slow but comes counts when it comes (probing replicas takes up to 2 s).
+        const res = await fetch(`${this.url}/api/v1/health`, { signal: AbortSignal.timeout(10_000) });
         await res.arrayBuffer();
         listeningMs ??= performance.now() - since;
         if (res.status === 200) return { listeningMs, healthyMs: performance.now() - since, ...this.phases() };
