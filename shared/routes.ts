@@ -2,6 +2,8 @@
  * The one route table. The CDK API (infra/cloud) and the local HTTP adapter (infra/local) are both
  * generated from it, so a route exists in both places or in neither.
  */
+import { BadRequest } from './errors.js';
+
 export type FunctionName = 'auth' | 'files' | 'controller' | 'local';
 export type AuthRequirement = 'none' | 'user' | 'admin';
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -73,7 +75,19 @@ export interface RouteMatch {
   pathParameters: Record<string, string>;
 }
 
-/** Match a concrete method and path against the table (used by the local adapter). */
+/** A path segment, percent-decoded; a bad escape (`%ZZ`) is the client's error: 400 naming the parameter. */
+function decodeSegment(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new BadRequest(`Path parameter '${name}' is not valid percent-encoding.`, 'invalid_path', { field: name });
+  }
+}
+
+/**
+ * Match a concrete method and path against the table (used by the local adapter).
+ * Throws BadRequest `invalid_path` when a parameter's percent-encoding is malformed.
+ */
 export function matchRoute(method: string, path: string, table: readonly Route[] = routes): RouteMatch | undefined {
   const parts = path.split('/');
   for (const route of table) {
@@ -87,7 +101,7 @@ export function matchRoute(method: string, path: string, table: readonly Route[]
       const v = parts[i] as string;
       if (p.startsWith('{') && p.endsWith('}')) {
         if (v === '') { ok = false; break; }
-        params[p.slice(1, -1)] = decodeURIComponent(v);
+        params[p.slice(1, -1)] = decodeSegment(p.slice(1, -1), v);
       } else if (p !== v) { ok = false; break; }
     }
     if (ok) return { route, pathParameters: params };

@@ -8,7 +8,8 @@ import busboy from 'busboy';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { BadRequest, PayloadTooLarge, Unavailable } from '#shared/errors.js';
+import { BadRequest, HttpError, Unavailable } from '#shared/errors.js';
+import { mediaType } from '#shared/wire/fields.js';
 import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type AuthUser } from '#shared/http.js';
 import { DOWNLOAD_TOKEN_HEADER, DOWNLOAD_TOO_LARGE, manifestPath, STREAM_MAX_BYTES } from '#shared/downloads.js';
 import { logger, metrics } from '#shared/observability.js';
@@ -68,41 +69,82 @@ export function contentDisposition(name: string, disposition: 'attachment' | 'in
 /**
  * Parse a multipart/form-data body and hand the `file` part to `onFile` as a stream.
  * A `name` field sent before the file overrides the part's filename.
+ *
+ * Every way the body can be bad ends in a 4xx, never in an unhandled stream error: the file stream
+ * always has an 'error' listener (busboy destroys it on a truncated body), a file over the limit is
+ * cut one byte past it and refused by the engine (413), and the answer waits for `onFile` to
+ * settle, so no write outlives the request.
  */
 function withMultipartFile<T>(req: ApiRequest, maxBytes: number, onFile: (file: { name: string; contentType: string; stream: AsyncIterable<Uint8Array> }) => Promise<T>): Promise<T> {
   const contentType = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data/i.test(contentType)) {
     throw new BadRequest("Upload as multipart/form-data with the file in a field named 'file' (or use chunk sessions: POST /api/v1/uploads).", 'invalid_content_type');
   }
+  const malformed = () => new BadRequest('Malformed multipart body: it must be multipart/form-data with a boundary parameter and end with its closing boundary.', 'invalid_multipart');
   return new Promise<T>((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
       bb = busboy({ headers: { 'content-type': contentType }, limits: { files: 1, fileSize: maxBytes + 1, fields: 10, fieldSize: 4096 }, defParamCharset: 'utf8' });
-    } catch (err) {
-      reject(new BadRequest(`Malformed multipart body: ${(err as Error).message}.`, 'invalid_multipart'));
+    } catch {
+      reject(malformed());
       return;
     }
     let fieldName: string | undefined;
     let work: Promise<T> | undefined;
+    /** What ended the file stream early: the size limit (an HttpError) or a malformed body. */
+    let streamError: unknown;
+    let settled = false;
+    const settle = (bodyError: boolean) => {
+      if (settled) return;
+      settled = true;
+      if (!work) {
+        reject(bodyError ? malformed() : new BadRequest("No file in the upload: send it in a multipart field named 'file'.", 'missing_file'));
+        return;
+      }
+      work.then(
+        (v) => (bodyError ? reject(malformed()) : resolve(v)),
+        (err: unknown) => {
+          if (streamError instanceof HttpError) reject(streamError);
+          else if (streamError !== undefined || bodyError) reject(malformed());
+          else reject(err);
+        },
+      );
+    };
     bb.on('field', (name, value) => {
       if (name === 'name') fieldName = value;
     });
     bb.on('file', (field, stream, info) => {
+      // A destroyed file stream never ends, so busboy never closes: answer as soon as the work
+      // that reads it has settled.
+      stream.on('error', (err) => {
+        streamError ??= err;
+        settle(!(err instanceof HttpError));
+      });
       if (field !== 'file' || work) {
         stream.resume();
         return;
       }
-      stream.on('limit', () => stream.destroy(new PayloadTooLarge(`File is larger than the maximum file size of ${maxBytes} bytes.`, 'file_too_large')));
-      work = onFile({ name: fieldName ?? info.filename ?? '', contentType: info.mimeType || 'application/octet-stream', stream });
+      // Past maxBytes + 1 busboy truncates the part and ends it: the engine, having counted one
+      // byte too many, refuses the file with 413 file_too_large.
+      const partType = info.mimeType || 'application/octet-stream';
+      const checked = mediaType.safeParse(partType);
+      if (!checked.success) {
+        stream.resume();
+        work = Promise.reject(new BadRequest(`Field 'content_type' is invalid: the file part's Content-Type must be a media type such as text/plain.`, 'invalid_field', { field: 'content_type' }));
+        work.catch(() => undefined);
+        return;
+      }
+      work = onFile({ name: fieldName ?? info.filename ?? '', contentType: checked.data, stream });
       // Drain whatever the engine did not read (e.g. after a validation error), so parsing ends.
       work.catch(() => stream.resume());
     });
-    bb.on('error', (err) => reject(new BadRequest(`Malformed multipart body: ${(err as Error).message}.`, 'invalid_multipart')));
-    bb.on('close', () => {
-      if (!work) reject(new BadRequest("No file in the upload: send it in a multipart field named 'file'.", 'missing_file'));
-      else work.then(resolve, reject);
-    });
-    bb.end(req.rawBody());
+    bb.on('error', () => settle(true));
+    bb.on('close', () => settle(false));
+    try {
+      bb.end(req.rawBody());
+    } catch {
+      settle(true);
+    }
   });
 }
 

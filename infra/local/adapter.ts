@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { matchRoute, pathExists, routeKey, routes as defaultRoutes, type FunctionName, type Route } from '#shared/routes.js';
 import type { ApiResult } from '#shared/http.js';
+import { HttpError } from '#shared/errors.js';
 import { logger } from '#shared/observability.js';
 
 export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<ApiResult>;
@@ -59,6 +61,51 @@ const MIME: Record<string, string> = {
 
 class BodyTooLarge extends Error {}
 
+/** The client went away (reset, aborted) before its body was read: nobody is left to answer. */
+class ClientAborted extends Error {
+  constructor(cause?: unknown) {
+    super('client aborted the request', { cause });
+  }
+}
+
+/** The request an asynchronous error escaped from (see installCrashGuard). */
+interface RequestScope {
+  requestId: string;
+  method?: string;
+  url?: string;
+  res: ServerResponse;
+}
+const scope = new AsyncLocalStorage<RequestScope>();
+
+/** Answer a request whose handling failed unexpectedly: 500 with a code and the request id only. */
+function answerInternalError(res: ServerResponse, requestId: string): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) {
+    res.destroy();
+    return;
+  }
+  errorJson(res, 500, 'internal_error', 'Internal error. Quote the request id when reporting it.', requestId);
+}
+
+let guardInstalled = false;
+
+/**
+ * Keep the local server up when an error escapes one request asynchronously (an 'error' event
+ * nobody listens for, a rejected promise nobody awaits): log it with the request id, answer that
+ * request 500 (code and request id only) if it is still open, and go on serving the others.
+ * Errors from outside any request are logged; the process keeps running. Idempotent.
+ */
+export function installCrashGuard(): void {
+  if (guardInstalled) return;
+  guardInstalled = true;
+  const onEscaped = (kind: string) => (err: unknown) => {
+    const s = scope.getStore();
+    logger.error('error escaped a request', { kind, requestId: s?.requestId, method: s?.method, url: s?.url, error: err instanceof Error ? err : new Error(String(err)) });
+    if (s) answerInternalError(s.res, s.requestId);
+  };
+  process.on('uncaughtException', onEscaped('uncaughtException'));
+  process.on('unhandledRejection', onEscaped('unhandledRejection'));
+}
+
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
@@ -97,11 +144,17 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(b);
     });
+    let ended = false;
     req.on('end', () => {
+      ended = true;
       if (!over) resolve(Buffer.concat(chunks));
     });
+    // A client that resets or aborts mid-body: the promise settles instead of hanging.
     req.on('error', (err) => {
-      if (!over) reject(err);
+      if (!over) reject(new ClientAborted(err));
+    });
+    req.on('close', () => {
+      if (!over && !ended) reject(new ClientAborted());
     });
   });
 }
@@ -296,7 +349,14 @@ export function createAdapter(o: AdapterOptions): RequestListener {
   const timeoutMs = o.timeoutMs ?? 30_000;
 
   const handle = async (req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      req.resume();
+      errorJson(res, 400, 'invalid_path', 'The request target is not a valid path.', requestId);
+      return;
+    }
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
     // Routes outside /api and /v1 (the controller's /health and /status) are API routes too.
     if (!isApiPath(path) && !pathExists(path, table)) {
@@ -305,7 +365,15 @@ export function createAdapter(o: AdapterOptions): RequestListener {
     }
     const method = (req.method ?? 'GET').toUpperCase();
     const head = method === 'HEAD';
-    const match = matchRoute(head ? 'GET' : method, path, table);
+    let match: ReturnType<typeof matchRoute>;
+    try {
+      match = matchRoute(head ? 'GET' : method, path, table);
+    } catch (err) {
+      req.resume();
+      if (!(err instanceof HttpError)) throw err;
+      errorJson(res, err.status, err.code, err.message, requestId, err.headers);
+      return;
+    }
     if (!match) {
       req.resume();
       if (pathExists(path, table)) {
@@ -331,6 +399,10 @@ export function createAdapter(o: AdapterOptions): RequestListener {
         errorJson(res, 413, 'payload_too_large', `Request body too large: at most ${limit} bytes on ${routeKey(match.route)}.`, requestId, { Connection: 'close' });
         return;
       }
+      if (err instanceof ClientAborted) {
+        res.destroy();
+        return;
+      }
       throw err;
     }
     const event = buildEvent({ req, url, route: match.route, pathParameters: match.pathParameters, body, requestId });
@@ -342,10 +414,14 @@ export function createAdapter(o: AdapterOptions): RequestListener {
 
   return (req, res) => {
     const requestId = randomUUID();
-    handle(req, res, requestId).catch((err: unknown) => {
-      logger.error('local adapter failed', { requestId, method: req.method, url: req.url, error: err as Error });
-      if (!res.headersSent) errorJson(res, 500, 'internal_error', 'Internal error. Quote the request id when reporting it.', requestId);
-      else res.destroy();
+    // A socket error (reset, write after close) is this request's end, never the process's.
+    req.on('error', (err) => logger.debug('request stream error', { requestId, error: err }));
+    res.on('error', (err) => logger.debug('response stream error', { requestId, error: err }));
+    scope.run({ requestId, method: req.method, url: req.url, res }, () => {
+      handle(req, res, requestId).catch((err: unknown) => {
+        logger.error('local adapter failed', { requestId, method: req.method, url: req.url, error: err as Error });
+        answerInternalError(res, requestId);
+      });
     });
   };
 }

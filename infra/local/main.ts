@@ -5,11 +5,14 @@
  */
 import { ConfigError } from '#shared/config.js';
 import { logger } from '#shared/observability.js';
+import { installCrashGuard } from './adapter.js';
 import { DataDirInUseError, PortInUseError, startSystem, type LocalSystem } from './system.js';
 
 async function main(): Promise<void> {
   // The SDK's notice that its 2027 releases need Node 22 says nothing about this run; keep the console readable.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  // One request's escaped error is logged and answered; it never ends the server.
+  installCrashGuard();
   const dataDir = process.env.ECHOFS_DATA_DIR?.trim() || '.echofs';
   let system: LocalSystem;
   try {
