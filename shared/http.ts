@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { BadRequest, Forbidden, HttpError, MethodNotAllowed, NotFound, Unauthorized, withoutParams } from './errors.js';
 import { routes, routeKey, type FunctionName, type Route } from './routes.js';
+import { requestSchema, type RequestKey, type RequestInput } from './wire/requests.js';
 import { logger as defaultLogger } from './observability.js';
 import type { Logger } from '@aws-lambda-powertools/logger';
 
@@ -50,6 +51,14 @@ export interface ApiRequest {
   user?: AuthUser;
   /** Raw body bytes (base64 decoded when needed). */
   rawBody(): Buffer;
+  /** Path parameters, query and JSON body as parsed by the route's schemas (shared/wire/requests.ts); read with inputOf. */
+  input?: { params: unknown; query: unknown; body: unknown };
+}
+
+/** The parsed, validated input of the route `key`; throws if the request is another route's. */
+export function inputOf<K extends RequestKey>(req: ApiRequest, key: K): RequestInput<K> {
+  if (routeKey(req.route) !== key || !req.input) throw new Error(`inputOf('${key}') called on a request for ${routeKey(req.route)}`);
+  return req.input as RequestInput<K>;
 }
 
 export type RouteHandler = (req: ApiRequest) => Promise<ApiResult>;
@@ -137,6 +146,7 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
   for (const r of routes) if (r.fn === fn) table.set(routeKey(r), r);
   for (const key of Object.keys(handlers)) {
     if (!table.has(key)) throw new Error(`handler for ${key} has no route in the route table for function '${fn}'`);
+    if (!requestSchema(key)) throw new Error(`route ${key} has no request schema in shared/wire/requests.ts`);
   }
 
   const core = async (event: ApiEvent, context: Context): Promise<ApiResult> => {
@@ -172,6 +182,13 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
       req.user = await options.authenticator.authenticate(token);
       if (route.auth === 'admin' && req.user.role !== 'admin') throw new Forbidden();
     }
+    // Validation at the edge, after auth (an anonymous caller learns nothing about ids).
+    const schema = requestSchema(event.routeKey) ?? {};
+    req.input = {
+      params: schema.params ? validate(schema.params, req.params, 'path') : {},
+      query: schema.query ? validate(schema.query, req.query, 'query') : {},
+      body: schema.body && !route.binaryBody ? parseJson(req, schema.body) : {},
+    };
     return handler(req);
   };
 

@@ -4,11 +4,10 @@
  */
 import type { Context } from 'aws-lambda';
 import { Unavailable } from '#shared/errors.js';
-import { createApiHandler, errorResult, json, parseJson, type ApiEvent, type ApiResult, type AuthUser } from '#shared/http.js';
+import { createApiHandler, errorResult, inputOf, json, type ApiEvent, type ApiResult, type AuthUser } from '#shared/http.js';
 import { profileBody, sessionBody } from '#shared/responses.js';
 import { logger } from '#shared/observability.js';
 import { coldStart, type Services } from '#shared/runtime.js';
-import { changePasswordSchema, loginSchema, registerSchema } from '#shared/auth/schemas.js';
 
 export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>) {
   const { auth, authenticator } = services;
@@ -16,18 +15,18 @@ export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>
     'auth',
     {
       'POST /api/v1/auth/register': async (req) => {
-        const session = await auth.register(parseJson(req, registerSchema));
+        const session = await auth.register(inputOf(req, 'POST /api/v1/auth/register').body);
         return json(201, sessionBody(session));
       },
       'POST /api/v1/auth/login': async (req) => {
-        const session = await auth.login(parseJson(req, loginSchema));
+        const session = await auth.login(inputOf(req, 'POST /api/v1/auth/login').body);
         return json(200, sessionBody(session));
       },
       // The authenticator already loaded the current user for this token.
       'GET /api/v1/auth/profile': async (req) => json(200, profileBody(currentUser(req.user))),
       'GET /api/v1/auth/me': async (req) => json(200, profileBody(currentUser(req.user))),
       'POST /api/v1/auth/password': async (req) => {
-        const session = await auth.changePassword(currentUser(req.user).id, parseJson(req, changePasswordSchema));
+        const session = await auth.changePassword(currentUser(req.user).id, inputOf(req, 'POST /api/v1/auth/password').body);
         return json(200, sessionBody(session, 'Password changed: tokens issued before now no longer work.'));
       },
     },

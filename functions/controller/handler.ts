@@ -3,39 +3,12 @@
  * call the ControllerService, shape the response.
  */
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
-import type { Mode } from '#shared/config.js';
-import { NotFound, Unavailable } from '#shared/errors.js';
-import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type Authenticator } from '#shared/http.js';
+import { BadRequest, NotFound, Unavailable } from '#shared/errors.js';
+import { createApiHandler, errorResult, inputOf, json, type ApiEvent, type ApiRequest, type ApiResult, type Authenticator } from '#shared/http.js';
 import { logger } from '#shared/observability.js';
 import { criticalKeysBody, hintAck, modeBody, overrideAck } from '#shared/responses.js';
 import { coldStart } from '#shared/runtime.js';
 import type { Actor, ControllerService } from '#shared/controller/service.js';
-
-const MODE_ALIASES: Record<string, Mode> = { c: 'C', h: 'H', a: 'A', strong: 'C', hybrid: 'H', available: 'A' };
-const modeSchema = z
-  .string()
-  .transform((v, ctx) => {
-    const m = MODE_ALIASES[v.trim().toLowerCase()];
-    if (!m) {
-      ctx.addIssue({ code: 'custom', message: "must be 'C', 'H' or 'A' (or strong, hybrid, available)" });
-      return z.NEVER;
-    }
-    return m;
-  });
-const objectId = z.string().trim().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters');
-
-const modeQuery = z.object({ object_id: objectId.optional() });
-const hintBody = z.object({ object_id: objectId, hint: z.enum(['strong', 'available', 'none']) });
-const overrideBody = z.object({ mode: modeSchema, object_id: objectId.optional() });
-const overrideQuery = z.object({ object_id: objectId.optional() });
-const criticalBody = z
-  .object({ key: objectId.optional(), object_id: objectId.optional() })
-  .refine((b) => (b.key ?? b.object_id) !== undefined, { message: "send 'key' (or 'object_id')", path: ['key'] });
-const auditQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).optional(),
-  cursor: z.string().max(512).optional(),
-});
 
 export interface ControllerHandlerDeps {
   controller: ControllerService;
@@ -47,12 +20,12 @@ function actor(req: ApiRequest): Actor {
   return { id: req.user.id, email: req.user.email, role: req.user.role };
 }
 
-/** DELETE bodies are optional: the key may come in the query string or a JSON body. */
+/** DELETE /v1/critical-keys: the key from the query string, else from the optional JSON body. */
 function criticalKeyOf(req: ApiRequest): string {
-  const fromQuery = req.query.key ?? req.query.object_id;
-  if (fromQuery !== undefined) return validate(objectId, fromQuery, 'query');
-  const b = parseJson(req, criticalBody);
-  return (b.key ?? b.object_id) as string;
+  const { query, body } = inputOf(req, 'DELETE /v1/critical-keys');
+  const key = query.key ?? query.object_id ?? body.key ?? body.object_id;
+  if (key === undefined) throw new BadRequest("Field 'key' is required: send it in the query string (?key=) or a JSON body.", 'invalid_field', { field: 'key' });
+  return key;
 }
 
 export function createHandler(deps: ControllerHandlerDeps) {
@@ -66,22 +39,22 @@ export function createHandler(deps: ControllerHandlerDeps) {
     'controller',
     {
       'GET /v1/mode': async (req) => {
-        const q = validate(modeQuery, req.query, 'query');
+        const q = inputOf(req, 'GET /v1/mode').query;
         const a = await controller.modeAnswer(q.object_id);
         return json(200, modeBody(q.object_id, a, new Date(a.timestamp)));
       },
       'POST /v1/hint': async (req) => {
-        const b = parseJson(req, hintBody);
+        const b = inputOf(req, 'POST /v1/hint').body;
         const r = await controller.setHint(actor(req), b.object_id, b.hint);
         return json(200, hintAck(r.object_id, r.hint, (await controller.modeAnswer(b.object_id)).mode));
       },
       'POST /v1/override': async (req) => {
-        const b = parseJson(req, overrideBody);
+        const b = inputOf(req, 'POST /v1/override').body;
         const r = await controller.setOverride(actor(req), b.mode, b.object_id);
         return json(200, overrideAck(r.mode, r.object_id));
       },
       'DELETE /v1/override': async (req) => {
-        const q = validate(overrideQuery, req.query, 'query');
+        const q = inputOf(req, 'DELETE /v1/override').query;
         const r = await controller.clearOverride(actor(req), q.object_id);
         if (!r.cleared) throw new NotFound(q.object_id ? `No override for '${q.object_id}'.` : 'No global override is set.', 'override_not_found');
         return json(200, { success: true, ...r });
@@ -90,7 +63,7 @@ export function createHandler(deps: ControllerHandlerDeps) {
         return json(200, criticalKeysBody(await controller.listCriticalKeys()));
       },
       'POST /v1/critical-keys': async (req) => {
-        const b = parseJson(req, criticalBody);
+        const b = inputOf(req, 'POST /v1/critical-keys').body;
         const key = (b.key ?? b.object_id) as string;
         await controller.addCriticalKey(actor(req), key);
         return json(201, { success: true, key, mode: 'C' });
@@ -105,7 +78,7 @@ export function createHandler(deps: ControllerHandlerDeps) {
       'GET /v1/status': status,
       'GET /status': status,
       'GET /v1/audit': async (req) => {
-        const q = validate(auditQuery, req.query, 'query');
+        const q = inputOf(req, 'GET /v1/audit').query;
         const page = await controller.auditLog({ limit: q.limit ?? 50, cursor: q.cursor });
         return json(200, {
           success: true,

@@ -7,15 +7,13 @@ import type { Context } from 'aws-lambda';
 import busboy from 'busboy';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { z } from 'zod';
 import { BadRequest, HttpError, Unavailable } from '#shared/errors.js';
 import { mediaType } from '#shared/wire/fields.js';
-import { createApiHandler, errorResult, json, parseJson, validate, type ApiEvent, type ApiRequest, type ApiResult, type AuthUser } from '#shared/http.js';
+import { createApiHandler, errorResult, inputOf, json, type ApiEvent, type ApiRequest, type ApiResult, type AuthUser } from '#shared/http.js';
 import { DOWNLOAD_TOKEN_HEADER, DOWNLOAD_TOO_LARGE, manifestPath, STREAM_MAX_BYTES } from '#shared/downloads.js';
 import { logger, metrics } from '#shared/observability.js';
 import { matchRoute, routeKey } from '#shared/routes.js';
 import { coldStart, type Services } from '#shared/runtime.js';
-import { HASH_RE } from '#shared/storage/codec.js';
 import { resolveRange, type StorageEngine } from '#shared/storage/engine.js';
 import { decodeListCursor, deletedBody, encodeListCursor, fileBody as fileJson, fileListBody, MAX_LIST_PAGE, replicaSummaryBody, sessionInfoBody as sessionJson, versionBody as versionJson } from '#shared/responses.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
@@ -29,22 +27,6 @@ export interface FilesDeps {
   /** Resolves once the replicator kicks this request sent were accepted (awaited before each response). */
   kicksSent?: () => Promise<void>;
 }
-
-const createSessionSchema = z.object({
-  name: z.string().min(1),
-  size: z.number().int().nonnegative(),
-  sha256: z.string().regex(HASH_RE, 'must be 64 lower-case hex characters'),
-  content_type: z.string().max(255).optional(),
-  chunks: z.array(z.object({ hash: z.string().regex(HASH_RE, 'must be 64 lower-case hex characters'), size: z.number().int().positive() })),
-});
-
-const versionQuery = z.object({ version: z.coerce.number().int().positive().optional() });
-const listQuery = z.object({
-  deleted: z.enum(['true', 'false']).optional(),
-  limit: z.coerce.number().int().min(1).max(MAX_LIST_PAGE, `must be at most ${MAX_LIST_PAGE} (the largest page)`).optional(),
-  cursor: z.string().max(2048).optional(),
-  name: z.string().min(1).max(1024).optional(),
-});
 
 function owner(req: ApiRequest): AuthUser {
   if (!req.user) throw new Error('files route reached without an authenticated user');
@@ -205,7 +187,7 @@ export function createHandler(deps: FilesDeps | Services) {
       },
 
       'GET /api/v1/files': async (req) => {
-        const q = validate(listQuery, req.query, 'query');
+        const q = inputOf(req, 'GET /api/v1/files').query;
         const limit = q.limit ?? MAX_LIST_PAGE;
         const after = q.cursor === undefined ? undefined : decodeListCursor(q.cursor);
         // One more than the page tells whether another page follows.
@@ -217,7 +199,7 @@ export function createHandler(deps: FilesDeps | Services) {
       },
 
       'GET /api/v1/files/{id}': async (req) => {
-        const f = await storage.getFile(owner(req).id, req.params.id ?? '');
+        const f = await storage.getFile(owner(req).id, inputOf(req, 'GET /api/v1/files/{id}').params.id);
         return json(200, {
           success: true,
           data: {
@@ -232,8 +214,8 @@ export function createHandler(deps: FilesDeps | Services) {
 
       'GET /api/v1/files/{id}/download': async (req) => {
         const user = owner(req);
-        const { version } = validate(versionQuery, req.query, 'query');
-        const info = await storage.getFileInfo(user.id, req.params.id ?? '', version);
+        const { params, query } = inputOf(req, 'GET /api/v1/files/{id}/download');
+        const info = await storage.getFileInfo(user.id, params.id, query.version);
         await decide(req, info.name);
         const etag = `"${info.sha256}.${info.version}"`;
         const common = {
@@ -254,8 +236,8 @@ export function createHandler(deps: FilesDeps | Services) {
       },
 
       'GET /api/v1/files/{id}/manifest': async (req) => {
-        const { version } = validate(versionQuery, req.query, 'query');
-        const m = await storage.manifest(owner(req).id, req.params.id ?? '', version);
+        const { params, query } = inputOf(req, 'GET /api/v1/files/{id}/manifest');
+        const m = await storage.manifest(owner(req).id, params.id, query.version);
         return json(200, {
           success: true,
           data: {
@@ -270,48 +252,48 @@ export function createHandler(deps: FilesDeps | Services) {
       },
 
       'GET /api/v1/files/{id}/versions': async (req) => {
-        const versions = await storage.listVersions(owner(req).id, req.params.id ?? '');
-        return json(200, { success: true, data: { file_id: req.params.id, versions: versions.map(versionJson) } });
+        const { id } = inputOf(req, 'GET /api/v1/files/{id}/versions').params;
+        const versions = await storage.listVersions(owner(req).id, id);
+        return json(200, { success: true, data: { file_id: id, versions: versions.map(versionJson) } });
       },
 
       'DELETE /api/v1/files/{id}': async (req) => {
-        const fileId = req.params.id ?? '';
-        await storage.softDelete(owner(req).id, fileId);
-        return json(200, deletedBody(fileId));
+        const { id } = inputOf(req, 'DELETE /api/v1/files/{id}').params;
+        await storage.softDelete(owner(req).id, id);
+        return json(200, deletedBody(id));
       },
 
       'POST /api/v1/files/{id}/restore': async (req) => {
-        const f = await storage.restore(owner(req).id, req.params.id ?? '');
+        const f = await storage.restore(owner(req).id, inputOf(req, 'POST /api/v1/files/{id}/restore').params.id);
         return json(200, { success: true, data: fileJson(f) });
       },
 
       'POST /api/v1/uploads': async (req) => {
-        const body = parseJson(req, createSessionSchema);
+        const { body } = inputOf(req, 'POST /api/v1/uploads');
         await decide(req, body.name);
         const s = await storage.createSession(owner(req).id, { name: body.name, size: body.size, sha256: body.sha256, contentType: body.content_type, chunks: body.chunks });
         return json(201, { success: true, data: sessionJson(s) });
       },
 
       'GET /api/v1/uploads/{id}': async (req) => {
-        const s = await storage.getSession(owner(req).id, req.params.id ?? '');
+        const s = await storage.getSession(owner(req).id, inputOf(req, 'GET /api/v1/uploads/{id}').params.id);
         return json(200, { success: true, data: sessionJson(s) });
       },
 
       'PUT /api/v1/uploads/{id}/chunks/{hash}': async (req) => {
-        const hash = (req.params.hash ?? '').toLowerCase();
-        if (!HASH_RE.test(hash)) throw new BadRequest('The chunk hash in the path must be 64 hex characters (SHA-256 of the chunk).', 'invalid_hash');
-        const r = await storage.putSessionChunk(owner(req).id, req.params.id ?? '', hash, req.rawBody());
+        const { id, hash } = inputOf(req, 'PUT /api/v1/uploads/{id}/chunks/{hash}').params;
+        const r = await storage.putSessionChunk(owner(req).id, id, hash, req.rawBody());
         decisions.set(req, { mode: r.mode, reason: 'write' });
         return json(200, { success: true, data: { hash: r.hash, size: r.size, stored: true, deduped: r.deduped, compressed: r.compressed, acked: r.acked, pending: r.pending, mode: r.mode, degraded: r.degraded } });
       },
 
       'POST /api/v1/uploads/{id}/commit': async (req) => {
-        const f = await storage.commitSession(owner(req).id, req.params.id ?? '', parseIfMatch(req.headers['if-match']));
+        const f = await storage.commitSession(owner(req).id, inputOf(req, 'POST /api/v1/uploads/{id}/commit').params.id, parseIfMatch(req.headers['if-match']));
         return json(200, { success: true, data: fileJson(f) });
       },
 
       'DELETE /api/v1/uploads/{id}': async (req) => {
-        await storage.abortSession(owner(req).id, req.params.id ?? '');
+        await storage.abortSession(owner(req).id, inputOf(req, 'DELETE /api/v1/uploads/{id}').params.id);
         return json(200, { success: true, message: 'Upload session cancelled.' });
       },
     },

@@ -7,8 +7,7 @@
  *
  * A POST sets the region's whole fault picture: fields left out go back to 0.
  */
-import { z } from 'zod';
-import { createApiHandler, json, parseJson, type Authenticator } from '#shared/http.js';
+import { createApiHandler, inputOf, json, type Authenticator } from '#shared/http.js';
 import { BadRequest } from '#shared/errors.js';
 import { logger } from '#shared/observability.js';
 import type { FaultProxy, FaultSettings } from './faultproxy.js';
@@ -37,14 +36,6 @@ export function faultControl(proxies: Record<string, FaultProxy>): FaultControl 
   };
 }
 
-const faultBody = z.object({
-  region: z.string().min(1),
-  state: z.enum(['up', 'blackhole', 'refuse']),
-  latency_ms: z.number().int().min(0).max(600_000).optional(),
-  jitter_ms: z.number().int().min(0).max(600_000).optional(),
-  loss: z.number().min(0).max(1).optional(),
-});
-
 export interface LocalDeps {
   authenticator: Authenticator;
   faults: FaultControl;
@@ -56,7 +47,7 @@ export function createHandler(deps: LocalDeps) {
     {
       'GET /api/v1/local/faults': async () => json(200, { success: true, faults: deps.faults.all() }),
       'POST /api/v1/local/faults': async (req) => {
-        const body = parseJson(req, faultBody);
+        const { body } = inputOf(req, 'POST /api/v1/local/faults');
         if (!deps.faults.regions().includes(body.region)) {
           throw new BadRequest(`Unknown region '${body.region}'; known regions: ${deps.faults.regions().join(', ')}.`, 'invalid_field', { field: 'region' });
         }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { MAX_PASSWORD_BYTES, MIN_PASSWORD_LENGTH } from './password.js';
+import { noControlChars } from '../wire/fields.js';
 
 export const USERNAME_RULE = "must be 3-32 characters: letters, digits, '.', '_' or '-'";
 const USERNAME_RE = /^[A-Za-z0-9._-]{3,32}$/;
@@ -17,6 +18,7 @@ export const emailSchema = z
   .string()
   .trim()
   .max(254, { message: 'must be at most 254 characters' })
+  .refine(...noControlChars)
   .regex(EMAIL_RE, { message: 'must be an email address like name@example.com' })
   .transform((s) => s.toLowerCase());
 
@@ -34,7 +36,12 @@ export const registerSchema = z.object({
 });
 
 export const loginSchema = z.object({
-  email: z.string().min(1, { message: 'must not be empty' }).transform((s) => s.trim().toLowerCase()),
+  email: z
+    .string()
+    .min(1, { message: 'must not be empty' })
+    .max(254, { message: 'must be at most 254 characters' })
+    .refine(...noControlChars)
+    .transform((s) => s.trim().toLowerCase()),
   password: z.string().min(1, { message: 'must not be empty' }),
 });
 

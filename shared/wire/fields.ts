@@ -10,8 +10,11 @@ import { z } from 'zod';
 // eslint-disable-next-line no-control-regex
 export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
+/** The refinement every free-text field gets: `z.string().refine(...noControlChars)`. */
+export const noControlChars = [(s: string) => !CONTROL_CHARS.test(s), { message: 'must not contain NUL or other control characters' }] as const;
+
 /** A string with no NUL or other control character (PostgreSQL rejects NUL in text). */
-export const text = z.string().refine((s) => !CONTROL_CHARS.test(s), { message: 'must not contain NUL or other control characters' });
+export const text = z.string().refine(...noControlChars);
 
 /** A canonical UUID, as the catalog's uuid columns hold them. */
 export const uuid = z
