@@ -83,3 +83,35 @@ export function withoutParams(err: unknown): Error {
   Object.assign(clean, { code: cause?.code, constraint: cause?.constraint });
   return clean;
 }
+
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', '57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_NAMES = new Set(['DatabaseResumingException', 'ServiceUnavailableError', 'ServiceUnavailableException', 'InternalServerErrorException', 'ThrottlingException', 'TimeoutError', 'StatementTimeoutException']);
+const UNAVAILABLE_TEXT = /connection terminated|connection timeout|timeout exceeded when trying to connect|pglite is closed|database system is (starting up|shutting down)|Client has encountered a connection error/i;
+
+/**
+ * True when an error (or one of its causes) says a backing service (the catalog, a controller
+ * table) cannot be reached right now, rather than that the request is wrong or the code is: the
+ * client should get 503 with Retry-After, not 500.
+ */
+export function isBackendUnavailable(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 5) return false;
+  const e = err as { code?: unknown; name?: unknown; message?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || /^08/.test(e.code))) return true;
+  if (typeof e.name === 'string' && UNAVAILABLE_NAMES.has(e.name)) return true;
+  if (typeof e.message === 'string' && UNAVAILABLE_TEXT.test(e.message)) return true;
+  return isBackendUnavailable(e.cause, depth + 1);
+}
+
+/** What a client sees of a 5xx: a fixed text per code (details stay in the log). */
+const PUBLIC_5XX: Record<string, string> = {
+  replicas_unavailable: 'Not enough replicas acknowledged the write; nothing was committed. Retry later.',
+  chunk_unavailable: 'A chunk of this file could not be read from any replica. Retry later.',
+  catalog_unavailable: 'The catalog is unreachable; retry shortly.',
+  starting: 'The service is starting or its catalog is unreachable; retry shortly.',
+};
+
+/** The client-facing message of an error answered with a 5xx: never the internal text. */
+export function publicMessage(err: HttpError): string {
+  if (err.status < 500) return err.message;
+  return PUBLIC_5XX[err.code] ?? 'The service is temporarily unavailable; retry later. Quote the request id when reporting it.';
+}

@@ -8,7 +8,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { BadRequest, Forbidden, HttpError, MethodNotAllowed, NotFound, Unauthorized, withoutParams } from './errors.js';
+import { BadRequest, Forbidden, HttpError, isBackendUnavailable, MethodNotAllowed, NotFound, publicMessage, Unauthorized, Unavailable, withoutParams } from './errors.js';
 import { routes, routeKey, type FunctionName, type Route } from './routes.js';
 import { requestSchema, type RequestKey, type RequestInput } from './wire/requests.js';
 import { logger as defaultLogger } from './observability.js';
@@ -80,8 +80,17 @@ export function errorBody(code: string, message: string, extra?: Record<string, 
   return { success: false, error: { code, message, ...(extra ?? {}) } };
 }
 
+/** An error's answer: its code, a message meant for clients (never internal text on a 5xx), its details and the request id. */
 export function errorResult(err: HttpError, requestId?: string): ApiResult {
-  return json(err.status, errorBody(err.code, err.message, { ...(err.details ?? {}), ...(requestId ? { request_id: requestId } : {}) }), err.headers);
+  return json(err.status, errorBody(err.code, publicMessage(err), { ...(err.details ?? {}), ...(requestId ? { request_id: requestId } : {}) }), {
+    ...err.headers,
+    ...(requestId ? { 'X-Request-Id': requestId } : {}),
+  });
+}
+
+/** A backing service that cannot be reached (catalog, controller table): 503 with Retry-After. */
+export function catalogUnavailable(): Unavailable {
+  return new Unavailable('The catalog is unreachable; retry shortly.', 5, 'catalog_unavailable');
 }
 
 /** Parse and validate a JSON body with a zod schema; a 400 names the first bad field. */
@@ -181,6 +190,9 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
       if (!options.authenticator) throw new Error(`function '${fn}' has auth routes but no authenticator`);
       req.user = await options.authenticator.authenticate(token);
       if (route.auth === 'admin' && req.user.role !== 'admin') throw new Forbidden();
+    } else if (route.method === 'GET' && options.authenticator && bearerToken(headers)) {
+      // Open GET routes (health) show more to an admin; a bad token there is simply anonymous.
+      req.user = await options.authenticator.authenticate(bearerToken(headers) as string).catch(() => undefined);
     }
     // Validation at the edge, after auth (an anonymous caller learns nothing about ids).
     const schema = requestSchema(event.routeKey) ?? {};
@@ -207,8 +219,12 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
         const requestId = req?.requestId ?? request.context.awsRequestId ?? randomUUID();
         let result: ApiResult;
         if (err instanceof HttpError) {
-          if (err.status >= 500) log.warn('request failed', { requestId, status: err.status, code: err.code, message: err.message });
-          result = errorResult(err);
+          // The internal text of a 5xx (SDK and replica errors) goes to the log with the request id only.
+          if (err.status >= 500) log.warn('request failed', { requestId, status: err.status, code: err.code, detail: err.message, details: err.details });
+          result = errorResult(err, requestId);
+        } else if (isBackendUnavailable(err)) {
+          log.warn('backend unavailable', { requestId, routeKey: request.event?.routeKey, error: withoutParams(err) });
+          result = errorResult(catalogUnavailable(), requestId);
         } else {
           // Query errors carry their bound parameters (possibly secrets): log them without.
           log.error('unhandled error', { requestId, routeKey: request.event?.routeKey, error: withoutParams(err) });

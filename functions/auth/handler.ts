@@ -2,12 +2,10 @@
  * The auth function: register, login, profile (and its alias me), change password. Thin: validate
  * the body, call the AuthService, shape the response (the published API's shapes).
  */
-import type { Context } from 'aws-lambda';
-import { Unavailable } from '#shared/errors.js';
-import { createApiHandler, errorResult, inputOf, json, type ApiEvent, type ApiResult, type AuthUser } from '#shared/http.js';
+import { createApiHandler, inputOf, json, type AuthUser } from '#shared/http.js';
+import { apiEntry } from '#functions/_lib/cold-start.js';
 import { profileBody, sessionBody } from '#shared/responses.js';
-import { logger } from '#shared/observability.js';
-import { coldStart, type Services } from '#shared/runtime.js';
+import type { Services } from '#shared/runtime.js';
 
 export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>) {
   const { auth, authenticator } = services;
@@ -40,15 +38,4 @@ function currentUser(user: AuthUser | undefined): AuthUser {
 }
 
 // Lambda entry point: services are built once per cold start, on the first request.
-const started = coldStart(createHandler);
-
-export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
-  let inner: ReturnType<typeof createHandler>;
-  try {
-    inner = await started();
-  } catch (err) {
-    logger.error('auth function failed to start', { error: err as Error });
-    return errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));
-  }
-  return inner(event, context);
-}
+export const handler = apiEntry('auth', createHandler);

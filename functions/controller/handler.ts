@@ -2,12 +2,11 @@
  * The controller function: the original consistency-controller API (/v1/*). Thin: validate,
  * call the ControllerService, shape the response.
  */
-import type { Context } from 'aws-lambda';
-import { BadRequest, NotFound, Unavailable } from '#shared/errors.js';
-import { createApiHandler, errorResult, inputOf, json, type ApiEvent, type ApiRequest, type ApiResult, type Authenticator } from '#shared/http.js';
-import { logger } from '#shared/observability.js';
+import { BadRequest, NotFound } from '#shared/errors.js';
+import { createApiHandler, inputOf, json, type ApiRequest, type Authenticator } from '#shared/http.js';
+import { apiEntry } from '#functions/_lib/cold-start.js';
+import { controllerHealthView, statusView } from '#shared/health-views.js';
 import { criticalKeysBody, hintAck, modeBody, overrideAck } from '#shared/responses.js';
-import { coldStart } from '#shared/runtime.js';
 import type { Actor, ControllerService } from '#shared/controller/service.js';
 
 export interface ControllerHandlerDeps {
@@ -30,11 +29,11 @@ function criticalKeyOf(req: ApiRequest): string {
 
 export function createHandler(deps: ControllerHandlerDeps) {
   const { controller, authenticator } = deps;
-  const health = async () => {
+  const health = async (req: ApiRequest) => {
     const h = await controller.healthReport();
-    return json(h.status === 'unhealthy' ? 503 : 200, h);
+    return json(h.status === 'unhealthy' ? 503 : 200, controllerHealthView(h, req.user?.role));
   };
-  const status = async () => json(200, await controller.status());
+  const status = async (req: ApiRequest) => json(200, statusView(await controller.status(), req.user?.role));
   return createApiHandler(
     'controller',
     {
@@ -92,18 +91,7 @@ export function createHandler(deps: ControllerHandlerDeps) {
 }
 
 // Lambda entry point: services are built once per cold start, on the first request.
-const started = coldStart((services) => {
+export const handler = apiEntry('controller', (services) => {
   if (!services.controller) throw new Error('the controller function needs a controller table (ECHOFS_TABLE, DYNAMODB_ENDPOINT locally)');
   return createHandler({ controller: services.controller, authenticator: services.authenticator });
 });
-
-export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
-  let inner: ReturnType<typeof createHandler>;
-  try {
-    inner = await started();
-  } catch (err) {
-    logger.error('controller function failed to start', { error: err as Error });
-    return errorResult(new Unavailable('The controller is starting or its state store is unreachable; retry shortly.', 5));
-  }
-  return inner(event, context);
-}

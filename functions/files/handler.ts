@@ -7,13 +7,15 @@ import type { Context } from 'aws-lambda';
 import busboy from 'busboy';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BadRequest, HttpError, Unavailable } from '#shared/errors.js';
+import { BadRequest, HttpError } from '#shared/errors.js';
 import { mediaType } from '#shared/wire/fields.js';
 import { createApiHandler, errorResult, inputOf, json, type ApiEvent, type ApiRequest, type ApiResult, type AuthUser } from '#shared/http.js';
 import { DOWNLOAD_TOKEN_HEADER, DOWNLOAD_TOO_LARGE, manifestPath, STREAM_MAX_BYTES } from '#shared/downloads.js';
+import { serviceHealthView, type ServiceHealth } from '#shared/health-views.js';
 import { logger, metrics } from '#shared/observability.js';
 import { matchRoute, routeKey } from '#shared/routes.js';
-import { coldStart, type Services } from '#shared/runtime.js';
+import type { Services } from '#shared/runtime.js';
+import { coldStarted } from '#functions/_lib/cold-start.js';
 import { resolveRange, type StorageEngine } from '#shared/storage/engine.js';
 import { decodeListCursor, deletedBody, encodeListCursor, fileBody as fileJson, fileListBody, MAX_LIST_PAGE, replicaSummaryBody, sessionInfoBody as sessionJson, versionBody as versionJson } from '#shared/responses.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
@@ -143,16 +145,20 @@ export function createHandler(deps: FilesDeps | Services) {
   return createApiHandler(
     'files',
     {
-      'GET /api/v1/health': async () => {
+      'GET /api/v1/health': async (req) => {
         let catalogOk = true;
         let catalogError: string | undefined;
         try {
           await d.catalog.ping();
         } catch (err) {
           catalogOk = false;
-          catalogError = (err as Error).message;
+          catalogError = 'catalog unreachable';
+          logger.warn('health: catalog unreachable', { requestId: req.requestId, error: err as Error });
         }
         const replicas = await storage.replicaHealth();
+        for (const [region, r] of Object.entries(replicas)) {
+          if (!r.ok) logger.warn('health: replica unreachable', { requestId: req.requestId, region, detail: r.error });
+        }
         let controller: { ok: boolean; error?: string } | undefined;
         if (d.controllerPing) {
           try {
@@ -160,18 +166,20 @@ export function createHandler(deps: FilesDeps | Services) {
             controller = { ok: true };
           } catch (err) {
             controller = { ok: false, error: (err as Error).message };
+            logger.warn('health: controller store unreachable', { requestId: req.requestId, error: err as Error });
           }
         }
         const reachable = Object.values(replicas).filter((r) => r.ok).length;
         const status = !catalogOk || reachable === 0 ? 'down' : reachable < storage.regions.length || controller?.ok === false ? 'degraded' : 'ok';
-        return json(catalogOk ? 200 : 503, {
+        const full: ServiceHealth = {
           success: catalogOk,
           status,
-          catalog: { ok: catalogOk, ...(catalogError ? { error: 'catalog unreachable' } : {}) },
+          catalog: { ok: catalogOk, ...(catalogError ? { error: catalogError } : {}) },
           replicas,
           quorum: storage.quorum,
           ...(controller ? { controller } : {}),
-        });
+        };
+        return json(catalogOk ? 200 : 503, serviceHealthView(full, req.user?.role));
       },
 
       'POST /api/v1/files/upload': async (req) => {
@@ -344,7 +352,7 @@ function fromServices(s: Services): FilesDeps {
 /** Largest body a buffered Lambda response carries (6 MB payload, base64 grows by 4/3). */
 export const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 
-const getInner = coldStart(createHandler);
+const started = coldStarted('files', createHandler);
 
 /** Turn a streamed result into a buffered (base64) one, or a 413 that points to the manifest. */
 export async function bufferResult(result: ApiResult, limit = MAX_BUFFERED_BYTES): Promise<ApiResult> {
@@ -385,14 +393,7 @@ export async function bufferResult(result: ApiResult, limit = MAX_BUFFERED_BYTES
 
 /** API Gateway (buffered) entry point. */
 export async function handler(event: ApiEvent, context: Context): Promise<ApiResult> {
-  let h: ReturnType<typeof createHandler>;
-  try {
-    h = await getInner();
-  } catch (err) {
-    logger.error('files function failed to start', { error: err as Error });
-    return errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));
-  }
-  return bufferResult(await h(event, context));
+  return started.run(event, context, async (h) => bufferResult(await h(event, context)));
 }
 
 // Lambda's response streaming globals, present only inside the Node.js Lambda runtime.
@@ -469,10 +470,11 @@ async function streamCore(event: ApiEvent, responseStream: ResponseStream, conte
   let result: ApiResult;
   try {
     const request = functionUrlRequest(event);
-    result = limitStream(await (await getInner())(request, context), request.pathParameters?.id);
+    result = await started.run(request, context, async (h) => limitStream(await h(request, context), request.pathParameters?.id));
   } catch (err) {
-    logger.error('files function failed to start', { error: err as Error });
-    result = errorResult(new Unavailable('The service is starting or its catalog is unreachable; retry shortly.', 5));
+    // A malformed path (bad percent-encoding) is the client's error; nothing else reaches here.
+    if (!(err instanceof HttpError)) throw err;
+    result = errorResult(err, event.requestContext?.requestId ?? context.awsRequestId);
   }
   const out = awslambda.HttpResponseStream.from(responseStream, { statusCode: result.statusCode, headers: result.headers ?? {} });
   const body = result.stream ?? Readable.from(result.body === undefined ? [] : [Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8')]);

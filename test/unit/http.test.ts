@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Context } from 'aws-lambda';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { createApiHandler, json, type ApiEvent } from '#shared/http.js';
-import { Conflict } from '#shared/errors.js';
+import { Conflict, Unavailable } from '#shared/errors.js';
 
 function event(routeKey: string, path: string): ApiEvent {
   return {
@@ -42,7 +42,7 @@ describe('createApiHandler', () => {
     const queryError = Object.assign(new Error('Failed query: insert into users values ($1, $2)\nparams: alice,$2a$10$secrethash'), {
       query: 'insert into users values ($1, $2)',
       params: ['alice', '$2a$10$secrethash'],
-      cause: { message: 'connection reset', code: '08006' },
+      cause: { message: 'internal failure', code: 'XX000' },
     });
     const h = createApiHandler('files', { 'GET /api/v1/health': async () => Promise.reject(queryError) }, { logger: log });
     const r = await h(event('GET /api/v1/health', '/api/v1/health'), context);
@@ -52,7 +52,7 @@ describe('createApiHandler', () => {
     expect(body.error.request_id).toBe('req-1');
     expect(r.body).not.toContain('secrethash');
     const logged = JSON.stringify(errors, (_k, v: unknown) => (v instanceof Error ? { ...v, message: v.message } : v));
-    expect(logged).toContain('connection reset');
+    expect(logged).toContain('internal failure');
     expect(logged).not.toContain('secrethash');
   });
 
@@ -61,5 +61,31 @@ describe('createApiHandler', () => {
     const r = await h(event('GET /api/v1/health', '/api/v1/health'), context);
     expect(r.statusCode).toBe(200);
     expect(r.headers?.['X-Request-Id']).toBe('req-1');
+  });
+
+  it('answers 503 catalog_unavailable with Retry-After when the catalog becomes unreachable after the cold start', async () => {
+    const { log } = capturingLogger();
+    const lost = Object.assign(new Error('Failed query: select 1'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }) });
+    const h = createApiHandler('files', { 'GET /api/v1/health': async () => Promise.reject(lost) }, { logger: log });
+    const r = await h(event('GET /api/v1/health', '/api/v1/health'), context);
+    expect(r.statusCode).toBe(503);
+    expect(r.headers?.['Retry-After']).toBe('5');
+    const body = JSON.parse(r.body!) as { error: { code: string; message: string; request_id: string } };
+    expect(body.error.code).toBe('catalog_unavailable');
+    expect(body.error.request_id).toBe('req-1');
+    expect(r.body).not.toContain('ECONNREFUSED');
+  });
+
+  it('a 5xx typed error reaches the client as its code, details and request id, never its internal text', async () => {
+    const warned: unknown[] = [];
+    const log = { error: () => undefined, warn: (_m: string, extra: unknown) => void warned.push(extra), info: () => undefined } as unknown as Logger;
+    const err = new Unavailable('Strong write needs 2 of 3 replicas (eu-west-1: connect ECONNRESET 127.0.0.1:33029)', 5, 'replicas_unavailable', { mode: 'C', acked: ['us-east-1'], needed: 2 });
+    const h = createApiHandler('files', { 'GET /api/v1/health': async () => Promise.reject(err) }, { logger: log });
+    const r = await h(event('GET /api/v1/health', '/api/v1/health'), context);
+    expect(r.statusCode).toBe(503);
+    expect(r.body).not.toContain('ECONNRESET');
+    expect(JSON.parse(r.body!)).toMatchObject({ error: { code: 'replicas_unavailable', acked: ['us-east-1'], needed: 2, request_id: 'req-1' } });
+    expect(JSON.stringify(warned)).toContain('ECONNRESET');
+    expect(JSON.stringify(warned)).toContain('req-1');
   });
 });

@@ -59,10 +59,12 @@ describe('files handler', () => {
     const degraded = await setup(false, ['eu-west-1'])(event('GET /api/v1/health', '/api/v1/health'), context);
     expect(degraded.statusCode).toBe(200);
     expect(JSON.parse(degraded.body ?? '{}').status).toBe('degraded');
+    // Anonymous callers see a status per component: region names, no error text or latencies.
+    expect(JSON.parse(degraded.body ?? '{}').replicas['eu-west-1']).toEqual({ ok: false, status: 'down' });
     const down = await setup(true)(event('GET /api/v1/health', '/api/v1/health'), context);
     expect(down.statusCode).toBe(503);
     const body = JSON.parse(down.body ?? '{}');
-    expect(body.catalog.ok).toBe(false);
+    expect(body.catalog).toEqual({ ok: false, status: 'down' });
     expect(JSON.stringify(body)).not.toContain('connection refused');
   });
 
