@@ -8,6 +8,7 @@ import { catalogFromConfig, type Catalog } from './catalog/db.js';
 import { resolveJwtSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { AuthService } from './auth/service.js';
+import { LoginThrottle } from './auth/throttle.js';
 import type { Authenticator } from './http.js';
 import type { StorageEngine } from './storage/engine.js';
 import { createStorageEngine } from './storage/factory.js';
@@ -62,6 +63,7 @@ export async function buildServices(config: Config, overrides: Partial<Services>
         tokens: new TokenService(await jwtSecretFor(config)),
         bcryptCost: config.bcryptCost,
         adminEmails: config.adminEmails,
+        throttle: new LoginThrottle(catalog.db),
       });
     const controller =
       overrides.controller ??

@@ -2,7 +2,7 @@
  * The auth function: register, login, profile (and its alias me), change password. Thin: validate
  * the body, call the AuthService, shape the response (the published API's shapes).
  */
-import { createApiHandler, inputOf, json, type AuthUser } from '#shared/http.js';
+import { createApiHandler, inputOf, json, type ApiRequest, type AuthUser } from '#shared/http.js';
 import { apiEntry } from '#functions/_lib/cold-start.js';
 import { profileBody, sessionBody } from '#shared/responses.js';
 import type { Services } from '#shared/runtime.js';
@@ -17,7 +17,7 @@ export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>
         return json(201, sessionBody(session));
       },
       'POST /api/v1/auth/login': async (req) => {
-        const session = await auth.login(inputOf(req, 'POST /api/v1/auth/login').body);
+        const session = await auth.login(inputOf(req, 'POST /api/v1/auth/login').body, { clientAddress: clientAddress(req) });
         return json(200, sessionBody(session));
       },
       // The authenticator already loaded the current user for this token.
@@ -30,6 +30,16 @@ export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>
     },
     { authenticator },
   );
+}
+
+/**
+ * The caller's address: CloudFront's viewer address when the request came through it (the
+ * connection's source is then CloudFront's edge), else the connection's source.
+ */
+function clientAddress(req: ApiRequest): string | undefined {
+  const viewer = req.headers['cloudfront-viewer-address'];
+  if (viewer) return viewer.replace(/:\d+$/, '').slice(0, 64);
+  return req.event.requestContext?.http?.sourceIp;
 }
 
 function currentUser(user: AuthUser | undefined): AuthUser {

@@ -20,6 +20,7 @@ import {
   type RegisterInput,
 } from './schemas.js';
 import { InvalidToken, type TokenService } from './tokens.js';
+import type { LoginThrottle } from './throttle.js';
 
 export interface AuthServiceDeps {
   db: Db;
@@ -27,6 +28,13 @@ export interface AuthServiceDeps {
   bcryptCost?: number;
   /** Lower-case emails that get the admin role when they register. */
   adminEmails?: readonly string[];
+  /** Failed sign-in counting in the catalog (429 with Retry-After past the allowance). */
+  throttle?: LoginThrottle;
+}
+
+/** Where a sign-in comes from, for per-address throttling. */
+export interface LoginContext {
+  clientAddress?: string;
 }
 
 /** What register, login and a password change return. */
@@ -47,12 +55,14 @@ export class AuthService implements Authenticator {
   private readonly cost: number;
   private readonly adminEmails: Set<string>;
   private dummyHash?: Promise<string>;
+  private readonly throttle?: LoginThrottle;
 
   constructor(deps: AuthServiceDeps) {
     this.db = deps.db;
     this.tokens = deps.tokens;
     this.cost = deps.bcryptCost ?? DEFAULT_BCRYPT_COST;
     this.adminEmails = new Set((deps.adminEmails ?? []).map((e) => e.toLowerCase()));
+    this.throttle = deps.throttle;
   }
 
   async register(input: RegisterInput): Promise<AuthSession> {
@@ -82,15 +92,22 @@ export class AuthService implements Authenticator {
     return this.session(row);
   }
 
-  async login(input: LoginInput): Promise<AuthSession> {
+  async login(input: LoginInput, context: LoginContext = {}): Promise<AuthSession> {
     const { email, password } = validate(loginSchema, input);
+    const address = context.clientAddress;
+    await this.throttle?.check(email, address);
     const [row] = await this.db.select().from(users).where(eq(users.email, email)).limit(1);
     if (!row) {
       // Spend the same time as a real check, so response time does not reveal which emails exist.
       await verifyPassword(password, await this.getDummyHash());
+      await this.throttle?.failed(email, address);
       throw new Unauthorized(BAD_CREDENTIALS, 'invalid_credentials');
     }
-    if (!(await verifyPassword(password, row.passwordHash))) throw new Unauthorized(BAD_CREDENTIALS, 'invalid_credentials');
+    if (!(await verifyPassword(password, row.passwordHash))) {
+      await this.throttle?.failed(email, address);
+      throw new Unauthorized(BAD_CREDENTIALS, 'invalid_credentials');
+    }
+    await this.throttle?.succeeded(email);
     return this.session(row);
   }
 

@@ -118,6 +118,18 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX upload_sessions_expires_idx ON upload_sessions (expires_at)`,
     ],
   },
+  {
+    // Failed sign-ins per account and per client address, shared by every container.
+    id: '0002_login_throttle',
+    statements: [
+      `CREATE TABLE login_throttle (
+        key text PRIMARY KEY,
+        failures integer NOT NULL DEFAULT 0,
+        last_failure_at timestamptz NOT NULL,
+        locked_until timestamptz
+      )`,
+    ],
+  },
 ];
 
 export interface MigrateResult {

@@ -154,4 +154,12 @@ export const uploadSessions = pgTable(
   (t) => [index('upload_sessions_owner_idx').on(t.ownerId), index('upload_sessions_expires_idx').on(t.expiresAt)],
 );
 
-export const schema = { users, files, fileVersions, versionChunks, chunks, chunkPlacements, uploadSessions };
+/** Failed sign-ins by key (`account:<email>`, `address:<ip>`): shared by every container (shared/auth/throttle.ts). */
+export const loginThrottle = pgTable('login_throttle', {
+  key: text('key').primaryKey(),
+  failures: integer('failures').notNull().default(0),
+  lastFailureAt: ts('last_failure_at').notNull(),
+  lockedUntil: ts('locked_until'),
+});
+
+export const schema = { users, files, fileVersions, versionChunks, chunks, chunkPlacements, uploadSessions, loginThrottle };
