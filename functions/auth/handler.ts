@@ -27,6 +27,10 @@ export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>
         const session = await auth.changePassword(currentUser(req.user).id, inputOf(req, 'POST /api/v1/auth/password').body);
         return json(200, sessionBody(session, 'Password changed: tokens issued before now no longer work.'));
       },
+      'POST /api/v1/auth/logout': async (req) => {
+        await auth.logout(currentUser(req.user).id);
+        return json(200, { success: true, message: 'Signed out: every token issued to this account before now no longer works.' });
+      },
     },
     { authenticator },
   );

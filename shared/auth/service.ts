@@ -141,6 +141,17 @@ export class AuthService implements Authenticator {
     return this.session(updated);
   }
 
+  /** Sign out everywhere: bumps the token version, so every token issued to this user stops working. */
+  async logout(userId: string): Promise<void> {
+    const [row] = await this.db
+      .update(users)
+      .set({ tokenVersion: sql`${users.tokenVersion} + 1` })
+      .where(eq(users.id, userId))
+      .returning({ tokenVersion: users.tokenVersion });
+    if (!row) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    logger.info('signed out', { userId, tokenVersion: row.tokenVersion });
+  }
+
   /** Authenticator: a valid, unexpired token of an existing user whose token version is current. */
   async authenticate(token: string): Promise<AuthUser> {
     let claims;

@@ -70,6 +70,7 @@ export const requests = {
   'GET /api/v1/auth/profile': {},
   'GET /api/v1/auth/me': {},
   'POST /api/v1/auth/password': { body: changePasswordSchema },
+  'POST /api/v1/auth/logout': {},
   // health
   'GET /api/v1/health': {},
   // files

@@ -86,3 +86,29 @@ describe('bad input answers 4xx naming the field, never 5xx', () => {
     }
   });
 });
+
+describe('sign-out', () => {
+  it('POST /api/v1/auth/logout revokes every token of the account on the server; signing in again works', async () => {
+    const bob = await stack.register();
+    const second = await stack.fetchJson('/api/v1/auth/login', { body: { email: bob.email, password: bob.password } });
+    expect(second.status).toBe(200);
+    const out = await stack.fetchJson('/api/v1/auth/logout', { method: 'POST', token: bob.token });
+    expect(out.status).toBe(200);
+    expect((await stack.fetchJson('/api/v1/auth/me', { token: bob.token })).status).toBe(401);
+    expect((await stack.fetchJson('/api/v1/auth/me', { token: second.body.token })).status).toBe(401);
+    const again = await stack.fetchJson('/api/v1/auth/login', { body: { email: bob.email, password: bob.password } });
+    expect((await stack.fetchJson('/api/v1/auth/me', { token: again.body.token })).status).toBe(200);
+  });
+});
+
+describe('health views', () => {
+  it('anonymous health shows a status per component only; an admin sees the details', async () => {
+    const anon = await stack.fetchJson('/api/v1/health');
+    for (const r of Object.values(anon.body.replicas) as Array<Record<string, unknown>>) expect(Object.keys(r).sort()).toEqual(['ok', 'status']);
+    const admin = await stack.registerAdmin();
+    const full = await stack.fetchJson('/api/v1/health', { token: admin.token });
+    for (const r of Object.values(full.body.replicas) as Array<Record<string, unknown>>) expect(r).toHaveProperty('latencyMs');
+    const h = await stack.fetchJson('/v1/health');
+    for (const r of h.body.replicas as Array<Record<string, unknown>>) expect(r).not.toHaveProperty('last_error');
+  });
+});

@@ -59,6 +59,8 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
   };
 
   const signOut = () => {
+    // Revoke the token on the server too; signing out here never waits for or depends on it.
+    void api.logout?.().catch(() => undefined);
     saveSession(undefined);
     setSession(undefined);
     setNotice('You have signed out.');

@@ -683,6 +683,10 @@ export function createApi(opts: ApiOptions = {}) {
     async login(input: { email: string; password: string }): Promise<Session> {
       return toSession(await call('/api/v1/auth/login', { method: 'POST', json: input, anonymous: true }));
     },
+    /** Revoke the session on the server (every token of this account stops working). */
+    async logout(): Promise<void> {
+      await call('/api/v1/auth/logout', { method: 'POST' });
+    },
     async me(): Promise<User> {
       const b = obj(await call('/api/v1/auth/profile'));
       return toUser(pick(b, 'user') ?? pick(payload(b), 'user'));
