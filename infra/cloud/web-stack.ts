@@ -5,6 +5,7 @@
  * and the user's token travels in X-EchoFS-Authorization), an SPA fallback for client-side routes,
  * and security headers.
  */
+import { contentSecurityPolicy as sharedCsp, s3ConnectSources } from '#shared/security-headers.js';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
@@ -66,19 +67,7 @@ export const DOWNLOAD_FORWARDED_HEADERS = [DOWNLOAD_TOKEN_HEADER, 'range', 'if-r
  * regions: clients may fetch chunks in parallel through presigned URLs.
  */
 export function contentSecurityPolicy(regions: readonly string[]): string {
-  const s3 = ['https://*.s3.amazonaws.com', ...regions.flatMap((r) => [`https://s3.${r}.amazonaws.com`, `https://*.s3.${r}.amazonaws.com`])];
-  return [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data: blob:",
-    `connect-src 'self' ${s3.join(' ')}`,
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-  ].join('; ');
+  return sharedCsp(s3ConnectSources(regions));
 }
 
 export class WebStack extends Stack {

@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { matchRoute, pathExists, routeKey, routes as defaultRoutes, type FunctionName, type Route } from '#shared/routes.js';
 import type { ApiResult } from '#shared/http.js';
 import { HttpError } from '#shared/errors.js';
+import { LOCAL_SECURITY_HEADERS } from '#shared/security-headers.js';
 import { logger } from '#shared/observability.js';
 
 export type LambdaHttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<ApiResult>;
@@ -417,6 +418,8 @@ export function createAdapter(o: AdapterOptions): RequestListener {
     // A socket error (reset, write after close) is this request's end, never the process's.
     req.on('error', (err) => logger.debug('request stream error', { requestId, error: err }));
     res.on('error', (err) => logger.debug('response stream error', { requestId, error: err }));
+    // The same security headers as CloudFront's policy, on every answer (pages and API JSON).
+    for (const [name, value] of Object.entries(LOCAL_SECURITY_HEADERS)) res.setHeader(name, value);
     scope.run({ requestId, method: req.method, url: req.url, res }, () => {
       handle(req, res, requestId).catch((err: unknown) => {
         logger.error('local adapter failed', { requestId, method: req.method, url: req.url, error: err as Error });

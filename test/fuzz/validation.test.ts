@@ -112,3 +112,15 @@ describe('health views', () => {
     for (const r of h.body.replicas as Array<Record<string, unknown>>) expect(r).not.toHaveProperty('last_error');
   });
 });
+
+describe('security headers', () => {
+  it('pages and API JSON carry the CloudFront policy headers: CSP with frame-ancestors, Referrer-Policy, nosniff', async () => {
+    for (const path of ['/', '/api/v1/health', '/api/v1/files/%ZZ']) {
+      const r = await fetch(stack.url + path);
+      expect(r.headers.get('content-security-policy'), path).toContain("frame-ancestors 'none'");
+      expect(r.headers.get('referrer-policy'), path).toBe('strict-origin-when-cross-origin');
+      expect(r.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(r.headers.get('x-frame-options'), path).toBe('DENY');
+    }
+  });
+});
