@@ -58,7 +58,7 @@ describe.skipIf(!process.env.DATABASE_URL)('auth Lambda entry point (needs DATAB
     const down = await handler(registerEvent({ username: 'lambda', email: 'l@example.com', password: 'password-1' }), ctx);
     expect(down.statusCode, down.body).toBe(503);
     expect(down.headers?.['Retry-After']).toBe('5');
-    expect(JSON.parse(down.body ?? '{}')).toMatchObject({ success: false, error: { code: 'unavailable' } });
+    expect(JSON.parse(down.body ?? '{}')).toMatchObject({ success: false, error: { code: 'starting' } });
     expect(down.body, 'no driver or socket text reaches the client').not.toMatch(/ECONN|postgres|127\.0\.0\.1/i);
 
     proxy.set({ state: 'up' });
