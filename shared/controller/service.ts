@@ -1,7 +1,9 @@
 /**
  * The controller as the rest of EchoFS sees it: the ModeSource and HealthSink of the storage
- * engine (a cached, sub-millisecond mode lookup on the hot path) and the operations behind the
- * controller API (hints, overrides, critical keys, health, status, audit).
+ * engine (a sub-millisecond lookup in the cached snapshot, hints included, on the hot path) and
+ * the operations behind the controller API (hints, overrides, critical keys, health, status,
+ * audit). An operator change is answered only once every container's cache holds it (see
+ * snapshot-cache.ts).
  */
 import { eq } from 'drizzle-orm';
 import type { ControllerConfig, Mode } from '../config.js';
@@ -12,6 +14,7 @@ import { NotFound } from '../errors.js';
 import { logger } from '../observability.js';
 import type { HealthSink, ModeDecision, ModeSource } from '../storage/ports.js';
 import { HealthTracker, type ReplicaHealth } from './health.js';
+import { SnapshotCache } from './snapshot-cache.js';
 import { resolveMode, type Hint, type ScoreParts, type PolicyInputs, type Sample } from './policy.js';
 import type { AuditEntry, AuditPage, ControllerStore, ControlSnapshot, CriticalKeyInfo } from './store.js';
 
@@ -47,6 +50,8 @@ export interface ControllerServiceOptions {
   /** The replication backlog (catalog); omitted → reported as empty. */
   backlog?: () => Promise<Backlog>;
   now?: () => number;
+  /** How a change waits out other containers' cache leases before it is answered (tests: a fake). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface ModeAnswer {
@@ -72,14 +77,11 @@ export class ControllerService implements ModeSource, HealthSink {
   private readonly owners?: FileOwners;
   private readonly backlogFn?: () => Promise<Backlog>;
   private readonly now: () => number;
-  private snap?: ControlSnapshot;
-  private snapAt = -Infinity;
-  private refreshing?: Promise<void>;
+  private readonly cache: SnapshotCache;
   /** Regions observed on the data path since the last flush. */
   private readonly observed = new Set<string>();
   private readonly flushedReachable = new Map<string, boolean>();
   private flushedAt = -Infinity;
-  private readonly hints = new Map<string, { hint: Hint; at: number }>();
 
   constructor(o: ControllerServiceOptions) {
     this.store = o.store;
@@ -89,57 +91,29 @@ export class ControllerService implements ModeSource, HealthSink {
     this.owners = o.owners;
     this.backlogFn = o.backlog;
     this.now = o.now ?? Date.now;
+    this.cache = new SnapshotCache({
+      read: () => this.store.snapshot(),
+      clock: { now: this.now },
+      ttlMs: this.cfg.modeCacheMs,
+      onRead: (s) => this.health.adopt(s.health),
+      sleep: o.sleep,
+    });
   }
 
   // ---- cache -------------------------------------------------------------------------------
 
   /** Drop cached state so the next lookup reads the store (after a local write or decision). */
-  invalidate(objectId?: string): void {
-    this.snapAt = -Infinity;
-    if (objectId !== undefined) this.hints.delete(objectId);
+  invalidate(): void {
+    this.cache.invalidate();
   }
 
-  private refresh(): Promise<void> {
-    this.refreshing ??= this.store
-      .snapshot()
-      .then((s) => {
-        this.snap = s;
-        this.snapAt = this.now();
-        this.health.adopt(s.health);
-      })
-      .finally(() => {
-        this.refreshing = undefined;
-      });
-    return this.refreshing;
-  }
-
-  /** The cached snapshot, refreshed when older than the cache TTL; a stale one if the store fails. */
-  private async control(): Promise<ControlSnapshot> {
-    if (this.snap && this.now() - this.snapAt < this.cfg.modeCacheMs) return this.snap;
-    try {
-      await this.refresh();
-    } catch (err) {
-      if (!this.snap) throw err;
-      // Keep serving the last known state; retry after another TTL.
-      this.snapAt = this.now();
-      logger.warn('controller state refresh failed; using the cached state', { error: err as Error });
-    }
-    return this.snap as ControlSnapshot;
-  }
-
-  private async hintOf(objectId: string): Promise<Hint> {
-    const c = this.hints.get(objectId);
-    if (c && this.now() - c.at < this.cfg.modeCacheMs) return c.hint;
-    let hint: Hint;
-    try {
-      hint = await this.store.getHint(objectId);
-    } catch (err) {
-      logger.warn('hint lookup failed; using the last known hint', { objectId, error: err as Error });
-      hint = c?.hint ?? 'none';
-    }
-    if (this.hints.size > 10_000) this.hints.clear();
-    this.hints.set(objectId, { hint, at: this.now() });
-    return hint;
+  /**
+   * After a change stored at `storedAt`: take it in this process at once, and wait until no other
+   * container can still serve a snapshot without it (see SnapshotCache) before the change is answered.
+   */
+  private async changed(storedAt: number): Promise<void> {
+    this.cache.invalidate();
+    await this.cache.settle(storedAt);
   }
 
   // ---- ModeSource --------------------------------------------------------------------------
@@ -152,9 +126,10 @@ export class ControllerService implements ModeSource, HealthSink {
   async modeFor(objectId: string | undefined, ownerId?: string): Promise<ModeDecision> {
     let snap: ControlSnapshot;
     try {
-      snap = await this.control();
+      snap = await this.cache.get();
     } catch (err) {
-      // Never read: no state at all. Strong is the safe default (a write fails rather than degrade).
+      // No snapshot that is known to hold every answered change (a critical key may be missing
+      // from the last one): strong is the safe default (a write fails rather than degrade).
       logger.warn('controller state unavailable; strong by default', { error: err as Error });
       return { mode: 'C', reason: 'controller state unavailable: strong by default' };
     }
@@ -162,13 +137,7 @@ export class ControllerService implements ModeSource, HealthSink {
     const ids = objectId === undefined ? [] : ownerId ? [objectKey(ownerId, objectId), objectId] : [objectId];
     const critical = ids.some((id) => isCritical(snap.criticalKeys, id));
     const objectOverride = ids.map((id) => snap.objectOverrides.get(id)?.mode).find((m) => m !== undefined);
-    let hint: Hint | undefined;
-    if (!critical && !objectOverride && !snap.globalOverride) {
-      for (const id of ids) {
-        hint = await this.hintOf(id);
-        if (hint !== 'none') break;
-      }
-    }
+    const hint: Hint = ids.map((id) => snap.hints.get(id)).find((h) => h !== undefined) ?? 'none';
     const r = resolveMode(controllerMode, { critical, objectOverride, globalOverride: snap.globalOverride?.mode, hint });
     // Reads are always allowed to hedge: chunks are immutable, so a second holder's copy is the
     // same bytes in every mode, and the hedge delay follows observed latency, so a second request
@@ -199,7 +168,7 @@ export class ControllerService implements ModeSource, HealthSink {
    */
   async refreshHealth(): Promise<void> {
     try {
-      await this.refresh();
+      await this.cache.refresh();
     } catch (err) {
       logger.warn('shared health picture not refreshed', { error: err as Error });
     }
@@ -245,57 +214,61 @@ export class ControllerService implements ModeSource, HealthSink {
       throw new NotFound(`No file with id '${objectId}' that you own.`, 'file_not_found');
     }
     await this.store.setHint(objectId, hint, actor.id);
-    this.invalidate(objectId);
     if (file) {
       // The data path asks by owner and name.
-      const key = objectKey(file.ownerId, file.name);
-      await this.store.setHint(key, hint, actor.id);
-      this.invalidate(key);
+      await this.store.setHint(objectKey(file.ownerId, file.name), hint, actor.id);
     }
+    const storedAt = this.now();
     await this.audit(actor, 'set_hint', `hint '${hint}' for ${objectId}`, { objectId, detail: { hint } });
+    await this.changed(storedAt);
     return { object_id: objectId, hint };
   }
 
   async setOverride(actor: Actor, mode: Mode, objectId?: string): Promise<{ mode: Mode; object_id: string | null }> {
-    const before = objectId === undefined ? this.snap?.globalOverride?.mode : this.snap?.objectOverrides.get(objectId)?.mode;
+    const last = this.cache.last;
+    const before = objectId === undefined ? last?.globalOverride?.mode : last?.objectOverrides.get(objectId)?.mode;
     await this.store.setOverride(mode, actorName(actor), objectId);
-    this.invalidate(objectId);
+    const storedAt = this.now();
     await this.audit(actor, 'set_override', objectId ? `override ${objectId} to ${mode}` : `global override to ${mode}`, {
       objectId,
       from: before,
       to: mode,
     });
+    await this.changed(storedAt);
     return { mode, object_id: objectId ?? null };
   }
 
   async clearOverride(actor: Actor, objectId?: string): Promise<{ cleared: boolean; object_id: string | null }> {
     const old = await this.store.clearOverride(objectId);
-    this.invalidate(objectId);
+    const storedAt = this.now();
     if (old) {
       await this.audit(actor, 'clear_override', objectId ? `override of ${objectId} removed` : 'global override removed', {
         objectId,
         from: old.mode,
       });
     }
+    await this.changed(storedAt);
     return { cleared: old !== undefined, object_id: objectId ?? null };
   }
 
   async listCriticalKeys(): Promise<CriticalKeyInfo[]> {
     this.invalidate();
-    const snap = await this.control();
+    const snap = await this.cache.get();
     return [...snap.criticalKeys.values()].sort((a, b) => a.key.localeCompare(b.key));
   }
 
   async addCriticalKey(actor: Actor, key: string): Promise<void> {
     await this.store.addCriticalKey(key, actorName(actor));
-    this.invalidate();
+    const storedAt = this.now();
     await this.audit(actor, 'add_critical_key', `${key} is critical: always strong`, { objectId: key });
+    await this.changed(storedAt);
   }
 
   async removeCriticalKey(actor: Actor, key: string): Promise<boolean> {
     const removed = await this.store.removeCriticalKey(key);
-    this.invalidate();
+    const storedAt = this.now();
     if (removed) await this.audit(actor, 'remove_critical_key', `${key} is no longer critical`, { objectId: key });
+    await this.changed(storedAt);
     return removed;
   }
 
@@ -312,7 +285,7 @@ export class ControllerService implements ModeSource, HealthSink {
     let storeOk = true;
     try {
       this.invalidate();
-      snap = await this.control();
+      snap = await this.cache.get();
     } catch (err) {
       storeOk = false;
       logger.warn('controller store unavailable', { error: err as Error });
@@ -335,7 +308,7 @@ export class ControllerService implements ModeSource, HealthSink {
 
   async status(): Promise<StatusReport> {
     this.invalidate();
-    const snap = await this.control();
+    const snap = await this.cache.get();
     const s = snap.state;
     let backlog: Backlog = { pending: 0, missing: 0, oldestPendingAgeMs: 0 };
     if (this.backlogFn) {

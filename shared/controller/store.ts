@@ -7,11 +7,11 @@
  *   CTRL      OVERRIDE#<object>     a per-object override
  *   CTRL      CRITICAL#<key>        a critical key
  *   CTRL      HEALTH#<region>       the prober's per-replica health snapshot
- *   HINT      <object>              a user hint (many, looked up per object)
+ *   HINT      <object>              a user hint
  *   AUDIT     <iso time>#<id>       audit entry (TTL), read newest first
  *
- * Everything the hot path needs except hints is in the CTRL partition, so one Query refreshes a
- * whole cache. Transitions are conditional on the expected version and mode, so two deciders
+ * Everything the hot path needs is in the CTRL and HINT partitions, read together (two Queries
+ * in parallel) into one snapshot, so one refresh serves every write until the cache lease ends. Transitions are conditional on the expected version and mode, so two deciders
  * never both switch.
  */
 import {
@@ -74,12 +74,14 @@ export interface CriticalKeyInfo {
   at: number;
 }
 
-/** Everything in the CTRL partition, read in one Query. */
+/** Everything a mode decision needs: the CTRL partition and the hints, read together. */
 export interface ControlSnapshot {
   state: ControllerState;
   globalOverride?: OverrideInfo;
   objectOverrides: Map<string, OverrideInfo>;
   criticalKeys: Map<string, CriticalKeyInfo>;
+  /** Hints other than 'none', by object key. */
+  hints: Map<string, Exclude<Hint, 'none'>>;
   health: ReplicaHealth[];
 }
 
@@ -183,10 +185,13 @@ export class ControllerStore {
     }
   }
 
-  /** The whole CTRL partition: state, overrides, critical keys, health. */
+  /** State, overrides, critical keys, health (the CTRL partition) and hints, in one consistent read of each. */
   async snapshot(): Promise<ControlSnapshot> {
-    const items = await this.queryAll(CTRL);
-    const snap: ControlSnapshot = { state: initialState(), objectOverrides: new Map(), criticalKeys: new Map(), health: [] };
+    const [items, hints] = await Promise.all([this.queryAll(CTRL), this.queryAll('HINT')]);
+    const snap: ControlSnapshot = { state: initialState(), objectOverrides: new Map(), criticalKeys: new Map(), hints: new Map(), health: [] };
+    for (const it of hints) {
+      if (it.hint === 'strong' || it.hint === 'available') snap.hints.set(String(it.sk), it.hint);
+    }
     for (const it of items) {
       const sk = String(it.sk);
       if (sk === STATE) snap.state = toState(it);

@@ -58,7 +58,7 @@ beforeAll(async () => {
   const controller = new ControllerService({
     store,
     regions: REGIONS,
-    controller: DEFAULT_CONTROLLER,
+    controller: { ...DEFAULT_CONTROLLER, modeCacheMs: 50 },
     owners: { lookup: async (id) => (id === fileId ? { ownerId: alice.id, name: 'notes.txt' } : undefined) },
   });
   handler = createHandler({ controller, authenticator });

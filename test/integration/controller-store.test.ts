@@ -2,7 +2,7 @@
  * The controller against a real dynalite: conditional transitions, persistence across a restart
  * of the emulator, the audit log, the prober's decisions and the cached mode lookup.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import dynalite from 'dynalite';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +20,8 @@ import type { ControllerMetrics, TickMetrics } from '#shared/controller/metrics.
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
-const cfg: ControllerConfig = { ...DEFAULT_CONTROLLER, probeTimeoutMs: 100, modeCacheMs: 1000 };
+// A short cache lease: every operator change waits one lease before it is answered.
+const cfg: ControllerConfig = { ...DEFAULT_CONTROLLER, probeTimeoutMs: 100, modeCacheMs: 100 };
 
 let dir: string;
 let server: Server;
@@ -311,6 +312,148 @@ describe('controller service on dynalite', () => {
     for (let i = 0; i < n; i++) await svc.modeFor('bench.bin', 'owner');
     const perLookupUs = ((performance.now() - t0) / n) * 1000;
     process.stdout.write(`controller mode lookup (warm cache): ${perLookupUs.toFixed(2)} µs per lookup over ${n}\n`);
+    // What the rejected alternative would add to every write: one consistent read of a small item.
+    const m = 200;
+    const t1 = performance.now();
+    for (let i = 0; i < m; i++) await store.getState();
+    const perReadUs = ((performance.now() - t1) / m) * 1000;
+    process.stdout.write(`per-write consistent GetItem instead (dynalite): ${perReadUs.toFixed(0)} µs, ${(perReadUs / perLookupUs).toFixed(0)}× the cached lookup\n`);
     expect((await svc.modeFor('bench.bin', 'owner')).mode).toBe('C');
+  });
+});
+
+describe('operator changes take effect for every write that starts after their answer', () => {
+  const admin = { id: '22222222-2222-4222-8222-222222222222', email: 'admin@example.com', role: 'admin' as const };
+  const owner = '55555555-5555-4555-8555-555555555555';
+
+  /** A fake clock shared by the "containers"; a change's wait advances it (and can look around first). */
+  function fakeTime() {
+    const time = { t: Date.UTC(2026, 1, 1), waited: [] as number[], beforeWait: undefined as (() => Promise<void>) | undefined };
+    const now = () => time.t;
+    const sleep = async (ms: number) => {
+      await time.beforeWait?.();
+      time.waited.push(ms);
+      time.t += ms;
+    };
+    return { time, now, sleep };
+  }
+
+  /** A store whose next snapshot read is taken at once but handed back only on release(). */
+  function heldStore(table: string, now: () => number) {
+    const store = makeStore(table, now);
+    const real = store.snapshot.bind(store);
+    const held = { taken: 0, release: () => undefined as void, read: undefined as Promise<void> | undefined };
+    let hold = false;
+    store.snapshot = async () => {
+      const s = await real();
+      held.taken++;
+      if (hold) {
+        hold = false;
+        await new Promise<void>((resolve) => (held.release = resolve));
+      }
+      return s;
+    };
+    return { store, holdNext: () => (hold = true), held };
+  }
+
+  it('a refresh in flight across a critical-key change is not cached as fresh: the next write is strong', async () => {
+    const { time, now, sleep } = fakeTime();
+    const base = await freshStore(now);
+    await base.setOverride('A', 'admin');
+    const { store, holdNext, held } = heldStore(base.table, now);
+    const svc = new ControllerService({ store, regions: REGIONS, controller: cfg, now, sleep });
+
+    // A write starts, its refresh reads the state before the change and is held in flight.
+    holdNext();
+    const before = svc.modeFor('ledger.db', owner);
+    await vi.waitFor(() => expect(held.taken).toBe(1));
+
+    await svc.addCriticalKey(admin, 'ledger.db');
+    // The write that started before the answer may still see the old state...
+    held.release();
+    expect((await before).mode).toBe('A');
+    // ...but no write that starts after the answer does, in this container.
+    expect(await svc.modeFor('ledger.db', owner)).toMatchObject({ mode: 'C', reason: 'critical key: always strong' });
+    expect(time.waited).toEqual([cfg.modeCacheMs + 6]);
+  });
+
+  it('another container holding a cached snapshot (or a read in flight) serves the change to every write after its answer', async () => {
+    const { time, now, sleep } = fakeTime();
+    const base = await freshStore(now);
+    await base.setOverride('A', 'admin');
+    const a = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, now, sleep });
+    const bHeld = heldStore(base.table, now);
+    const b = new ControllerService({ store: bHeld.store, regions: REGIONS, controller: cfg, now, sleep });
+    const c = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, now, sleep });
+
+    // Container C caches a snapshot now; container B has a refresh in flight that read before the change.
+    expect((await c.modeFor('ledger.db', owner)).mode).toBe('A');
+    time.t += 10;
+    bHeld.holdNext();
+    const bBefore = b.modeFor('ledger.db', owner);
+    await vi.waitFor(() => expect(bHeld.held.taken).toBe(1));
+    time.t += 10;
+
+    // While A's change is stored but not yet answered, C still serves its cached snapshot: the
+    // change's answer waits out that lease, which is what makes C's next write strong.
+    let servedDuringWait: string | undefined;
+    time.beforeWait = async () => {
+      servedDuringWait = (await c.modeFor('ledger.db', owner)).mode;
+    };
+    await a.addCriticalKey(admin, 'ledger.db');
+    time.beforeWait = undefined;
+    expect(servedDuringWait).toBe('A');
+
+    bHeld.held.release();
+    expect((await bBefore).mode).toBe('A');
+    for (const container of [a, b, c]) {
+      expect(await container.modeFor('ledger.db', owner)).toMatchObject({ mode: 'C', reason: 'critical key: always strong' });
+    }
+
+    // Clearing the override and removing the key take effect in B and C as well.
+    await a.removeCriticalKey(admin, 'ledger.db');
+    await a.clearOverride(admin);
+    for (const container of [b, c]) expect((await container.modeFor('ledger.db', owner)).mode).toBe('C');
+    await a.setOverride(admin, 'H', objectKey(owner, 'ledger.db'));
+    for (const container of [b, c]) expect((await container.modeFor('ledger.db', owner)).mode).toBe('H');
+  });
+
+  it('a hint set in one container holds in another for the next write; hints come with the snapshot (one read)', async () => {
+    const { now, sleep } = fakeTime();
+    const base = await freshStore(now);
+    await base.setOverride('H', 'admin');
+    await base.clearOverride();
+    const a = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, now, sleep });
+    const bStore = makeStore(base.table, now);
+    let snapshots = 0;
+    let hintReads = 0;
+    const realSnapshot = bStore.snapshot.bind(bStore);
+    bStore.snapshot = async () => (snapshots++, realSnapshot());
+    bStore.getHint = async () => (hintReads++, 'none');
+    const b = new ControllerService({ store: bStore, regions: REGIONS, controller: cfg, now, sleep });
+
+    expect((await b.modeFor('new-name.bin', owner)).mode).toBe('C');
+    await a.setHint(admin, objectKey(owner, 'new-name.bin'), 'available');
+    expect(await b.modeFor('new-name.bin', owner)).toMatchObject({ mode: 'H' });
+    for (let i = 0; i < 5; i++) await b.modeFor(`other-${i}.bin`, owner);
+    expect({ snapshots, hintReads }).toEqual({ snapshots: 2, hintReads: 0 });
+  });
+
+  it('a store that cannot be read gives strong, never the last snapshot (it may lack a critical key)', async () => {
+    const { time, now, sleep } = fakeTime();
+    const store = await freshStore(now);
+    await store.setOverride('A', 'admin');
+    const svc = new ControllerService({ store, regions: REGIONS, controller: cfg, now, sleep });
+    expect((await svc.modeFor('x', owner)).mode).toBe('A');
+    time.t += cfg.modeCacheMs;
+    let reads = 0;
+    store.snapshot = async () => {
+      reads++;
+      throw new Error('dynamodb unreachable');
+    };
+    expect(await svc.modeFor('x', owner)).toMatchObject({ mode: 'C', reason: 'controller state unavailable: strong by default' });
+    // Within the back-off the store is not asked again on every write.
+    expect((await svc.modeFor('x', owner)).mode).toBe('C');
+    expect(reads).toBe(1);
   });
 });
