@@ -45,12 +45,12 @@ export function createHandler(deps: ControllerHandlerDeps) {
       'POST /v1/hint': async (req) => {
         const b = inputOf(req, 'POST /v1/hint').body;
         const r = await controller.setHint(actor(req), b.object_id, b.hint);
-        return json(200, hintAck(r.object_id, r.hint, (await controller.modeAnswer(b.object_id)).mode));
+        return json(200, { ...hintAck(r.object_id, r.hint, (await controller.modeAnswer(b.object_id)).mode), protects: r.protects });
       },
       'POST /v1/override': async (req) => {
         const b = inputOf(req, 'POST /v1/override').body;
         const r = await controller.setOverride(actor(req), b.mode, b.object_id);
-        return json(200, overrideAck(r.mode, r.object_id));
+        return json(200, { ...overrideAck(r.mode, r.object_id), protects: r.protects });
       },
       'DELETE /v1/override': async (req) => {
         const q = inputOf(req, 'DELETE /v1/override').query;
@@ -64,13 +64,14 @@ export function createHandler(deps: ControllerHandlerDeps) {
       'POST /v1/critical-keys': async (req) => {
         const b = inputOf(req, 'POST /v1/critical-keys').body;
         const key = (b.key ?? b.object_id) as string;
-        await controller.addCriticalKey(actor(req), key);
-        return json(201, { success: true, key, mode: 'C' });
+        const protects = await controller.addCriticalKey(actor(req), key);
+        return json(201, { success: true, key, mode: 'C', protects });
       },
       'DELETE /v1/critical-keys': async (req) => {
         const key = criticalKeyOf(req);
-        if (!(await controller.removeCriticalKey(actor(req), key))) throw new NotFound(`'${key}' is not a critical key.`, 'critical_key_not_found');
-        return json(200, { success: true, key });
+        const protects = await controller.removeCriticalKey(actor(req), key);
+        if (!protects) throw new NotFound(`'${key}' is not a critical key.`, 'critical_key_not_found');
+        return json(200, { success: true, key, protects });
       },
       'GET /v1/health': health,
       'GET /health': health,

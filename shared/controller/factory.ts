@@ -10,7 +10,8 @@ import { createReplicaStores } from '../storage/s3-store.js';
 import type { ObjectStore } from '../storage/ports.js';
 import { HealthTracker } from './health.js';
 import { catalogWriteRate, Prober } from './prober.js';
-import { catalogOwners, ControllerService, type Backlog } from './service.js';
+import { ControllerService, type Backlog } from './service.js';
+import { catalogOwners } from './targets.js';
 import { ControllerStore } from './store.js';
 
 export interface Controller {

@@ -5,35 +5,16 @@
  * audit). An operator change is answered only once every container's cache holds it (see
  * snapshot-cache.ts).
  */
-import { eq } from 'drizzle-orm';
 import type { ControllerConfig, Mode } from '../config.js';
 import { DEFAULT_CONTROLLER } from '../config.js';
-import type { Db } from '../catalog/db.js';
-import { files } from '../catalog/schema.js';
 import { NotFound } from '../errors.js';
 import { logger } from '../observability.js';
 import type { HealthSink, ModeDecision, ModeSource } from '../storage/ports.js';
 import { HealthTracker, type ReplicaHealth } from './health.js';
 import { SnapshotCache } from './snapshot-cache.js';
+import { isCritical, isFileId, objectKey, resolveTarget, type FileOwners, type Protects } from './targets.js';
 import { resolveMode, type Hint, type ScoreParts, type PolicyInputs, type Sample } from './policy.js';
 import type { AuditEntry, AuditPage, ControllerStore, ControlSnapshot, CriticalKeyInfo } from './store.js';
-
-/** The owner and name of a file (the catalog); undefined when no file has this id. */
-export interface FileOwners {
-  lookup(fileId: string): Promise<{ ownerId: string; name: string } | undefined>;
-}
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function catalogOwners(db: Db): FileOwners {
-  return {
-    async lookup(fileId) {
-      if (!UUID_RE.test(fileId)) return undefined;
-      const [row] = await db.select({ ownerId: files.ownerId, name: files.name }).from(files).where(eq(files.id, fileId)).limit(1);
-      return row;
-    },
-  };
-}
 
 export interface Backlog {
   pending: number;
@@ -68,6 +49,8 @@ export interface Actor {
 }
 
 const actorName = (a: Actor): string => a.email ?? a.id;
+
+const describe = (p: Protects): string => (p.file_id ? `file ${p.file_id} (${p.key})` : p.key);
 
 export class ControllerService implements ModeSource, HealthSink {
   readonly health: HealthTracker;
@@ -145,8 +128,10 @@ export class ControllerService implements ModeSource, HealthSink {
     return { mode: r.mode, reason: r.reason, hedgeReads: true };
   }
 
+  /** GET /v1/mode: a file id is answered as its owner's file; anything else as given. */
   async modeAnswer(objectId: string | undefined): Promise<ModeAnswer> {
-    const d = await this.modeFor(objectId);
+    const file = objectId !== undefined && isFileId(objectId) && this.owners ? await this.owners.lookup(objectId) : undefined;
+    const d = file ? await this.modeFor(file.name, file.ownerId) : await this.modeFor(objectId);
     return { object_id: objectId ?? null, mode: d.mode, reason: d.reason, timestamp: new Date(this.now()).toISOString() };
   }
 
@@ -206,44 +191,53 @@ export class ControllerService implements ModeSource, HealthSink {
   }
 
   // ---- operations (controller API) ---------------------------------------------------------
+  // Each names its object by file id, name or prefix (targets.ts), and is answered only once every
+  // container's next write sees it (changed()).
 
-  /** Set an object's hint: its owner or an admin; an id that is no file only for admins. */
-  async setHint(actor: Actor, objectId: string, hint: Hint): Promise<{ object_id: string; hint: Hint }> {
-    const file = this.owners ? await this.owners.lookup(objectId) : undefined;
-    if (actor.role !== 'admin' && (file === undefined || file.ownerId !== actor.id)) {
-      throw new NotFound(`No file with id '${objectId}' that you own.`, 'file_not_found');
-    }
-    await this.store.setHint(objectId, hint, actor.id);
-    if (file) {
-      // The data path asks by owner and name.
-      await this.store.setHint(objectKey(file.ownerId, file.name), hint, actor.id);
-    }
+  /**
+   * Set an object's hint: a file id its owner gave, or any file id, name or prefix an admin gave.
+   * An unknown file id is a 404.
+   */
+  async setHint(actor: Actor, objectId: string, hint: Hint): Promise<{ object_id: string; hint: Hint; protects: Protects }> {
+    const notYours = () => new NotFound(`No file with id '${objectId}' that you own.`, 'file_not_found');
+    if (actor.role !== 'admin' && !isFileId(objectId)) throw notYours();
+    const target = await resolveTarget(this.owners, objectId);
+    if (actor.role !== 'admin' && target.ownerId !== actor.id) throw notYours();
+    await this.store.setHint(target.protects.key, hint, actor.id);
     const storedAt = this.now();
-    await this.audit(actor, 'set_hint', `hint '${hint}' for ${objectId}`, { objectId, detail: { hint } });
-    await this.changed(storedAt);
-    return { object_id: objectId, hint };
-  }
-
-  async setOverride(actor: Actor, mode: Mode, objectId?: string): Promise<{ mode: Mode; object_id: string | null }> {
-    const last = this.cache.last;
-    const before = objectId === undefined ? last?.globalOverride?.mode : last?.objectOverrides.get(objectId)?.mode;
-    await this.store.setOverride(mode, actorName(actor), objectId);
-    const storedAt = this.now();
-    await this.audit(actor, 'set_override', objectId ? `override ${objectId} to ${mode}` : `global override to ${mode}`, {
-      objectId,
-      from: before,
-      to: mode,
+    await this.audit(actor, 'set_hint', `hint '${hint}' for ${describe(target.protects)}`, {
+      objectId: target.protects.key,
+      detail: { hint, file_id: target.protects.file_id },
     });
     await this.changed(storedAt);
-    return { mode, object_id: objectId ?? null };
+    return { object_id: objectId, hint, protects: target.protects };
+  }
+
+  /** A global override (no object), or one for a file id, name or prefix. */
+  async setOverride(actor: Actor, mode: Mode, objectId?: string): Promise<{ mode: Mode; object_id: string | null; protects: Protects | null }> {
+    const target = objectId === undefined ? undefined : await resolveTarget(this.owners, objectId);
+    const key = target?.protects.key;
+    const last = this.cache.last;
+    const before = key === undefined ? last?.globalOverride?.mode : last?.objectOverrides.get(key)?.mode;
+    await this.store.setOverride(mode, actorName(actor), key);
+    const storedAt = this.now();
+    await this.audit(actor, 'set_override', target ? `override ${describe(target.protects)} to ${mode}` : `global override to ${mode}`, {
+      objectId: key,
+      from: before,
+      to: mode,
+      ...(target?.protects.file_id ? { detail: { file_id: target.protects.file_id } } : {}),
+    });
+    await this.changed(storedAt);
+    return { mode, object_id: objectId ?? null, protects: target?.protects ?? null };
   }
 
   async clearOverride(actor: Actor, objectId?: string): Promise<{ cleared: boolean; object_id: string | null }> {
-    const old = await this.store.clearOverride(objectId);
+    const target = objectId === undefined ? undefined : await resolveTarget(this.owners, objectId);
+    const old = await this.store.clearOverride(target?.protects.key);
     const storedAt = this.now();
     if (old) {
-      await this.audit(actor, 'clear_override', objectId ? `override of ${objectId} removed` : 'global override removed', {
-        objectId,
+      await this.audit(actor, 'clear_override', target ? `override of ${describe(target.protects)} removed` : 'global override removed', {
+        objectId: target?.protects.key,
         from: old.mode,
       });
     }
@@ -257,19 +251,27 @@ export class ControllerService implements ModeSource, HealthSink {
     return [...snap.criticalKeys.values()].sort((a, b) => a.key.localeCompare(b.key));
   }
 
-  async addCriticalKey(actor: Actor, key: string): Promise<void> {
-    await this.store.addCriticalKey(key, actorName(actor));
+  /** Make a file id, name or prefix critical (always strong); answers what the key protects. */
+  async addCriticalKey(actor: Actor, key: string): Promise<Protects> {
+    const { protects } = await resolveTarget(this.owners, key);
+    await this.store.addCriticalKey(protects.key, actorName(actor));
     const storedAt = this.now();
-    await this.audit(actor, 'add_critical_key', `${key} is critical: always strong`, { objectId: key });
+    await this.audit(actor, 'add_critical_key', `${describe(protects)} is critical: always strong`, {
+      objectId: protects.key,
+      ...(protects.file_id ? { detail: { file_id: protects.file_id } } : {}),
+    });
     await this.changed(storedAt);
+    return protects;
   }
 
-  async removeCriticalKey(actor: Actor, key: string): Promise<boolean> {
-    const removed = await this.store.removeCriticalKey(key);
+  /** Returns what the key protected, or undefined when it was not critical. */
+  async removeCriticalKey(actor: Actor, key: string): Promise<Protects | undefined> {
+    const { protects } = await resolveTarget(this.owners, key);
+    const removed = await this.store.removeCriticalKey(protects.key);
     const storedAt = this.now();
-    if (removed) await this.audit(actor, 'remove_critical_key', `${key} is no longer critical`, { objectId: key });
+    if (removed) await this.audit(actor, 'remove_critical_key', `${describe(protects)} is no longer critical`, { objectId: protects.key });
     await this.changed(storedAt);
-    return removed;
+    return removed ? protects : undefined;
   }
 
   async auditLog(o: { limit?: number; cursor?: string }): Promise<AuditPage> {
@@ -340,19 +342,6 @@ export class ControllerService implements ModeSource, HealthSink {
       timestamp: new Date(this.now()).toISOString(),
     };
   }
-}
-
-/** How the data path's (owner, name) pair is keyed in hints, overrides and critical keys. */
-export function objectKey(ownerId: string, name: string): string {
-  return `${ownerId}/${name}`;
-}
-
-/** A critical key matches the object id exactly, or as a prefix when it ends with '*'. */
-function isCritical(keys: ReadonlyMap<string, unknown>, objectId: string): boolean {
-  if (keys.size === 0) return false;
-  if (keys.has(objectId)) return true;
-  for (const k of keys.keys()) if (k.endsWith('*') && objectId.startsWith(k.slice(0, -1))) return true;
-  return false;
 }
 
 export interface ReplicaView {

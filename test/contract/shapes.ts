@@ -59,10 +59,13 @@ export const SHAPES = {
   /** POST /v1/hint: an acknowledgement. */
   hint: {
     published: {},
-    extensions: { success: 'literal:true', status: 'literal:success', object_id: 'string', hint: 'enum:strong|available|none', mode: 'enum:C|H|A' },
+    extensions: { success: 'literal:true', status: 'literal:success', object_id: 'string', hint: 'enum:strong|available|none', mode: 'enum:C|H|A', protects: 'object' },
   },
   /** POST /v1/override: an acknowledgement. */
-  override: { published: {}, extensions: { success: 'literal:true', status: 'literal:success', mode: 'enum:C|H|A', object_id: ['string', 'null'] } },
+  override: {
+    published: {},
+    extensions: { success: 'literal:true', status: 'literal:success', mode: 'enum:C|H|A', object_id: ['string', 'null'], protects: ['object', 'null'] },
+  },
   /** GET /v1/critical-keys: the always-strong keys. */
   criticalKeys: { published: { critical_keys: 'array' }, extensions: { success: 'literal:true', count: 'number', items: 'array' } },
   /** GET /api/v1/health: health of the service. */

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { createDynamoClients } from '#shared/clients.js';
 import { DEFAULT_CONTROLLER, type ControllerConfig } from '#shared/config.js';
 import { ControllerStore } from '#shared/controller/store.js';
-import { ControllerService, objectKey, type FileOwners } from '#shared/controller/service.js';
+import { ControllerService } from '#shared/controller/service.js';
+import { objectKey, type FileOwners } from '#shared/controller/targets.js';
 import { HealthTracker } from '#shared/controller/health.js';
 import { Prober } from '#shared/controller/prober.js';
 import { step } from '#shared/controller/policy.js';
@@ -196,8 +197,8 @@ describe('controller service on dynalite', () => {
     await svc.addCriticalKey(admin, 'ledger/*');
     expect((await svc.modeFor('ledger/2026.csv', alice.id)).mode).toBe('C');
 
-    expect(await svc.removeCriticalKey(admin, 'notes.txt')).toBe(true);
-    expect(await svc.removeCriticalKey(admin, 'notes.txt')).toBe(false);
+    expect(await svc.removeCriticalKey(admin, 'notes.txt')).toMatchObject({ key: 'notes.txt', file_id: null });
+    expect(await svc.removeCriticalKey(admin, 'notes.txt')).toBeUndefined();
     expect((await svc.clearOverride(admin)).cleared).toBe(true);
     expect((await svc.clearOverride(admin)).cleared).toBe(false);
 
