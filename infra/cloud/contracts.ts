@@ -7,7 +7,7 @@
 import { APP_SECRET_VARIABLE as APP_SECRET_ENV } from '#shared/catalog/app-role.js';
 import { DIMENSION, METRIC } from '#shared/controller/metrics.js';
 import { PROBE_PREFIX as PROBER_PREFIX } from '#shared/controller/prober.js';
-import { TTL_ATTRIBUTE } from '#shared/controller/store.js';
+import { TTL_ATTRIBUTE } from '#shared/controller/dynamo-store.js';
 import { METRICS_NAMESPACE, SERVICE_NAME } from '#shared/observability.js';
 import { chunkKey } from '#shared/storage/ports.js';
 

@@ -12,7 +12,9 @@ import { HealthTracker } from './health.js';
 import { catalogWriteRate, Prober } from './prober.js';
 import { ControllerService, type Backlog } from './service.js';
 import { catalogOwners } from './targets.js';
-import { ControllerStore } from './store.js';
+import { DynamoControllerStore } from './dynamo-store.js';
+import type { ControllerStore } from './store.js';
+import type { Clock } from '../clock.js';
 
 export interface Controller {
   store: ControllerStore;
@@ -23,14 +25,15 @@ export interface Controller {
 export interface ControllerDeps {
   db?: Db;
   health?: HealthTracker;
+  /** Any store (e.g. a fake); by default the DynamoDB one from config, its table created locally. */
   store?: ControllerStore;
-  now?: () => number;
+  clock?: Clock;
 }
 
-export function storeFromConfig(config: Pick<Config, 'table' | 'dynamoEndpoint' | 'regions' | 'controller'>, now?: () => number): ControllerStore {
+export function storeFromConfig(config: Pick<Config, 'table' | 'dynamoEndpoint' | 'regions' | 'controller'>, clock?: Clock): DynamoControllerStore {
   const region = process.env.AWS_REGION ?? config.regions[0] ?? 'us-east-1';
   const { client, doc } = createDynamoClients({ region, endpoint: config.dynamoEndpoint });
-  return new ControllerStore({ client, doc, table: config.table, auditTtlDays: config.controller.auditTtlDays, now });
+  return new DynamoControllerStore({ client, doc, table: config.table, auditTtlDays: config.controller.auditTtlDays, clock });
 }
 
 export function catalogBacklog(db: Db): () => Promise<Backlog> {
@@ -42,9 +45,13 @@ export function catalogBacklog(db: Db): () => Promise<Backlog> {
  * table is created when missing.
  */
 export async function createController(config: Config, deps: ControllerDeps = {}): Promise<Controller> {
-  const store = deps.store ?? storeFromConfig(config, deps.now);
-  if (config.stage === 'local' || config.dynamoEndpoint) await store.ensureTable();
-  const health = deps.health ?? new HealthTracker(config.regions, { now: deps.now });
+  let store = deps.store;
+  if (!store) {
+    const dynamo = storeFromConfig(config, deps.clock);
+    if (config.stage === 'local' || config.dynamoEndpoint) await dynamo.ensureTable();
+    store = dynamo;
+  }
+  const health = deps.health ?? new HealthTracker(config.regions, { clock: deps.clock });
   const service = new ControllerService({
     store,
     regions: config.regions,
@@ -52,7 +59,7 @@ export async function createController(config: Config, deps: ControllerDeps = {}
     health,
     owners: deps.db ? catalogOwners(deps.db) : undefined,
     backlog: deps.db ? catalogBacklog(deps.db) : undefined,
-    now: deps.now,
+    clock: deps.clock,
   });
   return { store, health, service };
 }
@@ -67,7 +74,7 @@ export interface ProberServices {
 }
 
 /** The prober of a service container; the replica stores default to one per configured region. */
-export function createProber(services: ProberServices, stores?: readonly ObjectStore[], now?: () => number): Prober {
+export function createProber(services: ProberServices, stores?: readonly ObjectStore[], clock?: Clock): Prober {
   const { config, catalog, controller } = services;
   return new Prober({
     stores: stores ?? [...createReplicaStores(config).values()],
@@ -76,8 +83,8 @@ export function createProber(services: ProberServices, stores?: readonly ObjectS
     controller: config.controller,
     service: controller,
     backlog: catalogBacklog(catalog.db),
-    writeRate: catalogWriteRate(catalog.db, 60_000, now),
-    now,
+    writeRate: catalogWriteRate(catalog.db, 60_000, clock),
+    clock,
     // A region that comes back gets its backlog retried at once: convergence after a heal does not
     // wait out the per-row backoff the outage caused.
     onRecovered: async (regions) => {

@@ -3,6 +3,7 @@
  * reachable/unreachable judgement with hysteresis (one lost probe does not flip it). Fed by the
  * prober and by the data path's own observations (HealthSink.observe).
  */
+import { systemClock, type Clock } from '../clock.js';
 import type { HealthSink } from '../storage/ports.js';
 
 export interface ReplicaHealth {
@@ -34,7 +35,7 @@ export interface HealthOptions {
   window?: number;
   /** EWMA weight of the newest latency. */
   alpha?: number;
-  now?: () => number;
+  clock?: Clock;
 }
 
 interface Entry {
@@ -63,7 +64,7 @@ export class HealthTracker implements HealthSink {
   private readonly recoverThreshold: number;
   private readonly window: number;
   private readonly alpha: number;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private writes: number[] = [];
 
   constructor(regions: readonly string[] = [], o: HealthOptions = {}) {
@@ -71,7 +72,7 @@ export class HealthTracker implements HealthSink {
     this.recoverThreshold = o.recoverThreshold ?? 2;
     this.window = o.window ?? 50;
     this.alpha = o.alpha ?? 0.3;
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? systemClock;
     for (const r of regions) this.entry(r);
   }
 
@@ -87,7 +88,7 @@ export class HealthTracker implements HealthSink {
 
   observe(region: string, outcome: { ok: boolean; latencyMs: number; error?: string }): void {
     const e = this.entry(region);
-    const t = this.now();
+    const t = this.clock.now();
     e.updatedAt = t;
     e.outcomes.push(outcome.ok);
     if (e.outcomes.length > this.window) e.outcomes.shift();
@@ -128,13 +129,13 @@ export class HealthTracker implements HealthSink {
   }
 
   recordWrite(): void {
-    this.writes.push(this.now());
+    this.writes.push(this.clock.now());
     if (this.writes.length > 10_000) this.writes = this.writes.slice(-5_000);
   }
 
   /** Writes recorded in this process during the last `windowMs`. */
   writesSince(windowMs: number): number {
-    const from = this.now() - windowMs;
+    const from = this.clock.now() - windowMs;
     this.writes = this.writes.filter((t) => t >= from);
     return this.writes.length;
   }

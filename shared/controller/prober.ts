@@ -4,6 +4,7 @@
  * policy step, persists it with a conditional write, audits a transition and emits metrics.
  */
 import { and, count, gt, isNull } from 'drizzle-orm';
+import { systemClock, type Clock } from '../clock.js';
 import type { ControllerConfig } from '../config.js';
 import type { Db } from '../catalog/db.js';
 import { fileVersions } from '../catalog/schema.js';
@@ -46,16 +47,16 @@ export interface ProberOptions {
   /** Writes per second (e.g. acknowledged versions in the catalog over the last minute). */
   writeRate?: () => Promise<number>;
   metrics?: ControllerMetrics;
-  now?: () => number;
+  clock?: Clock;
   probeTimeoutMs?: number;
   /** Called with the regions judged reachable again by this tick (e.g. to retry their backlog). */
   onRecovered?: (regions: string[]) => Promise<void> | void;
 }
 
 /** Acknowledged file writes per second over the last `windowMs`, from the catalog. */
-export function catalogWriteRate(db: Db, windowMs = 60_000, now: () => number = Date.now): () => Promise<number> {
+export function catalogWriteRate(db: Db, windowMs = 60_000, clock: Clock = systemClock): () => Promise<number> {
   return async () => {
-    const since = new Date(now() - windowMs);
+    const since = new Date(clock.now() - windowMs);
     const [row] = await db
       .select({ n: count() })
       .from(fileVersions)
@@ -82,18 +83,18 @@ async function withTimeout<T>(ms: number, ctl: AbortController, p: (signal: Abor
 
 export class Prober {
   private readonly o: ProberOptions;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private running?: Promise<TickResult>;
 
   constructor(o: ProberOptions) {
     this.o = o;
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? systemClock;
   }
 
   /** Probe one replica: put a small object under probe/<region>, read it back, compare. */
   async probe(s: ObjectStore): Promise<ProbeResult> {
     const t0 = performance.now();
-    const body = Buffer.from(JSON.stringify({ region: s.region, at: this.now() }));
+    const body = Buffer.from(JSON.stringify({ region: s.region, at: this.clock.now() }));
     try {
       await withTimeout(this.o.probeTimeoutMs ?? this.o.controller.probeTimeoutMs, new AbortController(), async (signal) => {
         await s.put(probeKey(s.region), body, signal);
@@ -170,7 +171,7 @@ export class Prober {
       this.o.store.putHealth(snapshots).catch((err: unknown) => logger.warn('health snapshot not stored', { error: err as Error })),
     ]);
 
-    const now = this.now();
+    const now = this.clock.now();
     const hinted = hints.strong + hints.available;
     const inputs: PolicyInputs = {
       partition: total === 0 ? 0 : (total - reachable) / total,
@@ -220,11 +221,11 @@ export class Prober {
    */
   async runFor(o: { budgetMs: number; intervalMs: number; remainingMs?: () => number; sleep?: (ms: number) => Promise<void> }): Promise<number> {
     const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    const start = this.now();
+    const start = this.clock.now();
     const tickCost = (this.o.probeTimeoutMs ?? this.o.controller.probeTimeoutMs) + 2000;
     let ticks = 0;
     for (;;) {
-      const t0 = this.now();
+      const t0 = this.clock.now();
       try {
         await this.tick();
       } catch (err) {
@@ -233,8 +234,8 @@ export class Prober {
       ticks++;
       const next = t0 + o.intervalMs;
       if (next - start >= o.budgetMs) break;
-      if (o.remainingMs && o.remainingMs() - Math.max(0, next - this.now()) < tickCost) break;
-      await sleep(Math.max(0, next - this.now()));
+      if (o.remainingMs && o.remainingMs() - Math.max(0, next - this.clock.now()) < tickCost) break;
+      await sleep(Math.max(0, next - this.clock.now()));
     }
     return ticks;
   }

@@ -5,6 +5,7 @@
  * audit). An operator change is answered only once every container's cache holds it (see
  * snapshot-cache.ts).
  */
+import { systemClock, type Clock } from '../clock.js';
 import type { ControllerConfig, Mode } from '../config.js';
 import { DEFAULT_CONTROLLER } from '../config.js';
 import { NotFound } from '../errors.js';
@@ -30,7 +31,7 @@ export interface ControllerServiceOptions {
   owners?: FileOwners;
   /** The replication backlog (catalog); omitted → reported as empty. */
   backlog?: () => Promise<Backlog>;
-  now?: () => number;
+  clock?: Clock;
   /** How a change waits out other containers' cache leases before it is answered (tests: a fake). */
   sleep?: (ms: number) => Promise<void>;
 }
@@ -59,7 +60,7 @@ export class ControllerService implements ModeSource, HealthSink {
   private readonly cfg: ControllerConfig;
   private readonly owners?: FileOwners;
   private readonly backlogFn?: () => Promise<Backlog>;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly cache: SnapshotCache;
   /** Regions observed on the data path since the last flush. */
   private readonly observed = new Set<string>();
@@ -70,13 +71,13 @@ export class ControllerService implements ModeSource, HealthSink {
     this.store = o.store;
     this.regions = o.regions;
     this.cfg = o.controller ?? DEFAULT_CONTROLLER;
-    this.health = o.health ?? new HealthTracker(o.regions, { now: o.now });
+    this.health = o.health ?? new HealthTracker(o.regions, { clock: o.clock });
     this.owners = o.owners;
     this.backlogFn = o.backlog;
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? systemClock;
     this.cache = new SnapshotCache({
       read: () => this.store.snapshot(),
-      clock: { now: this.now },
+      clock: this.clock,
       ttlMs: this.cfg.modeCacheMs,
       onRead: (s) => this.health.adopt(s.health),
       sleep: o.sleep,
@@ -102,11 +103,11 @@ export class ControllerService implements ModeSource, HealthSink {
   // ---- ModeSource --------------------------------------------------------------------------
 
   /**
-   * The mode of one object. The data path names an object by its file name and owner; an object
-   * id given to the API is matched as is and, for a file, as '<owner id>/<name>' too, so a key,
-   * override or hint may name either.
+   * The mode of one object. The data path names an object by its owner and file name, matched as
+   * '<owner id>/<name>' and as the bare name (a key, override or hint may name either); without an
+   * owner (an id given to GET /v1/mode) the id is matched as is.
    */
-  async modeFor(objectId: string | undefined, ownerId?: string): Promise<ModeDecision> {
+  async modeFor(ownerId: string | undefined, objectId?: string): Promise<ModeDecision> {
     let snap: ControlSnapshot;
     try {
       snap = await this.cache.get();
@@ -131,8 +132,8 @@ export class ControllerService implements ModeSource, HealthSink {
   /** GET /v1/mode: a file id is answered as its owner's file; anything else as given. */
   async modeAnswer(objectId: string | undefined): Promise<ModeAnswer> {
     const file = objectId !== undefined && isFileId(objectId) && this.owners ? await this.owners.lookup(objectId) : undefined;
-    const d = file ? await this.modeFor(file.name, file.ownerId) : await this.modeFor(objectId);
-    return { object_id: objectId ?? null, mode: d.mode, reason: d.reason, timestamp: new Date(this.now()).toISOString() };
+    const d = file ? await this.modeFor(file.ownerId, file.name) : await this.modeFor(undefined, objectId);
+    return { object_id: objectId ?? null, mode: d.mode, reason: d.reason, timestamp: new Date(this.clock.now()).toISOString() };
   }
 
   // ---- HealthSink --------------------------------------------------------------------------
@@ -169,9 +170,9 @@ export class ControllerService implements ModeSource, HealthSink {
     if (this.observed.size === 0) return;
     const snaps = this.health.snapshots([...this.observed]);
     const flipped = snaps.some((h) => (this.flushedReachable.get(h.region) ?? true) !== h.reachable);
-    if (!flipped && this.now() - this.flushedAt < this.cfg.modeCacheMs) return;
+    if (!flipped && this.clock.now() - this.flushedAt < this.cfg.modeCacheMs) return;
     this.observed.clear();
-    this.flushedAt = this.now();
+    this.flushedAt = this.clock.now();
     for (const h of snaps) this.flushedReachable.set(h.region, h.reachable);
     try {
       await this.store.putHealth(snaps);
@@ -204,7 +205,7 @@ export class ControllerService implements ModeSource, HealthSink {
     const target = await resolveTarget(this.owners, objectId);
     if (actor.role !== 'admin' && target.ownerId !== actor.id) throw notYours();
     await this.store.setHint(target.protects.key, hint, actor.id);
-    const storedAt = this.now();
+    const storedAt = this.clock.now();
     await this.audit(actor, 'set_hint', `hint '${hint}' for ${describe(target.protects)}`, {
       objectId: target.protects.key,
       detail: { hint, file_id: target.protects.file_id },
@@ -220,7 +221,7 @@ export class ControllerService implements ModeSource, HealthSink {
     const last = this.cache.last;
     const before = key === undefined ? last?.globalOverride?.mode : last?.objectOverrides.get(key)?.mode;
     await this.store.setOverride(mode, actorName(actor), key);
-    const storedAt = this.now();
+    const storedAt = this.clock.now();
     await this.audit(actor, 'set_override', target ? `override ${describe(target.protects)} to ${mode}` : `global override to ${mode}`, {
       objectId: key,
       from: before,
@@ -234,7 +235,7 @@ export class ControllerService implements ModeSource, HealthSink {
   async clearOverride(actor: Actor, objectId?: string): Promise<{ cleared: boolean; object_id: string | null }> {
     const target = objectId === undefined ? undefined : await resolveTarget(this.owners, objectId);
     const old = await this.store.clearOverride(target?.protects.key);
-    const storedAt = this.now();
+    const storedAt = this.clock.now();
     if (old) {
       await this.audit(actor, 'clear_override', target ? `override of ${describe(target.protects)} removed` : 'global override removed', {
         objectId: target?.protects.key,
@@ -255,7 +256,7 @@ export class ControllerService implements ModeSource, HealthSink {
   async addCriticalKey(actor: Actor, key: string): Promise<Protects> {
     const { protects } = await resolveTarget(this.owners, key);
     await this.store.addCriticalKey(protects.key, actorName(actor));
-    const storedAt = this.now();
+    const storedAt = this.clock.now();
     await this.audit(actor, 'add_critical_key', `${describe(protects)} is critical: always strong`, {
       objectId: protects.key,
       ...(protects.file_id ? { detail: { file_id: protects.file_id } } : {}),
@@ -268,7 +269,7 @@ export class ControllerService implements ModeSource, HealthSink {
   async removeCriticalKey(actor: Actor, key: string): Promise<Protects | undefined> {
     const { protects } = await resolveTarget(this.owners, key);
     const removed = await this.store.removeCriticalKey(protects.key);
-    const storedAt = this.now();
+    const storedAt = this.clock.now();
     if (removed) await this.audit(actor, 'remove_critical_key', `${describe(protects)} is no longer critical`, { objectId: protects.key });
     await this.changed(storedAt);
     return removed ? protects : undefined;
@@ -304,7 +305,7 @@ export class ControllerService implements ModeSource, HealthSink {
       total: this.regions.length,
       quorum_available: reachable >= quorum,
       controller_store: storeOk ? 'ok' : 'unavailable',
-      timestamp: new Date(this.now()).toISOString(),
+      timestamp: new Date(this.clock.now()).toISOString(),
     };
   }
 
@@ -339,7 +340,7 @@ export class ControllerService implements ModeSource, HealthSink {
       backlog: { pending: backlog.pending, missing: backlog.missing },
       replication_lag_ms: backlog.oldestPendingAgeMs,
       transitions: recent.entries.filter((e) => e.kind === 'transition').slice(0, 10),
-      timestamp: new Date(this.now()).toISOString(),
+      timestamp: new Date(this.clock.now()).toISOString(),
     };
   }
 }

@@ -1,42 +1,12 @@
 /**
- * Controller state in DynamoDB (dynalite locally), one table:
- *
- *   pk        sk                    item
- *   CTRL      STATE                 mode, version, samples, changedAt, last inputs/score
- *   CTRL      OVERRIDE#*            the global override
- *   CTRL      OVERRIDE#<object>     a per-object override
- *   CTRL      CRITICAL#<key>        a critical key
- *   CTRL      HEALTH#<region>       the prober's per-replica health snapshot
- *   HINT      <object>              a user hint
- *   AUDIT     <iso time>#<id>       audit entry (TTL), read newest first
- *
- * Everything the hot path needs is in the CTRL and HINT partitions, read together (two Queries
- * in parallel) into one snapshot, so one refresh serves every write until the cache lease ends. Transitions are conditional on the expected version and mode, so two deciders
- * never both switch.
+ * The controller store port: where the controller's shared state lives (mode and its samples,
+ * overrides, critical keys, hints, the replicas' health, the audit log). The DynamoDB adapter
+ * (dynamo-store.ts) implements it in the cloud and on dynalite locally; memory-store.ts is the
+ * in-memory fake for unit tests.
  */
-import {
-  CreateTableCommand,
-  DescribeTableCommand,
-  ResourceNotFoundException,
-  UpdateTimeToLiveCommand,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
-import { randomUUID } from 'node:crypto';
 import type { Mode } from '../config.js';
-import { BadRequest } from '../errors.js';
 import type { ReplicaHealth } from './health.js';
-import { initialState, type ControllerState, type Hint, type PolicyInputs, type ScoreParts } from './policy.js';
-
-export const TTL_ATTRIBUTE = 'ttl';
-const CTRL = 'CTRL';
-const STATE = 'STATE';
+import type { ControllerState, Hint, PolicyInputs, ScoreParts } from './policy.js';
 
 export interface AuditEntry {
   id: string;
@@ -85,298 +55,29 @@ export interface ControlSnapshot {
   health: ReplicaHealth[];
 }
 
-export interface StoreOptions {
-  client: DynamoDBClient;
-  doc: DynamoDBDocumentClient;
-  table: string;
-  auditTtlDays?: number;
-  now?: () => number;
-}
-
-type Item = Record<string, unknown>;
-
-export class ControllerStore {
-  readonly table: string;
-  private readonly client: DynamoDBClient;
-  private readonly doc: DynamoDBDocumentClient;
-  private readonly auditTtlSeconds: number;
-  private readonly now: () => number;
-
-  constructor(o: StoreOptions) {
-    this.client = o.client;
-    this.doc = o.doc;
-    this.table = o.table;
-    this.auditTtlSeconds = (o.auditTtlDays ?? 90) * 86_400;
-    this.now = o.now ?? Date.now;
-  }
-
-  /** Create the table when it does not exist (local use; the cloud table comes from CDK). */
-  async ensureTable(): Promise<void> {
-    try {
-      await this.client.send(new DescribeTableCommand({ TableName: this.table }));
-      return;
-    } catch (err) {
-      if (!(err instanceof ResourceNotFoundException) && (err as Error).name !== 'ResourceNotFoundException') throw err;
-    }
-    try {
-      await this.client.send(
-        new CreateTableCommand({
-          TableName: this.table,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'pk', AttributeType: 'S' },
-            { AttributeName: 'sk', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'pk', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-        }),
-      );
-    } catch (err) {
-      // Another process created it first.
-      if ((err as Error).name !== 'ResourceInUseException') throw err;
-    }
-    for (let i = 0; i < 100; i++) {
-      const d = await this.client.send(new DescribeTableCommand({ TableName: this.table }));
-      if (d.Table?.TableStatus === 'ACTIVE') break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    try {
-      await this.client.send(
-        new UpdateTimeToLiveCommand({ TableName: this.table, TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true } }),
-      );
-    } catch {
-      // dynalite does not implement TTL; expired items are also filtered on read.
-    }
-  }
-
-  /** Resolves when the table answers; rejects otherwise (health checks). */
-  async ping(): Promise<void> {
-    await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: CTRL, sk: STATE } }));
-  }
-
-  // ---- controller state ------------------------------------------------------------------
-
-  async getState(): Promise<ControllerState> {
-    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: CTRL, sk: STATE }, ConsistentRead: true }));
-    return r.Item ? toState(r.Item) : initialState();
-  }
-
-  /**
-   * Persist `next` only if the stored state still has `expected`'s version and mode.
-   * Returns false when another decider got there first.
-   */
-  async saveState(next: ControllerState, expected: Pick<ControllerState, 'version' | 'mode'>): Promise<boolean> {
-    const condition =
-      expected.version === 0
-        ? { ConditionExpression: 'attribute_not_exists(pk)' }
-        : {
-            ConditionExpression: '#v = :v AND #m = :m',
-            ExpressionAttributeNames: { '#v': 'version', '#m': 'mode' },
-            ExpressionAttributeValues: { ':v': expected.version, ':m': expected.mode },
-          };
-    try {
-      await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: CTRL, sk: STATE, ...next }, ...condition }));
-      return true;
-    } catch (err) {
-      if ((err as Error).name === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
-  }
-
-  /** State, overrides, critical keys, health (the CTRL partition) and hints, in one consistent read of each. */
-  async snapshot(): Promise<ControlSnapshot> {
-    const [items, hints] = await Promise.all([this.queryAll(CTRL), this.queryAll('HINT')]);
-    const snap: ControlSnapshot = { state: initialState(), objectOverrides: new Map(), criticalKeys: new Map(), hints: new Map(), health: [] };
-    for (const it of hints) {
-      if (it.hint === 'strong' || it.hint === 'available') snap.hints.set(String(it.sk), it.hint);
-    }
-    for (const it of items) {
-      const sk = String(it.sk);
-      if (sk === STATE) snap.state = toState(it);
-      else if (sk === 'OVERRIDE#*') snap.globalOverride = toOverride(it);
-      else if (sk.startsWith('OVERRIDE#')) snap.objectOverrides.set(sk.slice(9), toOverride(it));
-      else if (sk.startsWith('CRITICAL#')) snap.criticalKeys.set(sk.slice(9), { key: sk.slice(9), actor: String(it.actor ?? ''), at: Number(it.at ?? 0) });
-      else if (sk.startsWith('HEALTH#')) snap.health.push(toHealth(it));
-    }
-    return snap;
-  }
-
-  // ---- overrides and critical keys -----------------------------------------------------------
-
-  async setOverride(mode: Mode, actor: string, objectId?: string): Promise<void> {
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: CTRL, sk: overrideSk(objectId), mode, actor, at: this.now() } }));
-  }
-
+export interface ControllerStore {
+  /** Resolves when the store answers; rejects otherwise (health checks). */
+  ping(): Promise<void>;
+  /** The decider's state, read consistently. */
+  getState(): Promise<ControllerState>;
+  /** Persist `next` only if the stored state still has `expected`'s version and mode; false when another decider got there first. */
+  saveState(next: ControllerState, expected: Pick<ControllerState, 'version' | 'mode'>): Promise<boolean>;
+  /** Everything a mode decision needs, each part read consistently. */
+  snapshot(): Promise<ControlSnapshot>;
+  /** `objectId` undefined: the global override. */
+  setOverride(mode: Mode, actor: string, objectId?: string): Promise<void>;
   /** Returns the override that was removed, if any. */
-  async clearOverride(objectId?: string): Promise<OverrideInfo | undefined> {
-    const r = await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { pk: CTRL, sk: overrideSk(objectId) }, ReturnValues: 'ALL_OLD' }));
-    return r.Attributes ? toOverride(r.Attributes) : undefined;
-  }
-
-  async addCriticalKey(key: string, actor: string): Promise<void> {
-    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: CTRL, sk: `CRITICAL#${key}`, actor, at: this.now() } }));
-  }
-
+  clearOverride(objectId?: string): Promise<OverrideInfo | undefined>;
+  addCriticalKey(key: string, actor: string): Promise<void>;
   /** Returns true when the key was critical. */
-  async removeCriticalKey(key: string): Promise<boolean> {
-    const r = await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { pk: CTRL, sk: `CRITICAL#${key}` }, ReturnValues: 'ALL_OLD' }));
-    return r.Attributes !== undefined;
-  }
-
-  // ---- health --------------------------------------------------------------------------------
-
-  async putHealth(snapshots: readonly ReplicaHealth[]): Promise<void> {
-    await Promise.all(
-      snapshots.map((s) => this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: CTRL, sk: `HEALTH#${s.region}`, ...s } }))),
-    );
-  }
-
-  // ---- hints ---------------------------------------------------------------------------------
-
-  async getHint(objectId: string): Promise<Hint> {
-    const r = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: 'HINT', sk: objectId } }));
-    const h = r.Item?.hint;
-    return h === 'strong' || h === 'available' ? h : 'none';
-  }
-
+  removeCriticalKey(key: string): Promise<boolean>;
+  putHealth(snapshots: readonly ReplicaHealth[]): Promise<void>;
+  getHint(objectId: string): Promise<Hint>;
   /** 'none' removes the hint. */
-  async setHint(objectId: string, hint: Hint, actor: string): Promise<void> {
-    if (hint === 'none') {
-      await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { pk: 'HINT', sk: objectId } }));
-    } else {
-      await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: 'HINT', sk: objectId, hint, actor, at: this.now() } }));
-    }
-  }
-
-  /** Counts of hinted objects (for the aggregate hint input); reads at most `cap` hints. */
-  async hintStats(cap = 10_000): Promise<{ strong: number; available: number }> {
-    const out = { strong: 0, available: 0 };
-    let start: Item | undefined;
-    let seen = 0;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :p',
-          ExpressionAttributeValues: { ':p': 'HINT' },
-          ProjectionExpression: 'hint',
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) {
-        if (it.hint === 'strong') out.strong++;
-        else if (it.hint === 'available') out.available++;
-      }
-      seen += r.Items?.length ?? 0;
-      start = r.LastEvaluatedKey;
-    } while (start && seen < cap);
-    return out;
-  }
-
-  // ---- audit ---------------------------------------------------------------------------------
-
-  async appendAudit(e: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): Promise<AuditEntry> {
-    const at = e.at ?? this.now();
-    const entry: AuditEntry = { ...e, id: randomUUID(), at };
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: { pk: 'AUDIT', sk: `${new Date(at).toISOString()}#${entry.id}`, ...entry, [TTL_ATTRIBUTE]: Math.floor(at / 1000) + this.auditTtlSeconds },
-      }),
-    );
-    return entry;
-  }
-
-  /** Newest first. */
-  async listAudit(o: { limit?: number; cursor?: string } = {}): Promise<AuditPage> {
-    const limit = Math.min(Math.max(o.limit ?? 50, 1), 500);
-    let start: Item | undefined;
-    if (o.cursor) {
-      try {
-        const sk = Buffer.from(o.cursor, 'base64url').toString('utf8');
-        if (!/^\d{4}-\d\d-\d\dT[\d:.]+Z#[0-9a-f-]{36}$/.test(sk)) throw new Error('bad cursor');
-        start = { pk: 'AUDIT', sk };
-      } catch {
-        throw new BadRequest("Field 'cursor' is invalid: pass the cursor of a previous page.", 'invalid_field', { field: 'cursor' });
-      }
-    }
-    const nowSec = Math.floor(this.now() / 1000);
-    const entries: AuditEntry[] = [];
-    let last: Item | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :p',
-          ExpressionAttributeValues: { ':p': 'AUDIT' },
-          ScanIndexForward: false,
-          Limit: limit - entries.length,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) {
-        if (Number(it[TTL_ATTRIBUTE] ?? Infinity) < nowSec) continue;
-        entries.push(toAudit(it));
-      }
-      last = r.LastEvaluatedKey;
-      start = last;
-    } while (last && entries.length < limit);
-    return { entries, cursor: last ? Buffer.from(String(last.sk), 'utf8').toString('base64url') : undefined };
-  }
-
-  private async queryAll(pk: string): Promise<Item[]> {
-    const out: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :p',
-          ExpressionAttributeValues: { ':p': pk },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      out.push(...(r.Items ?? []));
-      start = r.LastEvaluatedKey;
-    } while (start);
-    return out;
-  }
-}
-
-function overrideSk(objectId: string | undefined): string {
-  if (objectId === '*') throw new BadRequest("Field 'object_id' is invalid: '*' is reserved.", 'invalid_field', { field: 'object_id' });
-  return `OVERRIDE#${objectId ?? '*'}`;
-}
-
-const MODES = new Set<Mode>(['C', 'H', 'A']);
-const asMode = (v: unknown, def: Mode = 'C'): Mode => (MODES.has(v as Mode) ? (v as Mode) : def);
-
-function toState(it: Item): ControllerState {
-  return {
-    mode: asMode(it.mode),
-    version: Number(it.version ?? 0),
-    samples: Array.isArray(it.samples) ? (it.samples as ControllerState['samples']) : [],
-    changedAt: Number(it.changedAt ?? 0),
-    updatedAt: Number(it.updatedAt ?? 0),
-    lastInputs: it.lastInputs as PolicyInputs | undefined,
-    lastParts: it.lastParts as ScoreParts | undefined,
-    lastScore: it.lastScore === undefined ? undefined : Number(it.lastScore),
-  };
-}
-
-function toOverride(it: Item): OverrideInfo {
-  return { mode: asMode(it.mode), actor: String(it.actor ?? ''), at: Number(it.at ?? 0) };
-}
-
-function toHealth(it: Item): ReplicaHealth {
-  const { pk: _pk, sk: _sk, ...rest } = it;
-  return rest as unknown as ReplicaHealth;
-}
-
-function toAudit(it: Item): AuditEntry {
-  const { pk: _pk, sk: _sk, [TTL_ATTRIBUTE]: _ttl, ...rest } = it;
-  return rest as unknown as AuditEntry;
+  setHint(objectId: string, hint: Hint, actor: string): Promise<void>;
+  /** Counts of hinted objects (for the aggregate hint input). */
+  hintStats(cap?: number): Promise<{ strong: number; available: number }>;
+  appendAudit(e: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): Promise<AuditEntry>;
+  /** Newest first; rejects a cursor that is not one of its own with a 400. */
+  listAudit(o?: { limit?: number; cursor?: string }): Promise<AuditPage>;
 }

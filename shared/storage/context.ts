@@ -61,7 +61,7 @@ export class EngineContext {
 
   /** The mode of one object (by file name) for one owner. */
   decide(ownerId: string, name?: string): Promise<ModeDecision> {
-    return this.modeSource.modeFor(name, ownerId);
+    return this.modeSource.modeFor(ownerId, name);
   }
 
   /** Copies a chunk needs before a commit may count on it: a majority in strong mode, else one. */

@@ -29,9 +29,9 @@ export function chunkKey(ownerId: string, hash: string): string {
   return `chunks/${ownerId}/${hash}`;
 }
 
-/** Where the engine gets the consistency mode of one object (a cached lookup). */
+/** Where the engine gets the consistency mode of one object (a cached lookup): by owner and file name. */
 export interface ModeSource {
-  modeFor(objectId: string | undefined, ownerId: string): Promise<ModeDecision>;
+  modeFor(ownerId: string, name?: string): Promise<ModeDecision>;
 }
 
 /** What the data path observes about each replica, fed into the controller's health picture. */

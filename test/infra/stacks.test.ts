@@ -10,7 +10,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { routes, routeKey } from '#shared/routes.js';
 import { METRIC, DIMENSION } from '#shared/controller/metrics.js';
 import { PROBE_PREFIX } from '#shared/controller/prober.js';
-import { TTL_ATTRIBUTE } from '#shared/controller/store.js';
+import { TTL_ATTRIBUTE } from '#shared/controller/dynamo-store.js';
 import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
 import { INVOCATION_BUDGET_MS } from '#functions/prober/handler.js';
 import { SPA_FALLBACK_CODE, DOWNLOAD_PATH_PATTERN, DOWNLOAD_TOKEN_CODE, DOWNLOAD_FORWARDED_HEADERS } from '../../infra/cloud/web-stack.js';

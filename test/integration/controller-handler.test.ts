@@ -10,7 +10,7 @@ import { createDynamoClients } from '#shared/clients.js';
 import { DEFAULT_CONTROLLER } from '#shared/config.js';
 import { Unauthorized } from '#shared/errors.js';
 import type { ApiEvent, AuthUser, Authenticator } from '#shared/http.js';
-import { ControllerStore } from '#shared/controller/store.js';
+import { DynamoControllerStore } from '#shared/controller/dynamo-store.js';
 import { ControllerService } from '#shared/controller/service.js';
 import { createHandler } from '#functions/controller/handler.js';
 
@@ -53,7 +53,7 @@ beforeAll(async () => {
   server = dynalite({ createTableMs: 0 });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const { client, doc } = createDynamoClients({ region: 'us-east-1', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-  const store = new ControllerStore({ client, doc, table: 'controller-api' });
+  const store = new DynamoControllerStore({ client, doc, table: 'controller-api' });
   await store.ensureTable();
   const controller = new ControllerService({
     store,

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDynamoClients } from '#shared/clients.js';
 import { DEFAULT_CONTROLLER, type ControllerConfig } from '#shared/config.js';
-import { ControllerStore } from '#shared/controller/store.js';
+import { DynamoControllerStore } from '#shared/controller/dynamo-store.js';
 import { ControllerService } from '#shared/controller/service.js';
 import { objectKey, type FileOwners } from '#shared/controller/targets.js';
 import { HealthTracker } from '#shared/controller/health.js';
@@ -45,12 +45,12 @@ async function stopDynalite(s: Server): Promise<void> {
   });
 }
 
-function makeStore(table: string, now?: () => number): ControllerStore {
+function makeStore(table: string, now?: () => number): DynamoControllerStore {
   const { client, doc } = createDynamoClients({ region: 'us-east-1', endpoint });
-  return new ControllerStore({ client, doc, table, now });
+  return new DynamoControllerStore({ client, doc, table, clock: now ? { now } : undefined });
 }
 
-async function freshStore(now?: () => number): Promise<ControllerStore> {
+async function freshStore(now?: () => number): Promise<DynamoControllerStore> {
   const store = makeStore(`controller-${++tableN}`, now);
   await store.ensureTable();
   return store;
@@ -176,26 +176,26 @@ describe('controller service on dynalite', () => {
   it('resolves per object: critical key, overrides, hints; operator actions are audited', async () => {
     const store = await freshStore();
     const svc = new ControllerService({ store, regions: REGIONS, controller: cfg, owners });
-    expect((await svc.modeFor('notes.txt', alice.id)).mode).toBe('C');
+    expect((await svc.modeFor(alice.id, 'notes.txt')).mode).toBe('C');
 
     await svc.setHint(alice, fileId, 'available');
     // The data path asks by name and owner; the API by file id: both see the hint.
-    expect((await svc.modeFor('notes.txt', alice.id)).mode).toBe('H');
+    expect((await svc.modeFor(alice.id, 'notes.txt')).mode).toBe('H');
     expect((await svc.modeAnswer(fileId)).mode).toBe('H');
-    expect((await svc.modeFor('notes.txt', admin.id)).mode).toBe('C');
+    expect((await svc.modeFor(admin.id, 'notes.txt')).mode).toBe('C');
 
     await expect(svc.setHint(alice, '44444444-4444-4444-8444-444444444444', 'strong')).rejects.toMatchObject({ status: 404 });
     await expect(svc.setHint({ ...alice, id: admin.id, role: 'user' }, fileId, 'strong')).rejects.toMatchObject({ status: 404 });
     await svc.setHint(admin, 'free-form-object', 'available');
 
     await svc.setOverride(admin, 'A');
-    expect(await svc.modeFor('anything', alice.id)).toMatchObject({ mode: 'A', reason: 'global override (A)' });
+    expect(await svc.modeFor(alice.id, 'anything')).toMatchObject({ mode: 'A', reason: 'global override (A)' });
     await svc.setOverride(admin, 'H', objectKey(alice.id, 'notes.txt'));
-    expect((await svc.modeFor('notes.txt', alice.id)).mode).toBe('H');
+    expect((await svc.modeFor(alice.id, 'notes.txt')).mode).toBe('H');
     await svc.addCriticalKey(admin, 'notes.txt');
-    expect(await svc.modeFor('notes.txt', alice.id)).toMatchObject({ mode: 'C', reason: 'critical key: always strong' });
+    expect(await svc.modeFor(alice.id, 'notes.txt')).toMatchObject({ mode: 'C', reason: 'critical key: always strong' });
     await svc.addCriticalKey(admin, 'ledger/*');
-    expect((await svc.modeFor('ledger/2026.csv', alice.id)).mode).toBe('C');
+    expect((await svc.modeFor(alice.id, 'ledger/2026.csv')).mode).toBe('C');
 
     expect(await svc.removeCriticalKey(admin, 'notes.txt')).toMatchObject({ key: 'notes.txt', file_id: null });
     expect(await svc.removeCriticalKey(admin, 'notes.txt')).toBeUndefined();
@@ -204,7 +204,7 @@ describe('controller service on dynalite', () => {
 
     // A second service (another Lambda instance) sees the same state.
     const other = new ControllerService({ store: makeStore(store.table), regions: REGIONS, controller: cfg });
-    expect((await other.modeFor('notes.txt', alice.id)).mode).toBe('H');
+    expect((await other.modeFor(alice.id, 'notes.txt')).mode).toBe('H');
     expect((await other.listCriticalKeys()).map((k) => k.key)).toEqual(['ledger/*']);
 
     const audit = await svc.auditLog({ limit: 20 });
@@ -226,10 +226,10 @@ describe('controller service on dynalite', () => {
     const now = () => t;
     const store = await freshStore(now);
     const stores = REGIONS.map((r) => new MemoryObjectStore(r));
-    const health = new HealthTracker(REGIONS, { now });
-    const svc = new ControllerService({ store, regions: REGIONS, controller: { ...cfg, penaltyMs: 0 }, health, now });
+    const health = new HealthTracker(REGIONS, { clock: { now } });
+    const svc = new ControllerService({ store, regions: REGIONS, controller: { ...cfg, penaltyMs: 0 }, health, clock: { now } });
     const metrics = recording();
-    const prober = new Prober({ stores, store, health, controller: { ...cfg, penaltyMs: 0 }, service: svc, metrics, now });
+    const prober = new Prober({ stores, store, health, controller: { ...cfg, penaltyMs: 0 }, service: svc, metrics, clock: { now } });
     const tick = async () => {
       t += 5000;
       return prober.tick();
@@ -241,11 +241,11 @@ describe('controller service on dynalite', () => {
     // A failed probe is confirmed at once within the tick: the partition is seen in one tick.
     const first = await tick();
     expect(first.step).toMatchObject({ to: 'A', emergency: true, changed: true });
-    expect((await svc.modeFor('x', 'owner')).mode).toBe('A');
+    expect((await svc.modeFor('owner', 'x')).mode).toBe('A');
 
     // Another process adopts the prober's picture from the store.
-    const reader = new ControllerService({ store: makeStore(store.table, now), regions: REGIONS, controller: cfg, now });
-    await reader.modeFor('x', 'owner');
+    const reader = new ControllerService({ store: makeStore(store.table, now), regions: REGIONS, controller: cfg, clock: { now } });
+    await reader.modeFor('owner', 'x');
     expect(reader.ranked(REGIONS)).toEqual(['us-east-1']);
 
     stores[1]!.latencyMs = 0;
@@ -265,7 +265,7 @@ describe('controller service on dynalite', () => {
     let t = Date.UTC(2026, 0, 2);
     const now = () => t;
     const store = await freshStore(now);
-    const files = new ControllerService({ store, regions: REGIONS, controller: cfg, now });
+    const files = new ControllerService({ store, regions: REGIONS, controller: cfg, clock: { now } });
     files.observe('eu-west-1', { ok: false, latencyMs: 5, error: 'refused' });
     files.observe('eu-west-1', { ok: false, latencyMs: 5, error: 'refused' });
     files.observe('us-east-1', { ok: true, latencyMs: 7 });
@@ -274,7 +274,7 @@ describe('controller service on dynalite', () => {
     await files.flush();
 
     t += 1000;
-    const prober = new ControllerService({ store: makeStore(store.table, now), regions: REGIONS, controller: cfg, now });
+    const prober = new ControllerService({ store: makeStore(store.table, now), regions: REGIONS, controller: cfg, clock: { now } });
     expect(prober.health.isReachable('eu-west-1')).toBe(true);
     expect(prober.ranked(REGIONS)).toEqual(REGIONS);
     await prober.refreshHealth();
@@ -307,10 +307,10 @@ describe('controller service on dynalite', () => {
   it('a warm cached mode lookup is far under a millisecond (printed, not asserted)', async () => {
     const store = await freshStore();
     const svc = new ControllerService({ store, regions: REGIONS, controller: { ...cfg, modeCacheMs: 60_000 } });
-    await svc.modeFor('bench.bin', 'owner');
+    await svc.modeFor('owner', 'bench.bin');
     const n = 20_000;
     const t0 = performance.now();
-    for (let i = 0; i < n; i++) await svc.modeFor('bench.bin', 'owner');
+    for (let i = 0; i < n; i++) await svc.modeFor('owner', 'bench.bin');
     const perLookupUs = ((performance.now() - t0) / n) * 1000;
     process.stdout.write(`controller mode lookup (warm cache): ${perLookupUs.toFixed(2)} µs per lookup over ${n}\n`);
     // What the rejected alternative would add to every write: one consistent read of a small item.
@@ -319,7 +319,7 @@ describe('controller service on dynalite', () => {
     for (let i = 0; i < m; i++) await store.getState();
     const perReadUs = ((performance.now() - t1) / m) * 1000;
     process.stdout.write(`per-write consistent GetItem instead (dynalite): ${perReadUs.toFixed(0)} µs, ${(perReadUs / perLookupUs).toFixed(0)}× the cached lookup\n`);
-    expect((await svc.modeFor('bench.bin', 'owner')).mode).toBe('C');
+    expect((await svc.modeFor('owner', 'bench.bin')).mode).toBe('C');
   });
 });
 
@@ -336,7 +336,7 @@ describe('operator changes take effect for every write that starts after their a
       time.waited.push(ms);
       time.t += ms;
     };
-    return { time, now, sleep };
+    return { time, clock: { now }, sleep };
   }
 
   /** A store whose next snapshot read is taken at once but handed back only on release(). */
@@ -358,15 +358,15 @@ describe('operator changes take effect for every write that starts after their a
   }
 
   it('a refresh in flight across a critical-key change is not cached as fresh: the next write is strong', async () => {
-    const { time, now, sleep } = fakeTime();
+    const { time, clock: { now }, sleep } = fakeTime();
     const base = await freshStore(now);
     await base.setOverride('A', 'admin');
     const { store, holdNext, held } = heldStore(base.table, now);
-    const svc = new ControllerService({ store, regions: REGIONS, controller: cfg, now, sleep });
+    const svc = new ControllerService({ store, regions: REGIONS, controller: cfg, clock: { now }, sleep });
 
     // A write starts, its refresh reads the state before the change and is held in flight.
     holdNext();
-    const before = svc.modeFor('ledger.db', owner);
+    const before = svc.modeFor(owner, 'ledger.db');
     await vi.waitFor(() => expect(held.taken).toBe(1));
 
     await svc.addCriticalKey(admin, 'ledger.db');
@@ -374,24 +374,24 @@ describe('operator changes take effect for every write that starts after their a
     held.release();
     expect((await before).mode).toBe('A');
     // ...but no write that starts after the answer does, in this container.
-    expect(await svc.modeFor('ledger.db', owner)).toMatchObject({ mode: 'C', reason: 'critical key: always strong' });
+    expect(await svc.modeFor(owner, 'ledger.db')).toMatchObject({ mode: 'C', reason: 'critical key: always strong' });
     expect(time.waited).toEqual([cfg.modeCacheMs + 6]);
   });
 
   it('another container holding a cached snapshot (or a read in flight) serves the change to every write after its answer', async () => {
-    const { time, now, sleep } = fakeTime();
+    const { time, clock: { now }, sleep } = fakeTime();
     const base = await freshStore(now);
     await base.setOverride('A', 'admin');
-    const a = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, now, sleep });
+    const a = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, clock: { now }, sleep });
     const bHeld = heldStore(base.table, now);
-    const b = new ControllerService({ store: bHeld.store, regions: REGIONS, controller: cfg, now, sleep });
-    const c = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, now, sleep });
+    const b = new ControllerService({ store: bHeld.store, regions: REGIONS, controller: cfg, clock: { now }, sleep });
+    const c = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, clock: { now }, sleep });
 
     // Container C caches a snapshot now; container B has a refresh in flight that read before the change.
-    expect((await c.modeFor('ledger.db', owner)).mode).toBe('A');
+    expect((await c.modeFor(owner, 'ledger.db')).mode).toBe('A');
     time.t += 10;
     bHeld.holdNext();
-    const bBefore = b.modeFor('ledger.db', owner);
+    const bBefore = b.modeFor(owner, 'ledger.db');
     await vi.waitFor(() => expect(bHeld.held.taken).toBe(1));
     time.t += 10;
 
@@ -399,7 +399,7 @@ describe('operator changes take effect for every write that starts after their a
     // change's answer waits out that lease, which is what makes C's next write strong.
     let servedDuringWait: string | undefined;
     time.beforeWait = async () => {
-      servedDuringWait = (await c.modeFor('ledger.db', owner)).mode;
+      servedDuringWait = (await c.modeFor(owner, 'ledger.db')).mode;
     };
     await a.addCriticalKey(admin, 'ledger.db');
     time.beforeWait = undefined;
@@ -408,53 +408,53 @@ describe('operator changes take effect for every write that starts after their a
     bHeld.held.release();
     expect((await bBefore).mode).toBe('A');
     for (const container of [a, b, c]) {
-      expect(await container.modeFor('ledger.db', owner)).toMatchObject({ mode: 'C', reason: 'critical key: always strong' });
+      expect(await container.modeFor(owner, 'ledger.db')).toMatchObject({ mode: 'C', reason: 'critical key: always strong' });
     }
 
     // Clearing the override and removing the key take effect in B and C as well.
     await a.removeCriticalKey(admin, 'ledger.db');
     await a.clearOverride(admin);
-    for (const container of [b, c]) expect((await container.modeFor('ledger.db', owner)).mode).toBe('C');
+    for (const container of [b, c]) expect((await container.modeFor(owner, 'ledger.db')).mode).toBe('C');
     await a.setOverride(admin, 'H', objectKey(owner, 'ledger.db'));
-    for (const container of [b, c]) expect((await container.modeFor('ledger.db', owner)).mode).toBe('H');
+    for (const container of [b, c]) expect((await container.modeFor(owner, 'ledger.db')).mode).toBe('H');
   });
 
   it('a hint set in one container holds in another for the next write; hints come with the snapshot (one read)', async () => {
-    const { now, sleep } = fakeTime();
+    const { clock: { now }, sleep } = fakeTime();
     const base = await freshStore(now);
     await base.setOverride('H', 'admin');
     await base.clearOverride();
-    const a = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, now, sleep });
+    const a = new ControllerService({ store: makeStore(base.table, now), regions: REGIONS, controller: cfg, clock: { now }, sleep });
     const bStore = makeStore(base.table, now);
     let snapshots = 0;
     let hintReads = 0;
     const realSnapshot = bStore.snapshot.bind(bStore);
     bStore.snapshot = async () => (snapshots++, realSnapshot());
     bStore.getHint = async () => (hintReads++, 'none');
-    const b = new ControllerService({ store: bStore, regions: REGIONS, controller: cfg, now, sleep });
+    const b = new ControllerService({ store: bStore, regions: REGIONS, controller: cfg, clock: { now }, sleep });
 
-    expect((await b.modeFor('new-name.bin', owner)).mode).toBe('C');
+    expect((await b.modeFor(owner, 'new-name.bin')).mode).toBe('C');
     await a.setHint(admin, objectKey(owner, 'new-name.bin'), 'available');
-    expect(await b.modeFor('new-name.bin', owner)).toMatchObject({ mode: 'H' });
-    for (let i = 0; i < 5; i++) await b.modeFor(`other-${i}.bin`, owner);
+    expect(await b.modeFor(owner, 'new-name.bin')).toMatchObject({ mode: 'H' });
+    for (let i = 0; i < 5; i++) await b.modeFor(owner, `other-${i}.bin`);
     expect({ snapshots, hintReads }).toEqual({ snapshots: 2, hintReads: 0 });
   });
 
   it('a store that cannot be read gives strong, never the last snapshot (it may lack a critical key)', async () => {
-    const { time, now, sleep } = fakeTime();
+    const { time, clock: { now }, sleep } = fakeTime();
     const store = await freshStore(now);
     await store.setOverride('A', 'admin');
-    const svc = new ControllerService({ store, regions: REGIONS, controller: cfg, now, sleep });
-    expect((await svc.modeFor('x', owner)).mode).toBe('A');
+    const svc = new ControllerService({ store, regions: REGIONS, controller: cfg, clock: { now }, sleep });
+    expect((await svc.modeFor(owner, 'x')).mode).toBe('A');
     time.t += cfg.modeCacheMs;
     let reads = 0;
     store.snapshot = async () => {
       reads++;
       throw new Error('dynamodb unreachable');
     };
-    expect(await svc.modeFor('x', owner)).toMatchObject({ mode: 'C', reason: 'controller state unavailable: strong by default' });
+    expect(await svc.modeFor(owner, 'x')).toMatchObject({ mode: 'C', reason: 'controller state unavailable: strong by default' });
     // Within the back-off the store is not asked again on every write.
-    expect((await svc.modeFor('x', owner)).mode).toBe('C');
+    expect((await svc.modeFor(owner, 'x')).mode).toBe('C');
     expect(reads).toBe(1);
   });
 });

@@ -3,7 +3,7 @@ import { HealthTracker, percentile } from '#shared/controller/health.js';
 
 function tracker(regions = ['us-east-1', 'eu-west-1', 'ap-southeast-1']) {
   let t = 1000;
-  const h = new HealthTracker(regions, { now: () => t });
+  const h = new HealthTracker(regions, { clock: { now: () => t } });
   return { h, advance: (ms = 100) => (t += ms) };
 }
 const ok = (latencyMs: number) => ({ ok: true, latencyMs });

@@ -2,45 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONTROLLER } from '#shared/config.js';
 import { HealthTracker } from '#shared/controller/health.js';
 import { Prober } from '#shared/controller/prober.js';
-import { initialState, type ControllerState } from '#shared/controller/policy.js';
-import type { ControllerStore } from '#shared/controller/store.js';
+import { MemoryControllerStore } from '#shared/controller/memory-store.js';
 import type { TickMetrics } from '#shared/controller/metrics.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 
-/** An in-memory stand-in for the DynamoDB store, with the same conditional-write rule. */
-function fakeStore() {
-  let state: ControllerState = initialState();
-  const audit: unknown[] = [];
-  const store = {
-    getState: async () => state,
-    saveState: async (next: ControllerState, expected: ControllerState) => {
-      if (state.version !== expected.version || state.mode !== expected.mode) return false;
-      state = next;
-      return true;
-    },
-    putHealth: async () => undefined,
-    hintStats: async () => ({ strong: 0, available: 0 }),
-    appendAudit: async (e: unknown) => void audit.push(e),
-  };
-  return { store: store as unknown as ControllerStore, audit, state: () => state };
-}
-
 function setup(now: () => number, onRecovered?: (regions: string[]) => void) {
   const stores = REGIONS.map((r) => new MemoryObjectStore(r));
-  const fake = fakeStore();
+  const fake = new MemoryControllerStore({ clock: { now } });
   const ticks: TickMetrics[] = [];
   const prober = new Prober({
     onRecovered,
     stores,
-    store: fake.store,
-    health: new HealthTracker(REGIONS, { now }),
+    store: fake,
+    health: new HealthTracker(REGIONS, { clock: { now } }),
     controller: DEFAULT_CONTROLLER,
     metrics: { tick: (m) => ticks.push(m), writeLatency: () => undefined },
     backlog: async () => ({ pending: 7, missing: 0, oldestPendingAgeMs: 30_000 }),
     writeRate: async () => 25,
-    now,
+    clock: { now },
   });
   return { stores, fake, ticks, prober };
 }

@@ -513,9 +513,9 @@ describe('mode seam', () => {
     const seen: (string | undefined)[] = [];
     const r = rig('A', {
       modeSource: {
-        modeFor: async (obj, _owner) => {
+        modeFor: async (owner, obj) => {
           seen.push(obj);
-          return fixedMode('H').modeFor(obj, _owner);
+          return fixedMode('H').modeFor(owner, obj);
         },
       },
     });
