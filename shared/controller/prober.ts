@@ -13,7 +13,8 @@ import type { ObjectStore } from '../storage/ports.js';
 import type { HealthTracker } from './health.js';
 import { controllerMetrics, type ControllerMetrics } from './metrics.js';
 import { normalise, recentChangePenalty, step, type PolicyInputs, type StepResult } from './policy.js';
-import type { Backlog, ControllerService } from './service.js';
+import type { Backlog } from './reports.js';
+import type { ControllerService } from './service.js';
 import type { ControllerStore } from './store.js';
 
 export const PROBE_PREFIX = 'probe/';

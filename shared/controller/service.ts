@@ -2,8 +2,9 @@
  * The controller as the rest of EchoFS sees it: the ModeSource and HealthSink of the storage
  * engine (a sub-millisecond lookup in the cached snapshot, hints included, on the hot path) and
  * the operations behind the controller API (hints, overrides, critical keys, health, status,
- * audit). An operator change is answered only once every container's cache holds it (see
- * snapshot-cache.ts).
+ * audit). It owns how a decision is made from a snapshot and how a change is answered; the cache
+ * and its lease rule live in snapshot-cache.ts, what a key names in targets.ts, the report shapes
+ * in reports.ts. An operator change is answered only once every container's cache holds it.
  */
 import { systemClock, type Clock } from '../clock.js';
 import type { ControllerConfig, Mode } from '../config.js';
@@ -11,17 +12,12 @@ import { DEFAULT_CONTROLLER } from '../config.js';
 import { NotFound } from '../errors.js';
 import { logger } from '../observability.js';
 import type { HealthSink, ModeDecision, ModeSource } from '../storage/ports.js';
-import { HealthTracker, type ReplicaHealth } from './health.js';
+import { HealthTracker } from './health.js';
+import { healthReportOf, statusReportOf, type Backlog, type HealthReport, type StatusReport } from './reports.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { isCritical, isFileId, objectKey, resolveTarget, type FileOwners, type Protects } from './targets.js';
-import { resolveMode, type Hint, type ScoreParts, type PolicyInputs, type Sample } from './policy.js';
+import { resolveMode, type Hint } from './policy.js';
 import type { AuditEntry, AuditPage, ControllerStore, ControlSnapshot, CriticalKeyInfo } from './store.js';
-
-export interface Backlog {
-  pending: number;
-  missing: number;
-  oldestPendingAgeMs: number;
-}
 
 export interface ControllerServiceOptions {
   store: ControllerStore;
@@ -293,26 +289,12 @@ export class ControllerService implements ModeSource, HealthSink {
       storeOk = false;
       logger.warn('controller store unavailable', { error: err as Error });
     }
-    const replicas = this.health.snapshots(this.regions);
-    const reachable = replicas.filter((r) => r.reachable).length;
-    const quorum = Math.floor(this.regions.length / 2) + 1;
-    const status = !storeOk || reachable === 0 ? 'unhealthy' : reachable < this.regions.length ? 'degraded' : 'healthy';
-    return {
-      status,
-      mode: snap?.state.mode,
-      replicas: replicas.map(replicaView),
-      reachable,
-      total: this.regions.length,
-      quorum_available: reachable >= quorum,
-      controller_store: storeOk ? 'ok' : 'unavailable',
-      timestamp: new Date(this.clock.now()).toISOString(),
-    };
+    return healthReportOf({ snap, storeOk, replicas: this.health.snapshots(this.regions), at: this.clock.now() });
   }
 
   async status(): Promise<StatusReport> {
     this.invalidate();
     const snap = await this.cache.get();
-    const s = snap.state;
     let backlog: Backlog = { pending: 0, missing: 0, oldestPendingAgeMs: 0 };
     if (this.backlogFn) {
       try {
@@ -322,87 +304,13 @@ export class ControllerService implements ModeSource, HealthSink {
       }
     }
     const recent = await this.store.listAudit({ limit: 50 });
-    return {
-      mode: s.mode,
-      score: s.lastScore ?? null,
-      parts: s.lastParts ?? null,
-      inputs: s.lastInputs ?? null,
-      thresholds: { available_above: this.cfg.thresholdA, strong_below: this.cfg.thresholdC },
-      hysteresis_samples: this.cfg.samples,
-      samples: s.samples,
-      version: s.version,
-      changed_at: s.changedAt > 0 ? new Date(s.changedAt).toISOString() : null,
-      updated_at: s.updatedAt > 0 ? new Date(s.updatedAt).toISOString() : null,
-      global_override: snap.globalOverride?.mode ?? null,
-      object_overrides: snap.objectOverrides.size,
-      critical_keys: snap.criticalKeys.size,
-      replicas: this.health.snapshots(this.regions).map(replicaView),
-      backlog: { pending: backlog.pending, missing: backlog.missing },
-      replication_lag_ms: backlog.oldestPendingAgeMs,
+    return statusReportOf({
+      snap,
+      cfg: this.cfg,
+      backlog,
+      replicas: this.health.snapshots(this.regions),
       transitions: recent.entries.filter((e) => e.kind === 'transition').slice(0, 10),
-      timestamp: new Date(this.clock.now()).toISOString(),
-    };
+      at: this.clock.now(),
+    });
   }
-}
-
-export interface ReplicaView {
-  region: string;
-  reachable: boolean;
-  latency_ewma_ms: number | null;
-  latency_p50_ms: number | null;
-  latency_p95_ms: number | null;
-  error_rate: number;
-  consecutive_failures: number;
-  last_ok_at: string | null;
-  last_error_at: string | null;
-  last_error: string | null;
-}
-
-function replicaView(h: ReplicaHealth): ReplicaView {
-  const iso = (t?: number) => (t ? new Date(t).toISOString() : null);
-  const ms = (x?: number) => (x === undefined ? null : Math.round(x * 10) / 10);
-  return {
-    region: h.region,
-    reachable: h.reachable,
-    latency_ewma_ms: ms(h.ewmaMs),
-    latency_p50_ms: ms(h.p50Ms),
-    latency_p95_ms: ms(h.p95Ms),
-    error_rate: h.errorRate,
-    consecutive_failures: h.consecutiveFailures,
-    last_ok_at: iso(h.lastOkAt),
-    last_error_at: iso(h.lastErrorAt),
-    last_error: h.lastError ?? null,
-  };
-}
-
-export interface HealthReport {
-  status: 'healthy' | 'degraded' | 'unhealthy';
-  mode?: Mode;
-  replicas: ReplicaView[];
-  reachable: number;
-  total: number;
-  quorum_available: boolean;
-  controller_store: 'ok' | 'unavailable';
-  timestamp: string;
-}
-
-export interface StatusReport {
-  mode: Mode;
-  score: number | null;
-  parts: ScoreParts | null;
-  inputs: PolicyInputs | null;
-  thresholds: { available_above: number; strong_below: number };
-  hysteresis_samples: number;
-  samples: Sample[];
-  version: number;
-  changed_at: string | null;
-  updated_at: string | null;
-  global_override: Mode | null;
-  object_overrides: number;
-  critical_keys: number;
-  replicas: ReplicaView[];
-  backlog: { pending: number; missing: number };
-  replication_lag_ms: number;
-  transitions: AuditEntry[];
-  timestamp: string;
 }

@@ -1,0 +1,125 @@
+/**
+ * What the controller shows of itself: the health report (GET /health) and the status report
+ * (GET /status) built from a snapshot, the health picture and the backlog; pure shaping, no I/O.
+ */
+import type { ControllerConfig, Mode } from '../config.js';
+import type { ReplicaHealth } from './health.js';
+import type { PolicyInputs, Sample, ScoreParts } from './policy.js';
+import type { AuditEntry, ControlSnapshot } from './store.js';
+
+export interface Backlog {
+  pending: number;
+  missing: number;
+  oldestPendingAgeMs: number;
+}
+
+export interface ReplicaView {
+  region: string;
+  reachable: boolean;
+  latency_ewma_ms: number | null;
+  latency_p50_ms: number | null;
+  latency_p95_ms: number | null;
+  error_rate: number;
+  consecutive_failures: number;
+  last_ok_at: string | null;
+  last_error_at: string | null;
+  last_error: string | null;
+}
+
+function replicaView(h: ReplicaHealth): ReplicaView {
+  const iso = (t?: number) => (t ? new Date(t).toISOString() : null);
+  const ms = (x?: number) => (x === undefined ? null : Math.round(x * 10) / 10);
+  return {
+    region: h.region,
+    reachable: h.reachable,
+    latency_ewma_ms: ms(h.ewmaMs),
+    latency_p50_ms: ms(h.p50Ms),
+    latency_p95_ms: ms(h.p95Ms),
+    error_rate: h.errorRate,
+    consecutive_failures: h.consecutiveFailures,
+    last_ok_at: iso(h.lastOkAt),
+    last_error_at: iso(h.lastErrorAt),
+    last_error: h.lastError ?? null,
+  };
+}
+
+export interface HealthReport {
+  status: 'healthy' | 'degraded' | 'unhealthy';
+  mode?: Mode;
+  replicas: ReplicaView[];
+  reachable: number;
+  total: number;
+  quorum_available: boolean;
+  controller_store: 'ok' | 'unavailable';
+  timestamp: string;
+}
+
+export interface StatusReport {
+  mode: Mode;
+  score: number | null;
+  parts: ScoreParts | null;
+  inputs: PolicyInputs | null;
+  thresholds: { available_above: number; strong_below: number };
+  hysteresis_samples: number;
+  samples: Sample[];
+  version: number;
+  changed_at: string | null;
+  updated_at: string | null;
+  global_override: Mode | null;
+  object_overrides: number;
+  critical_keys: number;
+  replicas: ReplicaView[];
+  backlog: { pending: number; missing: number };
+  replication_lag_ms: number;
+  transitions: AuditEntry[];
+  timestamp: string;
+}
+
+export function healthReportOf(o: { snap?: ControlSnapshot; storeOk: boolean; replicas: ReplicaHealth[]; at: number }): HealthReport {
+  const total = o.replicas.length;
+  const reachable = o.replicas.filter((r) => r.reachable).length;
+  const quorum = Math.floor(total / 2) + 1;
+  const status = !o.storeOk || reachable === 0 ? 'unhealthy' : reachable < total ? 'degraded' : 'healthy';
+  return {
+    status,
+    mode: o.snap?.state.mode,
+    replicas: o.replicas.map(replicaView),
+    reachable,
+    total,
+    quorum_available: reachable >= quorum,
+    controller_store: o.storeOk ? 'ok' : 'unavailable',
+    timestamp: new Date(o.at).toISOString(),
+  };
+}
+
+export function statusReportOf(o: {
+  snap: ControlSnapshot;
+  cfg: ControllerConfig;
+  backlog: Backlog;
+  replicas: ReplicaHealth[];
+  transitions: AuditEntry[];
+  at: number;
+}): StatusReport {
+  const { snap, cfg, backlog } = o;
+  const s = snap.state;
+  return {
+    mode: s.mode,
+    score: s.lastScore ?? null,
+    parts: s.lastParts ?? null,
+    inputs: s.lastInputs ?? null,
+    thresholds: { available_above: cfg.thresholdA, strong_below: cfg.thresholdC },
+    hysteresis_samples: cfg.samples,
+    samples: s.samples,
+    version: s.version,
+    changed_at: s.changedAt > 0 ? new Date(s.changedAt).toISOString() : null,
+    updated_at: s.updatedAt > 0 ? new Date(s.updatedAt).toISOString() : null,
+    global_override: snap.globalOverride?.mode ?? null,
+    object_overrides: snap.objectOverrides.size,
+    critical_keys: snap.criticalKeys.size,
+    replicas: o.replicas.map(replicaView),
+    backlog: { pending: backlog.pending, missing: backlog.missing },
+    replication_lag_ms: backlog.oldestPendingAgeMs,
+    transitions: o.transitions,
+    timestamp: new Date(o.at).toISOString(),
+  };
+}
