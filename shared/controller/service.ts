@@ -19,6 +19,9 @@ import { isCritical, isFileId, objectKey, resolveTarget, type FileOwners, type P
 import { resolveMode, type Hint } from './policy.js';
 import type { AuditEntry, AuditPage, ControllerStore, ControlSnapshot, CriticalKeyInfo } from './store.js';
 
+// The report shapes, where callers of the service have always found them.
+export type { Backlog, HealthReport, ReplicaView, StatusReport } from './reports.js';
+
 export interface ControllerServiceOptions {
   store: ControllerStore;
   regions: readonly string[];
