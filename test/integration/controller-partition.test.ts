@@ -5,11 +5,12 @@
  * backlog drains, every acknowledged write reads back byte-exact, and C returns only after the
  * hysteresis window. Schedules are driven by hand so each step is deterministic.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
 import { chunkPlacements } from '#shared/catalog/schema.js';
+import { scaled } from '../helpers/load.js';
 
 let stack: TestStack;
 let alice: TestUser;
@@ -21,15 +22,27 @@ beforeAll(async () => {
     {
       ECHOFS_REGIONS: 'us-east-1,eu-west-1,ap-southeast-1',
       ECHOFS_PROBE_INTERVAL_MS: '200',
-      ECHOFS_PROBE_TIMEOUT_MS: '1500',
-      ECHOFS_REPLICA_TIMEOUT_MS: '4000',
+      // Black-holed replicas never answer, so these deadlines only decide how long a write waits
+      // for them; they are scaled to the machine's load so the one healthy replica's PUT (and its
+      // probe) is never cut short on a busy machine, which would turn an A-mode write into a 503.
+      ECHOFS_PROBE_TIMEOUT_MS: String(scaled(1500)),
+      ECHOFS_REPLICA_TIMEOUT_MS: String(scaled(4000, 5)),
       ECHOFS_MODE_CACHE_MS: '100',
     },
     { schedules: false },
   );
   alice = await stack.register();
   admin = await stack.registerAdmin();
-}, 60_000);
+}, scaled(60_000));
+
+// Whatever a test proved or failed, the next one starts healed and back in C: every replica up,
+// and probe ticks until the controller has left A (hysteresis takes a few calm samples).
+afterEach(async () => {
+  if (!stack) return;
+  for (const r of PARTITIONED) stack.system.faults.set(r, { state: 'up' });
+  for (let i = 0; i < 20 && (await controllerMode()) !== 'C'; i++) await tick();
+  expect(await controllerMode(), 'the controller did not return to C after the heal').toBe('C');
+}, scaled(60_000));
 
 afterAll(async () => {
   await stack?.stop();
@@ -127,7 +140,7 @@ describe('partition of two of three replicas on the local stack', () => {
 
     // The backlog drains.
     // (The heal made the healed regions' rows due at once; a few passes empty the backlog.)
-    const drainDeadline = Date.now() + 30_000;
+    const drainDeadline = Date.now() + scaled(30_000);
     while ((await pendingPlacements()) > 0 && Date.now() < drainDeadline) {
       await stack.system.tasks.drain!.runNow();
       if ((await pendingPlacements()) > 0) await new Promise((r) => setTimeout(r, 250));
@@ -138,7 +151,7 @@ describe('partition of two of three replicas on the local stack', () => {
     for (const a of acknowledged) expect((await download(alice.token, a.id)).equals(a.data)).toBe(true);
     const after = await stack.fetchJson('/v1/status', { token: alice.token });
     expect(after.body).toMatchObject({ mode: 'C', backlog: { pending: 0 } });
-  }, 120_000);
+  }, scaled(120_000));
 
   it('20 concurrent writers while the mode switches lose no acknowledged write', async () => {
     expect(await controllerMode()).toBe('C');
@@ -175,5 +188,5 @@ describe('partition of two of three replicas on the local stack', () => {
     for (let i = 0; i < 20 && (await pendingPlacements()) > 0; i++) await stack.system.tasks.drain!.runNow();
     expect(await pendingPlacements()).toBe(0);
     for (const a of acknowledged) expect((await download(alice.token, a.id)).equals(a.data)).toBe(true);
-  }, 120_000);
+  }, scaled(120_000));
 });
