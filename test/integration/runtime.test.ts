@@ -14,8 +14,14 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createS3Client } from '#shared/clients.js';
 import { startSystem, DataDirInUseError } from '#local/system.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { scaled } from '../helpers/load.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+// A spawned tsx process compiles and starts the whole stack: a few seconds idle, a minute or more
+// on a loaded 2-core machine. Waits are for conditions (a line printed, an exit); these are only
+// the bounds, scaled to the load so a busy machine is not mistaken for a hang.
+const SPAWN_MS = scaled(90_000);
+const SPAWN_TEST_MS = SPAWN_MS + scaled(30_000);
 
 let stack: TestStack;
 
@@ -140,7 +146,7 @@ describe('npm run chaos (infra/local/chaos.ts)', () => {
     } finally {
       stack.system.faults.set('us-east-1', { state: 'up', latency_ms: 0, jitter_ms: 0, loss: 0 });
     }
-  });
+  }, SPAWN_TEST_MS);
 
   it('exits 1 with the reason for a bad state or a refused login', async () => {
     const bad = await chaos(['us-east-1', 'sideways', '--url', stack.url, '--token', 'x']);
@@ -149,7 +155,7 @@ describe('npm run chaos (infra/local/chaos.ts)', () => {
     const denied = await chaos(['us-east-1', 'up', '--url', stack.url, '--token', 'not-a-token']);
     expect(denied.code).toBe(1);
     expect(denied.out).toMatch(/answered 401/);
-  });
+  }, SPAWN_TEST_MS);
 });
 
 describe('local runtime: lifecycle', () => {
@@ -252,7 +258,7 @@ function startMain(env: Record<string, string>): Started {
   return { child, output: () => out, exit };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, started: Started, ms = 90_000): Promise<T> {
+async function waitFor<T>(what: string, probe: () => T | undefined, started: Started, ms = SPAWN_MS): Promise<T> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     const v = probe();
@@ -292,14 +298,14 @@ describe('npm start (tsx infra/local/main.ts)', () => {
       if (started.child.exitCode === null) started.child.kill('SIGKILL');
       await rm(dataDir, { recursive: true, force: true });
     }
-  });
+  }, SPAWN_TEST_MS);
 
   it('exits 1 with one clear message per bad variable', async () => {
     const started = startMain({ PORT: 'abc', BCRYPT_COST: '99', ECHOFS_DATA_DIR: join(tmpdir(), 'echofs-never-created') });
     expect(await started.exit).toBe(1);
     expect(started.output()).toMatch(/PORT must be an integer/);
     expect(started.output()).toMatch(/BCRYPT_COST must be an integer/);
-  });
+  }, SPAWN_TEST_MS);
 
   it('exits 1 with a clear message when the port is in use', async () => {
     const blocker = net.createServer();
@@ -314,5 +320,5 @@ describe('npm start (tsx infra/local/main.ts)', () => {
       await new Promise<void>((r) => blocker.close(() => r()));
       await rm(dataDir, { recursive: true, force: true });
     }
-  });
+  }, SPAWN_TEST_MS);
 });
