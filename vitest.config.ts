@@ -1,10 +1,13 @@
 import { defineConfig } from 'vitest/config';
+import { scaled } from './test/helpers/load.js';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'test/**/*.test.tsx'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // Bounds, not waits: tests wait for conditions. Scaled to the load at the start of the run
+    // (1x idle, up to 4x on a busy 2-core machine) so a slow machine is not mistaken for a hang.
+    testTimeout: scaled(60_000),
+    hookTimeout: scaled(120_000),
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
