@@ -130,6 +130,20 @@ export const MIGRATIONS: readonly Migration[] = [
       )`,
     ],
   },
+  {
+    // The bytes an owner uses, kept as a running counter (a commit no longer sums every version),
+    // backfilled from the current sums; and an upload session's whole-file SHA-256 state, advanced
+    // over its chunks in file order as they arrive (any container), so a commit reads nothing back.
+    id: '0003_usage_counter_upload_hash',
+    statements: [
+      `ALTER TABLE users ADD COLUMN used_bytes bigint NOT NULL DEFAULT 0`,
+      `UPDATE users u SET used_bytes = coalesce((
+        SELECT sum(v.size) FROM file_versions v JOIN files f ON f.id = v.file_id
+        WHERE f.owner_id = u.id AND f.deleted_at IS NULL AND v.deleted_at IS NULL), 0)`,
+      `ALTER TABLE upload_sessions ADD COLUMN hash_state text`,
+      `ALTER TABLE upload_sessions ADD COLUMN hash_next integer NOT NULL DEFAULT 0`,
+    ],
+  },
 ];
 
 export interface MigrateResult {

@@ -31,6 +31,8 @@ export const users = pgTable(
     role: text('role').$type<'user' | 'admin'>().notNull().default('user'),
     /** Bumped on password change: tokens carrying an older version stop working. */
     tokenVersion: integer('token_version').notNull().default(0),
+    /** Bytes of every kept version of the user's live files (a running counter, see commits). */
+    usedBytes: bigint('used_bytes', { mode: 'number' }).notNull().default(0),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
   (t) => [uniqueIndex('users_email_key').on(t.email), uniqueIndex('users_username_key').on(sql`lower(${t.username})`)],
@@ -150,6 +152,9 @@ export const uploadSessions = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     expiresAt: ts('expires_at').notNull(),
     committedAt: ts('committed_at'),
+    /** Saved SHA-256 state over chunks [0, hash_next) in file order (base64); null before the first. */
+    hashState: text('hash_state'),
+    hashNext: integer('hash_next').notNull().default(0),
   },
   (t) => [index('upload_sessions_owner_idx').on(t.ownerId), index('upload_sessions_expires_idx').on(t.expiresAt)],
 );

@@ -57,7 +57,7 @@ export class Commits {
       },
     );
     metrics.addMetric('VersionCommitted', MetricUnit.Count, 1);
-    return fileInfo(result.f, result.v, await this.ctx.catalog.anyCompressed(ownerId, result.v.id));
+    return fileInfo(result.f, result.v, result.compressed);
   }
 
   /**

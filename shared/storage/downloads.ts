@@ -21,9 +21,8 @@ export class Downloads {
 
   /** Resolve a version and open a verified, streamed read of it (or of a byte range). */
   async openRead(ownerId: string, fileId: string, opts: ReadOptions = {}): Promise<OpenedRead> {
-    const f = await this.files.liveFile(ownerId, fileId);
-    const v = await this.files.versionRow(f.id, opts.version ?? f.currentVersion);
-    const file = fileInfo(f, v, false);
+    const { f, v, compressed } = await this.files.fileVersion(ownerId, fileId, opts.version);
+    const file = fileInfo(f, v, compressed);
     const size = file.size;
     const range = opts.range;
     const start = range?.start ?? 0;

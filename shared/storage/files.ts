@@ -46,10 +46,18 @@ export class Files {
     return v;
   }
 
+  /** The owner's live file and one of its versions (the current one by default), read once. */
+  async fileVersion(ownerId: string, fileId: string, version?: number): Promise<{ f: FileRow; v: VersionRow; compressed: boolean }> {
+    if (!UUID_RE.test(fileId)) throw new NotFound('No such file.', 'file_not_found');
+    const row = await this.ctx.catalog.fileVersion(ownerId, fileId, version);
+    if (!row) throw new NotFound('No such file.', 'file_not_found');
+    if (!row.v) throw new NotFound(`Version ${version ?? row.f.currentVersion} of this file does not exist.`, 'version_not_found');
+    return { f: row.f, v: row.v, compressed: row.compressed };
+  }
+
   async getFileInfo(ownerId: string, fileId: string, version?: number): Promise<FileInfo> {
-    const f = await this.liveFile(ownerId, fileId);
-    const v = await this.versionRow(f.id, version ?? f.currentVersion);
-    return fileInfo(f, v, await this.ctx.catalog.anyCompressed(ownerId, v.id));
+    const { f, v, compressed } = await this.fileVersion(ownerId, fileId, version);
+    return fileInfo(f, v, compressed);
   }
 
   private async replicaSummaries(ownerId: string, versionIds: string[]): Promise<Map<string, ReplicaSummary>> {
@@ -125,7 +133,7 @@ export class Files {
 
   async softDelete(ownerId: string, fileId: string): Promise<void> {
     const f = await this.liveFile(ownerId, fileId);
-    await this.ctx.catalog.softDelete(f.id, this.ctx.now());
+    await this.ctx.catalog.softDelete(ownerId, f.id, this.ctx.now());
   }
 
   async restore(ownerId: string, fileId: string): Promise<FileInfo> {
@@ -137,7 +145,7 @@ export class Files {
     if (await this.ctx.catalog.liveFileIdByName(ownerId, f.name)) throw taken();
     checkQuota(await this.ctx.catalog.usedBytes(ownerId), await this.ctx.catalog.fileBytes(f.id), this.ctx.config.quotaBytes);
     try {
-      await this.ctx.catalog.undelete(f.id, this.ctx.now());
+      await this.ctx.catalog.undelete(ownerId, f.id, this.ctx.now());
     } catch (err) {
       if (/files_owner_name_live_key/.test(errMessage(err)) || /unique/i.test(errMessage(err))) throw taken();
       throw err;

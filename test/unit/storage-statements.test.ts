@@ -1,0 +1,171 @@
+/**
+ * Catalog round trips of the data path, counted: every statement the storage engine sends through
+ * the driver, with BEGIN and COMMIT of each transaction counted as one round trip each (as the RDS
+ * Data API's BeginTransaction / CommitTransaction calls are). The counts are asserted so that a
+ * change adding a statement to the hot path is seen; docs/benchmarks.md lists them.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { PGlite } from '@electric-sql/pglite';
+import { drizzle } from 'drizzle-orm/pglite';
+import { migrate } from '#shared/catalog/migrations.js';
+import { schema, users } from '#shared/catalog/schema.js';
+import type { Db } from '#shared/catalog/db.js';
+import { StorageEngine } from '#shared/storage/engine.js';
+import { MemoryObjectStore } from '#shared/storage/memory-store.js';
+import { CHUNK_SIZE, describeBuffer } from '#shared/storage/codec.js';
+import { HealthTracker } from '#shared/controller/health.js';
+
+const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
+
+interface Counter {
+  statements: number;
+  transactions: number;
+  log: string[];
+}
+const counter: Counter = { statements: 0, transactions: 0, log: [] };
+let client: PGlite;
+let db: Db;
+
+/** The PGlite client with every query (inside transactions too) and every transaction counted. */
+function counting(c: PGlite): PGlite {
+  const countQuery = <F extends (...a: never[]) => unknown>(target: object, fn: F) =>
+    ((...args: Parameters<F>) => {
+      const text = String(args[0]).replace(/\s+/g, ' ');
+      // A straggling replica write marks its copy present after the response (background work,
+      // sometimes inside the measured window): not part of the operation's round trips.
+      if (!text.startsWith('update "chunk_placements" set "state"')) {
+        counter.statements += 1;
+        counter.log.push(text.slice(0, 120));
+      }
+      return (fn as unknown as (...a: unknown[]) => unknown).apply(target, args);
+    }) as unknown as F;
+  return new Proxy(c, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'query' || prop === 'exec') return countQuery(target, v as (...a: never[]) => unknown);
+      if (prop === 'transaction') {
+        return (cb: (tx: object) => Promise<unknown>) => {
+          counter.transactions += 1;
+          return target.transaction((tx) =>
+            cb(
+              new Proxy(tx, {
+                get(t, p, r) {
+                  const w = Reflect.get(t, p, r) as unknown;
+                  return p === 'query' || p === 'exec' ? countQuery(t, w as (...a: never[]) => unknown) : typeof w === 'function' ? (w as () => unknown).bind(t) : w;
+                },
+              }),
+            ),
+          );
+        };
+      }
+      return typeof v === 'function' ? (v as () => unknown).bind(target) : v;
+    },
+  });
+}
+
+beforeAll(async () => {
+  client = new PGlite();
+  await client.waitReady;
+  db = drizzle({ client: counting(client), schema }) as unknown as Db;
+  await migrate(db);
+});
+afterAll(async () => {
+  await client?.close();
+});
+
+function engine(): StorageEngine {
+  return new StorageEngine({
+    db,
+    stores: new Map(REGIONS.map((r) => [r, new MemoryObjectStore(r)])),
+    config: { mode: 'C', maxFileBytes: 64 * CHUNK_SIZE, quotaBytes: 256 * CHUNK_SIZE, uploadTtlSeconds: 3600, replicaTimeoutMs: 2000 },
+    health: new HealthTracker(),
+    modeSource: { modeFor: async () => ({ mode: 'C', reason: 'test' }) },
+  });
+}
+
+/** Round trips of one operation: statements plus BEGIN and COMMIT of each transaction. */
+async function roundTrips<T>(op: () => Promise<T>): Promise<{ value: T; statements: number; transactions: number; roundTrips: number; log: string[] }> {
+  counter.statements = 0;
+  counter.transactions = 0;
+  counter.log = [];
+  const value = await op();
+  return { value, statements: counter.statements, transactions: counter.transactions, roundTrips: counter.statements + 2 * counter.transactions, log: [...counter.log] };
+}
+
+async function newUser(): Promise<string> {
+  const id = randomUUID();
+  await db.insert(users).values({ id, username: `u${id.slice(0, 8)}`, email: `${id}@example.com`, passwordHash: 'x' });
+  return id;
+}
+
+async function* once(b: Buffer): AsyncGenerator<Buffer> {
+  yield b;
+}
+
+describe('catalog round trips per operation', () => {
+  it('a small single-request upload, a session chunk, a session commit and a download', async () => {
+    const e = engine();
+    const owner = await newUser();
+    // Warm up: the first write of an owner is no different, but keep the figure about steady state.
+    await e.uploadStream(owner, { name: 'warm.bin' }, once(randomBytes(100)));
+
+    const small = await roundTrips(() => e.uploadStream(owner, { name: 'small.bin' }, once(randomBytes(16 * 1024))));
+    const overwrite = await roundTrips(() => e.uploadStream(owner, { name: 'small.bin' }, once(randomBytes(16 * 1024))));
+
+    const data = randomBytes(2 * CHUNK_SIZE + 10);
+    const d = describeBuffer(data);
+    const s = await e.createSession(owner, { name: 'big.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
+    const chunk0 = await roundTrips(() => e.putSessionChunk(owner, s.uploadId, d.chunks[0]!.hash, data.subarray(0, CHUNK_SIZE)));
+    await e.putSessionChunk(owner, s.uploadId, d.chunks[1]!.hash, data.subarray(CHUNK_SIZE, 2 * CHUNK_SIZE));
+    await e.putSessionChunk(owner, s.uploadId, d.chunks[2]!.hash, data.subarray(2 * CHUNK_SIZE));
+    const commit = await roundTrips(() => e.commitSession(owner, s.uploadId));
+
+    const download = await roundTrips(async () => {
+      const r = await e.openRead(owner, small.value.fileId);
+      for await (const piece of r.stream) void piece;
+    });
+
+    const figures = {
+      smallUpload: small.roundTrips,
+      overwrite: overwrite.roundTrips,
+      sessionChunk: chunk0.roundTrips,
+      sessionCommit: commit.roundTrips,
+      download: download.roundTrips,
+    };
+    expect(figures, [small, chunk0, commit, download].map((x) => x.log.join('\n')).join('\n---\n')).toEqual(EXPECTED);
+  });
+});
+
+/**
+ * Before this change: small upload 18 (14 statements in 2 transactions), session chunk 8, session
+ * commit 15, download 4 in the engine (+3 for the handler's file lookup). Now: a chunk is one
+ * statement to touch it and read its placements and one to record it; a commit is one
+ * transaction of three statements; a download reads file and version in one statement and the
+ * manifest with its placements in another.
+ */
+describe('usage as a running counter', () => {
+  it('follows commits, overwrites, soft deletes and restores, equal to the sum of kept versions', async () => {
+    const e = engine();
+    const owner = await newUser();
+    const sum = async () => {
+      const r = await client.query<{ n: string }>(
+        `select coalesce(sum(v.size), 0)::text as n from file_versions v join files f on f.id = v.file_id where f.owner_id = $1 and f.deleted_at is null and v.deleted_at is null`,
+        [owner],
+      );
+      return Number(r.rows[0]?.n);
+    };
+    const used = async () => Number((await client.query<{ n: string }>(`select used_bytes::text as n from users where id = $1`, [owner])).rows[0]?.n);
+    const a = await e.uploadStream(owner, { name: 'a' }, once(randomBytes(1000)));
+    await e.uploadStream(owner, { name: 'a' }, once(randomBytes(3000)));
+    await e.uploadStream(owner, { name: 'b' }, once(randomBytes(500)));
+    expect(await used()).toBe(4500);
+    await e.softDelete(owner, a.fileId);
+    expect(await used()).toBe(500);
+    await e.restore(owner, a.fileId);
+    expect(await used()).toBe(4500);
+    expect(await used()).toBe(await sum());
+  });
+});
+
+const EXPECTED = { smallUpload: 7, overwrite: 7, sessionChunk: 3, sessionCommit: 7, download: 2 };
