@@ -1,9 +1,18 @@
 /**
  * Upload sessions (resumable uploads in chunks): declare the chunk list, send only the chunks the
- * replicas lack (dedupe and resume), commit once enough copies exist for the mode; the
- * whole-file hash is kept running in chunk order so a commit rarely reads chunks back.
+ * replicas lack (dedupe and resume), commit once enough copies exist for the mode.
+ *
+ * The whole-file SHA-256 is advanced in file order as chunks arrive, whichever container receives
+ * them: its state (hash-wasm's saved SHA-256 state) and the number of chunks it covers live in the
+ * session's catalog row, advanced by compare-and-set. A chunk that arrives ahead of its
+ * predecessors (several in flight) waits, within a window of WINDOW chunks and HASH_WAIT_MS, for
+ * the hash to reach it, then folds itself in; chunks the client never sends (already stored:
+ * dedupe, resume) are read once from a replica by the chunk waiting behind them. So a commit finds
+ * the hash complete and reads nothing back; only a client that sends chunks far out of order, or
+ * a chunk that never comes, leaves the rest of the hash to the commit (logged, counted).
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createSHA256, type IHasher } from 'hash-wasm';
+import { logger, metrics, MetricUnit } from '../observability.js';
 import { BadRequest, Conflict, NotFound, PayloadTooLarge } from '../errors.js';
 import type { SessionRow } from '../catalog/repository.js';
 import type { ChunkReader } from './chunk-reader.js';
@@ -12,12 +21,25 @@ import { CHUNK_SIZE, HASH_RE } from './codec.js';
 import type { Commits } from './commits.js';
 import type { EngineContext } from './context.js';
 import { checkFileSize, checkQuota, validateName } from './limits.js';
-import { checkChunkList, PAGE, type ChunkRef, type ChunkWriteResult, type CreateSessionInput, type FileInfo, type SessionInfo } from './types.js';
+import { checkChunkList, PAGE, type ChunkWriteResult, type CreateSessionInput, type FileInfo, type SessionInfo } from './types.js';
+
+/** How far ahead of the hashed prefix a chunk may be and still wait for it. */
+const WINDOW = 32;
+/** The longest a chunk waits for its predecessors to be hashed. */
+const HASH_WAIT_MS = 5000;
+/** Polls without progress before a gap of stored chunks (never to be sent) is read and hashed. */
+const STALLS_BEFORE_FILL = 4;
+
+async function hasherFrom(state: string | null): Promise<IHasher> {
+  const h = await createSHA256();
+  if (state) h.load(Buffer.from(state, 'base64'));
+  else h.init();
+  return h;
+}
+
+const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export class UploadSessions {
-  /** In-order running hash of sessions, so commit rarely needs to read chunks back. */
-  private readonly sessionHashes = new Map<string, { hash: Hash; next: number }>();
-
   constructor(
     private readonly ctx: EngineContext,
     private readonly writer: ChunkWriter,
@@ -85,39 +107,92 @@ export class UploadSessions {
     if (body.length !== declared.size) throw new BadRequest(`Chunk ${hash} was declared as ${declared.size} bytes but ${body.length} arrived; nothing was stored.`, 'chunk_size_mismatch');
     const decision = await this.ctx.decide(ownerId, s.name);
     const res = await this.writer.writeChunk(ownerId, hash, body, decision, () => this.ctx.decide(ownerId, s.name));
-    this.advanceSessionHash(s.id, s.chunks, hash, body);
+    await this.advanceSessionHash(s, hash, body).catch((err: unknown) => logger.warn('upload session hash not advanced', { uploadId: s.id, error: err instanceof Error ? err.message : String(err) }));
     return res;
   }
 
-  private advanceSessionHash(id: string, list: ChunkRef[], hash: string, body: Buffer): void {
-    let st = this.sessionHashes.get(id);
-    if (!st) {
-      if (list[0]?.hash !== hash) return;
-      if (this.sessionHashes.size >= 1000) {
-        const oldest = this.sessionHashes.keys().next().value;
-        if (oldest !== undefined) this.sessionHashes.delete(oldest);
+  /**
+   * Fold this chunk into the session's persisted whole-file hash at each of its positions, in
+   * file order (see the header). Never fails the chunk write: what it leaves undone, the commit does.
+   */
+  private async advanceSessionHash(s: SessionRow, hash: string, body: Buffer): Promise<void> {
+    const list = s.chunks;
+    const positions: number[] = [];
+    list.forEach((c, i) => {
+      if (c.hash === hash) positions.push(i);
+    });
+    const deadline = performance.now() + HASH_WAIT_MS;
+    let delay = 2;
+    let stalls = 0;
+    let lastNext = -1;
+    // The first look uses the session row read before the write (saves a statement when the
+    // chunks come in order; a stale view only loses the compare-and-set and looks again).
+    let known: { next: number; state: string | null } | undefined = { next: s.hashNext, state: s.hashState };
+    for (;;) {
+      const st = known ?? (await this.ctx.catalog.sessionHash(s.id));
+      known = undefined;
+      if (!st) return;
+      const next = st.next;
+      const at = positions.find((i) => i >= next);
+      if (at === undefined || at - next > WINDOW) return;
+      stalls = next === lastNext ? stalls + 1 : 0;
+      lastNext = next;
+      if (at === next || stalls >= STALLS_BEFORE_FILL) {
+        const h = await hasherFrom(st.state);
+        let to = next;
+        if (at > next) {
+          // Stalled: the chunks before this one are stored but nobody is hashing them (dedupe,
+          // resume). Read them once, only if every one of them is stored, else keep waiting.
+          const gap = list.slice(next, at);
+          const pls = await this.ctx.catalog.placementsOf(s.ownerId, [...new Set(gap.map((c) => c.hash))]);
+          if (gap.some((c) => !pls.some((p) => p.hash === c.hash && p.state === 'present'))) {
+            if (performance.now() > deadline) return this.leftToCommit(s, next);
+            await pause(delay);
+            delay = Math.min(delay * 2, 100);
+            continue;
+          }
+          for (const c of gap) {
+            h.update(await this.reader.readChunk(s.ownerId, c.hash, pls.filter((p) => p.hash === c.hash)));
+            to += 1;
+          }
+          metrics.addMetric('SessionHashGapRead', MetricUnit.Count, gap.length);
+        }
+        while (list[to]?.hash === hash) {
+          h.update(body);
+          to += 1;
+        }
+        const stored = await this.ctx.catalog.advanceSessionHash(s.id, next, to, Buffer.from(h.save()).toString('base64'));
+        if (stored && !positions.some((i) => i >= to)) return;
+        delay = 2;
+        continue; // lost the compare-and-set, or more positions of this chunk further on
       }
-      st = { hash: createHash('sha256'), next: 0 };
-      this.sessionHashes.set(id, st);
-    }
-    while (list[st.next]?.hash === hash) {
-      st.hash.update(body);
-      st.next += 1;
+      if (performance.now() > deadline) return this.leftToCommit(s, next);
+      await pause(delay);
+      delay = Math.min(delay * 2, 100);
     }
   }
 
-  /** The whole-file SHA-256 of a session's chunks: the running hash where it covers them, else a verified read-back. */
-  private async sessionSha256(ownerId: string, id: string, list: ChunkRef[]): Promise<string> {
-    const st = this.sessionHashes.get(id);
-    this.sessionHashes.delete(id);
-    const h = st?.hash ?? createHash('sha256');
-    const from = st?.next ?? 0;
+  private leftToCommit(s: SessionRow, next: number): void {
+    logger.warn('upload session hash left to the commit', { uploadId: s.id, hashedChunks: next, chunks: s.chunks.length });
+  }
+
+  /**
+   * The whole-file SHA-256 of a session's chunks: the persisted hash state, complete when every
+   * chunk arrived in a window; otherwise the rest is read back from the replicas (logged, counted).
+   */
+  private async sessionSha256(s: SessionRow): Promise<string> {
+    const list = s.chunks;
+    // The session row was read at the start of the commit, after every chunk was acknowledged.
+    const st = { next: s.hashNext, state: s.hashState };
+    const from = st.next;
+    if (from >= list.length) return (await hasherFrom(st.state)).digest('hex');
+    metrics.addMetric('SessionHashReadBack', MetricUnit.Count, list.length - from);
+    logger.warn('commit reads chunks back to finish the whole-file hash', { uploadId: s.id, from, chunks: list.length });
+    const h = await hasherFrom(st.state);
     for (let i = from; i < list.length; i += PAGE) {
-      const hashes = [...new Set(list.slice(i, i + PAGE).map((c) => c.hash))];
-      const pls = await this.ctx.catalog.placementsOf(ownerId, hashes);
-      for (const c of list.slice(i, i + PAGE)) {
-        h.update(await this.reader.readChunk(ownerId, c.hash, pls.filter((p) => p.hash === c.hash)));
-      }
+      const page = list.slice(i, i + PAGE);
+      const pls = await this.ctx.catalog.placementsOf(s.ownerId, [...new Set(page.map((c) => c.hash))]);
+      for (const c of page) h.update(await this.reader.readChunk(s.ownerId, c.hash, pls.filter((p) => p.hash === c.hash)));
     }
     return h.digest('hex');
   }
@@ -134,7 +209,7 @@ export class UploadSessions {
         { missing },
       );
     }
-    const actual = await this.sessionSha256(ownerId, s.id, s.chunks);
+    const actual = await this.sessionSha256(s);
     if (actual !== s.sha256) {
       throw new BadRequest(`The chunks hash to ${actual} but the session declared sha256 ${s.sha256}; check the chunk list and start a new session.`, 'sha256_mismatch');
     }
@@ -144,7 +219,6 @@ export class UploadSessions {
   async abortSession(ownerId: string, uploadId: string): Promise<void> {
     const s = await this.session(ownerId, uploadId);
     if (s.committedAt) throw new Conflict('This upload session was already committed.', 'upload_committed');
-    this.sessionHashes.delete(s.id);
     // Expire it now; its unreferenced chunks are collected after the grace period.
     await this.ctx.catalog.expireSession(s.id, this.ctx.now());
   }

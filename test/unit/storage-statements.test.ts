@@ -5,7 +5,7 @@
  * change adding a statement to the hot path is seen; docs/benchmarks.md lists them.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from '#shared/catalog/migrations.js';
@@ -140,7 +140,8 @@ describe('catalog round trips per operation', () => {
 /**
  * Before this change: small upload 18 (14 statements in 2 transactions), session chunk 8, session
  * commit 15, download 4 in the engine (+3 for the handler's file lookup). Now: a chunk is one
- * statement to touch it and read its placements and one to record it; a commit is one
+ * statement to touch it and read its placements and one to record it (a session chunk also reads
+ * its session and stores the advanced whole-file hash state); a commit is one
  * transaction of three statements; a download reads file and version in one statement and the
  * manifest with its placements in another.
  */
@@ -168,4 +169,52 @@ describe('usage as a running counter', () => {
   });
 });
 
-const EXPECTED = { smallUpload: 7, overwrite: 7, sessionChunk: 3, sessionCommit: 7, download: 2 };
+const EXPECTED = { smallUpload: 7, overwrite: 7, sessionChunk: 4, sessionCommit: 7, download: 2 };
+
+describe('an upload session hashed across containers', () => {
+  it('chunks sent out of order to different engines: the commit reads no chunk back and the digest is the SHA-256 of the bytes', async () => {
+    // One set of replicas, three engines over it (three containers: no memory shared but the catalog).
+    const stores = new Map(REGIONS.map((r) => [r, new MemoryObjectStore(r)]));
+    const make = () =>
+      new StorageEngine({
+        db,
+        stores,
+        config: { mode: 'C', maxFileBytes: 64 * CHUNK_SIZE, quotaBytes: 256 * CHUNK_SIZE, uploadTtlSeconds: 3600, replicaTimeoutMs: 5000 },
+        health: new HealthTracker(),
+        modeSource: { modeFor: async () => ({ mode: 'C', reason: 'test' }) },
+      });
+    const engines = [make(), make(), make()];
+    const owner = await newUser();
+    const data = randomBytes(6 * CHUNK_SIZE + 123);
+    const d = describeBuffer(data);
+    const s = await engines[0]!.createSession(owner, { name: 'ooo.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
+    const body = (i: number) => data.subarray(i * CHUNK_SIZE, Math.min(data.length, (i + 1) * CHUNK_SIZE));
+    // Chunks 6, 4, 5 first (all in flight at once, ahead of the hashed prefix), then 2, 3, 1, 0: each
+    // on another engine, as a client with several PUTs in flight spreads them over containers.
+    const first = [6, 4, 5].map((i) => engines[i % 3]!.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, body(i)));
+    const second = [2, 3, 1, 0].map((i) => engines[i % 3]!.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, body(i)));
+    await Promise.all([...first, ...second]);
+    for (const e of engines) await e.drain();
+
+    const getsBefore = [...stores.values()].reduce((n, st) => n + st.gets, 0);
+    const info = await engines[1]!.commitSession(owner, s.uploadId);
+    const getsAtCommit = [...stores.values()].reduce((n, st) => n + st.gets, 0) - getsBefore;
+    expect(getsAtCommit).toBe(0);
+    expect(getsBefore).toBe(0); // nor did the chunk PUTs read anything: every byte was hashed as it arrived
+    expect(info.sha256).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('a session whose first chunks were stored before (resume, dedupe) still commits without reading back', async () => {
+    const e = engine();
+    const owner = await newUser();
+    const data = randomBytes(3 * CHUNK_SIZE);
+    const d = describeBuffer(data);
+    // Chunks 0 and 1 already stored by an earlier upload of the owner.
+    await e.uploadStream(owner, { name: 'earlier.bin' }, once(data.subarray(0, 2 * CHUNK_SIZE)));
+    const s = await e.createSession(owner, { name: 'resumed.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
+    expect(s.missing).toEqual([d.chunks[2]!.hash]);
+    await e.putSessionChunk(owner, s.uploadId, d.chunks[2]!.hash, data.subarray(2 * CHUNK_SIZE));
+    const info = await e.commitSession(owner, s.uploadId);
+    expect(info.sha256).toBe(d.sha256);
+  });
+});
