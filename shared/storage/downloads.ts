@@ -1,6 +1,6 @@
 /**
  * Downloads: resolve a version and stream its bytes (or a byte range) as verified chunks, the
- * next chunk prefetched while one is consumed; or hand out the chunk list with presigned URLs on
+ * next chunks read ahead (a bounded number in flight, in order) while one is consumed; or hand out the chunk list with presigned URLs on
  * the best replica holding each chunk, for parallel clients.
  */
 import { Readable } from 'node:stream';
@@ -11,6 +11,9 @@ import type { EngineContext } from './context.js';
 import { fileInfo, type Files } from './files.js';
 import { chunkKey } from './ports.js';
 import { PAGE, type FileInfo, type ManifestChunk, type OpenedRead, type ReadOptions } from './types.js';
+
+/** Chunks a streamed download keeps in flight ahead of the one being sent. */
+export const READ_AHEAD = 4;
 
 export class Downloads {
   constructor(
@@ -55,20 +58,27 @@ export class Downloads {
       const c = page[pos++];
       return c && c.idx <= last ? c : undefined;
     };
-    let cur = await nextEntry();
-    let curData = cur ? fetchAt(cur) : undefined;
-    while (cur && curData) {
-      // Prefetch the next chunk while this one is consumed.
-      const next = await nextEntry();
-      const nextData = next ? fetchAt(next) : undefined;
-      const buf = await curData;
+    // Read ahead: up to READ_AHEAD chunks in flight, yielded in order; memory stays at about
+    // READ_AHEAD + 1 chunks whatever the file size, and a consumer that stops early stops it.
+    const queue: { c: ManifestRow; data: Promise<Buffer> }[] = [];
+    let exhausted = false;
+    const fill = async () => {
+      while (!exhausted && queue.length < READ_AHEAD) {
+        const c = await nextEntry();
+        if (!c) exhausted = true;
+        else queue.push({ c, data: fetchAt(c) });
+      }
+    };
+    await fill();
+    while (queue.length > 0) {
+      const { c: cur, data } = queue.shift() as { c: ManifestRow; data: Promise<Buffer> };
+      const buf = await data;
       const base = cur.idx * CHUNK_SIZE;
       const from = Math.max(0, start - base);
       const to = Math.min(buf.length, end - base + 1);
       if (buf.length !== cur.size) throw new CorruptChunk(cur.hash, `size ${buf.length} differs from manifest ${cur.size}`);
+      await fill();
       yield from === 0 && to === buf.length ? buf : buf.subarray(from, to);
-      cur = next;
-      curData = nextData;
     }
   }
 

@@ -141,11 +141,15 @@ export class UploadSessions {
         const h = await hasherFrom(st.state);
         let to = next;
         if (at > next) {
-          // Stalled: the chunks before this one are stored but nobody is hashing them (dedupe,
-          // resume). Read them once, only if every one of them is stored, else keep waiting.
+          // Stalled: the chunks before this one may be stored already and never sent (dedupe,
+          // resume). Read them once if so, else keep waiting.
+          // Only chunks stored before the session began qualify: the client was told they were
+          // not missing, so no request of this session will bring their bytes.
           const gap = list.slice(next, at);
-          const pls = await this.ctx.catalog.placementsOf(s.ownerId, [...new Set(gap.map((c) => c.hash))]);
-          if (gap.some((c) => !pls.some((p) => p.hash === c.hash && p.state === 'present'))) {
+          const unique = [...new Set(gap.map((c) => c.hash))];
+          const stored = await this.ctx.catalog.storedBefore(s.ownerId, unique, s.createdAt);
+          const pls = stored.size === unique.length ? await this.ctx.catalog.placementsOf(s.ownerId, unique) : [];
+          if (stored.size < unique.length) {
             if (performance.now() > deadline) return this.leftToCommit(s, next);
             await pause(delay);
             delay = Math.min(delay * 2, 100);
