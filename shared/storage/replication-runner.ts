@@ -94,9 +94,12 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
       deferred: 0,
       badSources: 0,
       orphans: 0,
+      adopted: 0,
+      dropped: 0,
+      unrecoverable: 0,
       skippedRegions: [],
       batches: 0,
-      backlog: { pending: 0, missing: 0, oldestPendingAgeMs: 0 },
+      backlog: { pending: 0, missing: 0, unrecoverable: 0, oldestPendingAgeMs: 0 },
     };
     for (;;) {
       const s = await drainBacklog({
@@ -116,9 +119,12 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
       total.deferred += s.deferred;
       total.badSources += s.badSources;
       total.orphans += s.orphans;
+      total.adopted += s.adopted;
+      total.dropped += s.dropped;
+      total.unrecoverable += s.unrecoverable;
       total.skippedRegions = [...new Set([...total.skippedRegions, ...s.skippedRegions])];
       // Stop when nothing was claimable, or nothing progressed (everything left is backing off).
-      if (s.claimed === 0 || s.copied + s.orphans === 0 || clock.now() - started >= budget) break;
+      if (s.claimed === 0 || s.copied + s.orphans + s.adopted + s.dropped + s.unrecoverable === 0 || clock.now() - started >= budget) break;
     }
     total.backlog = await backlogStats(db, clock);
     return total;

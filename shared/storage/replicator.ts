@@ -8,16 +8,32 @@
  * the row's attempts and schedules the next one with exponential backoff and jitter; a region that
  * keeps failing is left alone for a while as a whole. Everything is idempotent: chunks are
  * immutable and content-addressed, so re-running a copy after a crash rewrites the same bytes.
+ *
+ * A row whose chunk no region holds (what a write that was not acknowledged leaves, or a chunk
+ * whose every copy was lost) is never retried on the usual schedule: a verified copy in its own
+ * region is adopted, an unacknowledged write's row is dropped (bytes left to GC), and a referenced
+ * chunk's row is parked and counted as unrecoverable. The lag counts only copies that can be made.
  */
-import { and, asc, eq, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { Db } from '../catalog/db.js';
 import { chunkPlacements, chunks } from '../catalog/schema.js';
+import {
+  chunkHasSource,
+  claimBacklog,
+  dropUnheldRow,
+  expediteChunk,
+  readBacklogStats,
+  rowKey,
+  type BacklogStats,
+  type ClaimedRow,
+} from '../catalog/backlog-repository.js';
 import { logger } from '../observability.js';
 import { systemClock, type Clock } from '../clock.js';
 import { decodeChunk } from './codec.js';
 import { chunkKey, type HealthSink, type ObjectStore } from './ports.js';
 
 export { systemClock, type Clock } from '../clock.js';
+export { claimBacklog, expediteRegions } from '../catalog/backlog-repository.js';
 
 export interface BackoffPolicy {
   /** Delay after the first failure of a row (ms). */
@@ -111,6 +127,11 @@ export interface DrainOptions {
   /** Region failure memory; keep one per worker across runs (a module default otherwise). */
   regionBackoff?: RegionBackoff;
   random?: () => number;
+  /**
+   * A row of a chunk some version references but no region holds (a lost copy the catalog cannot
+   * restore) is looked at again only after this long (ms); it is reported as unrecoverable.
+   */
+  unrecoverableRecheckMs?: number;
 }
 
 export interface DrainStats {
@@ -123,53 +144,14 @@ export interface DrainStats {
   badSources: number;
   /** Placement rows dropped because their chunk no longer exists in the catalog. */
   orphans: number;
+  /** Rows no region held a source for, whose own region turned out to hold a verified copy (now present). */
+  adopted: number;
+  /** Rows of a write that was not acknowledged (no holder, no version references the chunk): dropped, bytes left to GC. */
+  dropped: number;
+  /** Rows of a referenced chunk that no region holds: parked for `unrecoverableRecheckMs`, reported. */
+  unrecoverable: number;
   /** Regions skipped for this run (cooling down after consecutive failures). */
   skippedRegions: string[];
-}
-
-interface ClaimedRow {
-  ownerId: string;
-  hash: string;
-  region: string;
-  attempts: number;
-}
-
-/**
- * Claim up to `limit` backlog rows for `workerId` in one statement. Rows locked by a concurrent
- * claimer are skipped (SKIP LOCKED), and rows already claimed under an unexpired lease do not
- * qualify, so two workers never hold the same row. On PGlite (one connection) statements simply
- * run one after another, which gives the same guarantee.
- */
-export async function claimBacklog(
-  db: Db,
-  o: { workerId: string; limit: number; now: Date; leaseUntil: Date; regions: readonly string[] },
-): Promise<ClaimedRow[]> {
-  if (o.regions.length === 0 || o.limit <= 0) return [];
-  const p = chunkPlacements;
-  const candidates = db
-    .select({ ownerId: p.ownerId, hash: p.hash, region: p.region })
-    .from(p)
-    .where(
-      and(
-        inArray(p.state, ['pending', 'missing']),
-        inArray(p.region, [...o.regions]),
-        or(isNull(p.nextAttemptAt), lte(p.nextAttemptAt, o.now)),
-        or(isNull(p.claimedUntil), lt(p.claimedUntil, o.now)),
-      ),
-    )
-    .orderBy(asc(p.pendingSince), asc(p.ownerId), asc(p.hash), asc(p.region))
-    .limit(o.limit)
-    .for('update', { skipLocked: true });
-  return db
-    .update(p)
-    .set({ claimedBy: o.workerId, claimedUntil: o.leaseUntil })
-    .where(sql`(${p.ownerId}, ${p.hash}, ${p.region}) in ${candidates}`)
-    .returning({ ownerId: p.ownerId, hash: p.hash, region: p.region, attempts: p.attempts });
-}
-
-function rowKey(r: { ownerId: string; hash: string; region: string }) {
-  const p = chunkPlacements;
-  return and(eq(p.ownerId, r.ownerId), eq(p.hash, r.hash), eq(p.region, r.region));
 }
 
 function describeError(err: unknown): string {
@@ -197,7 +179,7 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
   const policy = opts.backoff ?? DEFAULT_BACKOFF;
   const breaker = opts.regionBackoff ?? defaultRegionBackoff;
   const random = opts.random ?? Math.random;
-  const stats: DrainStats = { claimed: 0, copied: 0, failed: 0, deferred: 0, badSources: 0, orphans: 0, skippedRegions: [] };
+  const stats: DrainStats = { claimed: 0, copied: 0, failed: 0, deferred: 0, badSources: 0, orphans: 0, adopted: 0, dropped: 0, unrecoverable: 0, skippedRegions: [] };
 
   const startedAt = clock.now();
   const all = [...stores.keys()];
@@ -261,6 +243,10 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
     const key = chunkKey(row.ownerId, row.hash);
     // Sources: healthy holders best first, then the ones the health picture doubts (last resort).
     const holding = holders.get(id(row.ownerId, row.hash)) ?? [];
+    if (holding.length === 0) {
+      await resolveUnheld(row, target, key);
+      return;
+    }
     const preferred = health ? health.ranked(holding) : holding;
     const rank = [...preferred, ...holding.filter((r) => !preferred.includes(r))];
     const sources = rank.filter((r) => r !== row.region && stores.has(r) && !breaker.isOpen(r, now));
@@ -315,6 +301,63 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
     stats.copied += 1;
   };
 
+  /**
+   * A row whose chunk no region holds a present copy of: retrying the copy can never succeed. Its
+   * own region may hold the copy a straggling write left (verified, it becomes present and the
+   * chunk's other rows become due); otherwise the row of a write that was not acknowledged is
+   * dropped (bytes left to GC), and the row of a chunk a version references is parked and reported
+   * as unrecoverable instead of being retried on the usual schedule.
+   */
+  const resolveUnheld = async (row: ClaimedRow, target: ObjectStore, key: string): Promise<void> => {
+    const t0 = clock.now();
+    let landed: Buffer | undefined;
+    let looked = false;
+    try {
+      const got = await target.get(key);
+      health?.observe(row.region, { ok: true, latencyMs: clock.now() - t0 });
+      breaker.success(row.region);
+      looked = true;
+      if (got !== undefined) {
+        await decodeChunk(got, row.hash);
+        landed = got;
+      }
+    } catch (err) {
+      if (!looked) {
+        health?.observe(row.region, { ok: false, latencyMs: clock.now() - t0, error: describeError(err) });
+        breaker.failure(row.region, clock.now());
+      }
+      // Unreachable, or a corrupt copy (left for GC or a later write to replace).
+    }
+    if (landed) {
+      await release(row, { state: 'present', pendingSince: null, attempts: 0, nextAttemptAt: null, lastError: null });
+      await expediteChunk(db, row.ownerId, row.hash, new Date(clock.now()));
+      stats.adopted += 1;
+      return;
+    }
+    if (await dropUnheldRow(db, row, workerId)) {
+      stats.dropped += 1;
+      return;
+    }
+    // Not dropped: a copy was recorded meanwhile (retry now), or a version references the chunk.
+    if (await chunkHasSource(db, row.ownerId, row.hash)) {
+      await release(row, { nextAttemptAt: new Date(clock.now()) });
+      stats.deferred += 1;
+      return;
+    }
+    if (!looked) {
+      await fail(row, `unreachable: ${row.region} did not answer; no other region holds the chunk`, true);
+      return;
+    }
+    const now = clock.now();
+    await release(row, {
+      attempts: row.attempts + 1,
+      nextAttemptAt: new Date(now + (opts.unrecoverableRecheckMs ?? 6 * 3600_000)),
+      lastError: 'no_source: no region holds a verified copy of the chunk',
+    });
+    stats.unrecoverable += 1;
+    logger.error('a referenced chunk has no copy in any region', { region: row.region, hash: row.hash, ownerId: row.ownerId });
+  };
+
   const fail = async (row: ClaimedRow, reason: string, targetFault: boolean) => {
     const now = clock.now();
     const attempts = row.attempts + 1;
@@ -351,30 +394,11 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
   return stats;
 }
 
-export interface BacklogStats {
-  pending: number;
-  missing: number;
-  /** Age of the oldest pending or missing row (ms); 0 when the backlog is empty. */
-  oldestPendingAgeMs: number;
-}
+export type { BacklogStats };
 
-/** The replication backlog and lag (age of its oldest row). */
-export async function backlogStats(db: Db, clock: Clock = systemClock): Promise<BacklogStats> {
-  const p = chunkPlacements;
-  const [row] = await db
-    .select({
-      pending: sql<number>`count(*) filter (where ${p.state} = 'pending')`.mapWith(Number),
-      missing: sql<number>`count(*) filter (where ${p.state} = 'missing')`.mapWith(Number),
-      oldestMs: sql<number | null>`(extract(epoch from min(${p.pendingSince})) * 1000)::float8`,
-    })
-    .from(p)
-    .where(inArray(p.state, ['pending', 'missing']));
-  const oldest = row?.oldestMs === null || row?.oldestMs === undefined ? undefined : Number(row.oldestMs);
-  return {
-    pending: row?.pending ?? 0,
-    missing: row?.missing ?? 0,
-    oldestPendingAgeMs: oldest === undefined || !Number.isFinite(oldest) ? 0 : Math.max(0, clock.now() - oldest),
-  };
+/** The replication backlog and lag (age of its oldest row that can still be made). */
+export function backlogStats(db: Db, clock: Clock = systemClock): Promise<BacklogStats> {
+  return readBacklogStats(db, clock.now());
 }
 
 /**
@@ -386,27 +410,6 @@ export interface ReplicationTrigger {
   kick(): void | Promise<void>;
   /** A region came back: retry its backlog now rather than after each row's backoff. */
   recovered?(regions: readonly string[]): Promise<void>;
-}
-
-/**
- * When a region is judged reachable again, its backlog rows that were backing off (because the
- * region was down) become due at once, so convergence after a heal does not wait for the longest
- * row backoff. Returns the number of rows made due.
- */
-export async function expediteRegions(db: Db, regions: readonly string[], now: Date = new Date()): Promise<number> {
-  if (regions.length === 0) return 0;
-  const rows = await db
-    .update(chunkPlacements)
-    .set({ nextAttemptAt: now })
-    .where(
-      and(
-        inArray(chunkPlacements.region, [...regions]),
-        inArray(chunkPlacements.state, ['pending', 'missing']),
-        or(isNull(chunkPlacements.nextAttemptAt), sql`${chunkPlacements.nextAttemptAt} > ${now}`),
-      ),
-    )
-    .returning({ region: chunkPlacements.region });
-  return rows.length;
 }
 
 /**

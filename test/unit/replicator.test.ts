@@ -52,7 +52,7 @@ describe('drainBacklog', () => {
     const a = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1', 'ap-southeast-1'], at: at() });
     const b = await seedChunk(db, stores, { ownerId: owner, present: ['eu-west-1'], pending: ['us-east-1', 'ap-southeast-1'], at: at() });
     clock.advance(4000);
-    expect(await backlogStats(db, clock)).toEqual({ pending: 4, missing: 0, oldestPendingAgeMs: 4000 });
+    expect(await backlogStats(db, clock)).toEqual({ pending: 4, missing: 0, unrecoverable: 0, oldestPendingAgeMs: 4000 });
 
     const stats = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: new RegionBackoff() });
 
@@ -62,7 +62,7 @@ describe('drainBacklog', () => {
       const rows = await placements(db, owner, c.hash);
       for (const row of Object.values(rows)) expect(row).toMatchObject({ state: 'present', claimedBy: null, claimedUntil: null, pendingSince: null });
     }
-    expect(await backlogStats(db, clock)).toEqual({ pending: 0, missing: 0, oldestPendingAgeMs: 0 });
+    expect(await backlogStats(db, clock)).toEqual({ pending: 0, missing: 0, unrecoverable: 0, oldestPendingAgeMs: 0 });
   });
 
   it('on a failed write increments attempts, records the error and waits out an exponential backoff', async () => {
