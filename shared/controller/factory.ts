@@ -7,6 +7,7 @@ import { createDynamoClients } from '../clients.js';
 import type { Db } from '../catalog/db.js';
 import { backlogStats, expediteRegions, type ReplicationTrigger } from '../storage/replicator.js';
 import { createReplicaStores } from '../storage/s3-store.js';
+import { backlogReport } from '../storage/backlog-report.js';
 import type { ObjectStore } from '../storage/ports.js';
 import { HealthTracker } from './health.js';
 import { catalogWriteRate, Prober } from './prober.js';
@@ -59,7 +60,7 @@ export async function createController(config: Config, deps: ControllerDeps = {}
     controller: config.controller,
     health,
     owners: deps.db ? catalogOwners(deps.db) : undefined,
-    backlog: deps.db ? catalogBacklog(deps.db) : undefined,
+    backlog: deps.db ? () => backlogReport(deps.db!, { clock: deps.clock }) : undefined,
     clock: deps.clock,
   });
   return { store, health, service };

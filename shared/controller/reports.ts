@@ -6,11 +6,14 @@ import type { ControllerConfig, Mode } from '../config.js';
 import type { ReplicaHealth } from './health.js';
 import type { PolicyInputs, Sample, ScoreParts } from './policy.js';
 import type { AuditEntry, ControlSnapshot } from './store.js';
+import { EMPTY_PENDING_COPIES, type PendingCopiesView } from '../storage/backlog-report.js';
 
 export interface Backlog {
   pending: number;
   missing: number;
   oldestPendingAgeMs: number;
+  /** The oldest pending copies and the unrecoverable count, for the status (storage/backlog-report.ts). */
+  pendingCopies?: PendingCopiesView;
 }
 
 export interface ReplicaView {
@@ -71,6 +74,7 @@ export interface StatusReport {
   replicas: ReplicaView[];
   backlog: { pending: number; missing: number };
   replication_lag_ms: number;
+  pending_copies: PendingCopiesView;
   transitions: AuditEntry[];
   timestamp: string;
 }
@@ -119,6 +123,7 @@ export function statusReportOf(o: {
     replicas: o.replicas.map(replicaView),
     backlog: { pending: backlog.pending, missing: backlog.missing },
     replication_lag_ms: backlog.oldestPendingAgeMs,
+    pending_copies: backlog.pendingCopies ?? EMPTY_PENDING_COPIES,
     transitions: o.transitions,
     timestamp: new Date(o.at).toISOString(),
   };

@@ -77,6 +77,12 @@ describe('a refused strong write on the local stack', () => {
         .from(chunkPlacements)
         .where(and(eq(chunkPlacements.ownerId, chunk!.ownerId), eq(chunkPlacements.hash, chunk!.hash)));
     expect((await rowsOf()).filter((x) => x.state === 'present')).toEqual([]);
+    // The status shows them as unrecoverable copies, outside the lag, with nothing internal in view.
+    const during = await status();
+    expect(during.replication_lag_ms).toBe(0);
+    expect(during.pending_copies).toMatchObject({ recoverable: 0, unrecoverable: 3 });
+    expect(during.pending_copies.oldest.map((c: { region: string }) => c.region).sort()).toEqual([...REGIONS].sort());
+    for (const c of during.pending_copies.oldest) expect(c).toMatchObject({ state: 'pending', recoverable: false, attempts: 0 });
 
     // Heal everything and clear the override.
     for (const region of REGIONS) await setFault(region, 'up');
@@ -98,6 +104,7 @@ describe('a refused strong write on the local stack', () => {
     // Resolved, not hidden: the chunk has no backlog row left (its bytes are GC's).
     expect((await rowsOf()).filter((x) => x.state !== 'present')).toEqual([]);
     expect(await db.select().from(chunkPlacements).where(ne(chunkPlacements.state, 'present'))).toEqual([]);
+    expect((await status()).pending_copies).toEqual({ recoverable: 0, unrecoverable: 0, oldest: [] });
 
     // The controller sees no lag and the healthy cluster stays strong through the hysteresis window.
     for (let i = 0; i < 4; i++) await tick();

@@ -11,6 +11,7 @@ import { backlogStats, drainBacklog, RegionBackoff } from '#shared/storage/repli
 import { sweep } from '#shared/storage/antientropy.js';
 import { collectGarbage } from '#shared/storage/gc.js';
 import { createHandler } from '#functions/replicator/handler.js';
+import { backlogReport } from '#shared/storage/backlog-report.js';
 import { createRunner, kickReplicator, run, runnerFor } from '#shared/storage/replication-runner.js';
 import { loadConfig } from '#shared/config.js';
 import { REGIONS, startS3rvers, type S3Fixture } from './files-fixtures.js';
@@ -200,6 +201,37 @@ for (const backend of backends) {
       const gc = await collectGarbage({ db, stores, graceSeconds: 3600 });
       expect(gc.chunksDeleted).toBeGreaterThanOrEqual(1);
       for (const r of REGIONS) expect(await fx.stores.get(r)!.exists(nowhere.key)).toBe(false);
+    });
+
+    it('the status report lists the oldest pending copies with age, attempts, next attempt and a sanitised last error', async () => {
+      faulty.get(REGIONS[2]!)!.state = 'refuse';
+      const t0 = Date.now();
+      const old = new Date(t0 - 600_000);
+      const stuck = await seedChunk(db, stores, { ownerId: owner, present: REGIONS.slice(0, 2), pending: [REGIONS[2]!], at: old });
+      await seedChunk(db, stores, { ownerId: owner, present: REGIONS.slice(0, 2), pending: [REGIONS[2]!] });
+      const lost = await seedChunk(db, stores, { ownerId: owner, present: [], pending: [REGIONS[0]!], at: new Date(t0 - 1200_000) });
+      await createFileVersion(db, owner, [lost.hash]);
+      await drainBacklog({ db, stores, workerId: 'w', regionBackoff: new RegionBackoff() });
+      // The stored error names the refused call (the SDK's text may carry host names and addresses).
+      expect((await placements(db, owner, stuck.hash))[REGIONS[2]!]!.lastError).toMatch(/ECONNREFUSED/);
+      await db.execute(sql`update chunk_placements set last_error = 'write to x: connect ECONNREFUSED 10.1.2.3:4569 (s3.internal.example)' where hash = ${stuck.hash} and state = 'pending'`);
+
+      const r = await backlogReport(db, { limit: 2 });
+      expect(r).toMatchObject({ pending: 3, missing: 0, unrecoverable: 1 });
+      expect(r.oldestPendingAgeMs).toBeGreaterThanOrEqual(600_000);
+      expect(r.pendingCopies.recoverable).toBe(2);
+      expect(r.pendingCopies.unrecoverable).toBe(1);
+      expect(r.pendingCopies.oldest).toHaveLength(2);
+      const [first, second] = r.pendingCopies.oldest;
+      expect(first).toMatchObject({ region: REGIONS[0], state: 'pending', attempts: 1, recoverable: false, last_error: { code: 'no_source' } });
+      expect(first!.age_ms).toBeGreaterThanOrEqual(1200_000);
+      expect(first!.next_attempt_in_ms).toBeGreaterThan(3600_000);
+      expect(second).toMatchObject({ region: REGIONS[2], state: 'pending', attempts: 1, recoverable: true, last_error: { code: 'unreachable' } });
+      expect(second!.age_ms).toBeGreaterThanOrEqual(600_000);
+      expect(second!.next_attempt_in_ms).toBeGreaterThan(0);
+      expect(JSON.stringify(r.pendingCopies)).not.toMatch(/10\.1\.2\.3|internal|ECONNREFUSED|4569/);
+      expect(JSON.stringify(r.pendingCopies)).not.toContain(stuck.hash);
+      expect(JSON.stringify(r.pendingCopies)).not.toContain(owner);
     });
 
     it('a holder-less row in an unreachable region: an unacknowledged write is dropped at once, a referenced chunk backs off', async () => {
