@@ -1,5 +1,8 @@
 /**
- * The replicator: drains the replication backlog (placement rows in state pending or missing).
+ * The replicator: drains the replication backlog (placement rows in state pending or missing),
+ * one batch per call (drainBacklog). Its SQL lives in catalog/backlog-repository.ts, its waits in
+ * replication-backoff.ts, the write path's kick in replication-trigger.ts, the loop, schedule and
+ * sweep/GC orchestration in replication-runner.ts, the status view in backlog-report.ts.
  *
  * Each run claims a batch of rows atomically (UPDATE … WHERE key IN (SELECT … FOR UPDATE SKIP
  * LOCKED) RETURNING), so two workers never copy the same row while a lease is held. For each row
@@ -31,81 +34,12 @@ import { logger } from '../observability.js';
 import { systemClock, type Clock } from '../clock.js';
 import { decodeChunk } from './codec.js';
 import { chunkKey, type HealthSink, type ObjectStore } from './ports.js';
+import { DEFAULT_BACKOFF, RegionBackoff, rowBackoffMs, type BackoffPolicy } from './replication-backoff.js';
 
 export { systemClock, type Clock } from '../clock.js';
 export { claimBacklog, expediteRegions } from '../catalog/backlog-repository.js';
-
-export interface BackoffPolicy {
-  /** Delay after the first failure of a row (ms). */
-  baseMs: number;
-  /** Upper bound of a row's delay (ms). */
-  maxMs: number;
-  /** Consecutive failures after which a whole region is left alone. */
-  regionFailureThreshold: number;
-  /** First cool-down of a failing region (ms); doubles while it keeps failing. */
-  regionCooldownMs: number;
-  regionCooldownMaxMs: number;
-}
-
-export const DEFAULT_BACKOFF: BackoffPolicy = {
-  baseMs: 1000,
-  maxMs: 5 * 60_000,
-  regionFailureThreshold: 3,
-  regionCooldownMs: 5000,
-  regionCooldownMaxMs: 2 * 60_000,
-};
-
-/** Delay before the next attempt of a row that has failed `attempts` times: exponential, with jitter. */
-export function rowBackoffMs(attempts: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
-  const exp = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, Math.min(attempts - 1, 30)));
-  // "Equal jitter": at least half the delay, so retries never bunch up at zero.
-  return Math.round(exp / 2 + (exp / 2) * random());
-}
-
-/**
- * Per-region failure memory shared by successive runs of one worker: after
- * `regionFailureThreshold` consecutive failures a region is skipped until its cool-down ends.
- */
-export class RegionBackoff {
-  private readonly state = new Map<string, { failures: number; openUntil: number; trips: number }>();
-
-  constructor(private readonly policy: BackoffPolicy = DEFAULT_BACKOFF) {}
-
-  isOpen(region: string, now: number): boolean {
-    const s = this.state.get(region);
-    return s !== undefined && s.openUntil > now;
-  }
-
-  /** Regions currently skipped, with the time until which they are. */
-  open(now: number): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const [r, s] of this.state) if (s.openUntil > now) out.set(r, s.openUntil);
-    return out;
-  }
-
-  openUntil(region: string): number {
-    return this.state.get(region)?.openUntil ?? 0;
-  }
-
-  success(region: string): void {
-    this.state.delete(region);
-  }
-
-  /** Returns true when this failure opened (or re-opened) the region's cool-down. */
-  failure(region: string, now: number): boolean {
-    const s = this.state.get(region) ?? { failures: 0, openUntil: 0, trips: 0 };
-    s.failures += 1;
-    this.state.set(region, s);
-    if (s.failures >= this.policy.regionFailureThreshold && s.openUntil <= now) {
-      const cool = Math.min(this.policy.regionCooldownMaxMs, this.policy.regionCooldownMs * 2 ** Math.min(s.trips, 20));
-      s.trips += 1;
-      s.openUntil = now + cool;
-      s.failures = 0;
-      return true;
-    }
-    return false;
-  }
-}
+export { DEFAULT_BACKOFF, RegionBackoff, rowBackoffMs, type BackoffPolicy } from './replication-backoff.js';
+export { createLambdaTrigger, type ReplicationTrigger } from './replication-trigger.js';
 
 const defaultRegionBackoff = new RegionBackoff();
 
@@ -399,49 +333,4 @@ export type { BacklogStats };
 /** The replication backlog and lag (age of its oldest row that can still be made). */
 export function backlogStats(db: Db, clock: Clock = systemClock): Promise<BacklogStats> {
   return readBacklogStats(db, clock.now());
-}
-
-/**
- * How the write path asks for a drain soon (after a write left a backlog). Never throws. A trigger
- * that sends a request (the Lambda invoke) returns a promise the write path awaits before its
- * response; an in-process one returns nothing.
- */
-export interface ReplicationTrigger {
-  kick(): void | Promise<void>;
-  /** A region came back: retry its backlog now rather than after each row's backoff. */
-  recovered?(regions: readonly string[]): Promise<void>;
-}
-
-/**
- * A trigger that invokes the replicator function asynchronously (InvocationType Event). kick()
- * resolves once Lambda has accepted the invoke (or the attempt failed, which is logged: it never
- * rejects), so the write path can await it before the response: Lambda freezes a container as soon
- * as the response is sent, and a request still in flight then is never sent. Kicks while an invoke
- * is in flight share it; a kick within `windowMs` of an accepted one is skipped (that drain is
- * running and keeps claiming until the backlog is empty; the schedule drains anyway).
- */
-export function createLambdaTrigger(functionName: string, windowMs = 1000): ReplicationTrigger & { kick(): Promise<void> } {
-  let client: import('@aws-sdk/client-lambda').LambdaClient | undefined;
-  let acceptedAt = -Infinity;
-  let inFlight: Promise<void> | undefined;
-  const invoke = async () => {
-    try {
-      const { InvokeCommand, LambdaClient } = await import('@aws-sdk/client-lambda');
-      client ??= new LambdaClient({});
-      await client.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: Buffer.from(JSON.stringify({ task: 'drain' })) }));
-      acceptedAt = Date.now();
-    } catch (err) {
-      logger.warn('replicator invoke failed; the schedule will drain', { error: describeError(err) });
-    } finally {
-      inFlight = undefined;
-    }
-  };
-  return {
-    kick() {
-      if (inFlight) return inFlight;
-      if (Date.now() - acceptedAt < windowMs) return Promise.resolve();
-      inFlight = invoke();
-      return inFlight;
-    },
-  };
 }
