@@ -25,10 +25,12 @@ export function createHandler(getRunner: () => Promise<ReplicatorRunner>) {
     const task = parsed.data;
     const runner = await getRunner();
     try {
+      // Leave time to record the outcome before the function's own timeout: no copy, sweep page or
+      // GC chunk starts after the budget, so a run never stops half-done.
+      const remaining = context?.getRemainingTimeInMillis?.();
+      const budget = remaining === undefined ? undefined : Math.max(1000, remaining - 15_000);
       if (task === 'drain') {
-        // Leave time to record the outcome before the function's own timeout.
-        const remaining = context?.getRemainingTimeInMillis?.();
-        const stats = await runner.drain(remaining === undefined ? undefined : Math.max(1000, remaining - 15_000));
+        const stats = await runner.drain(budget);
         metrics.addMetric('ReplicationCopied', MetricUnit.Count, stats.copied);
         metrics.addMetric('ReplicationFailed', MetricUnit.Count, stats.failed);
         metrics.addMetric('ReplicationBacklog', MetricUnit.Count, stats.backlog.pending + stats.backlog.missing);
@@ -37,13 +39,13 @@ export function createHandler(getRunner: () => Promise<ReplicatorRunner>) {
         return { task, stats };
       }
       if (task === 'sweep') {
-        const stats = await runner.sweep();
+        const stats = await runner.sweep(budget);
         metrics.addMetric('AntiEntropyChecked', MetricUnit.Count, stats.checked);
         metrics.addMetric('AntiEntropyRepairsQueued', MetricUnit.Count, stats.markedMissing);
         logger.info('anti-entropy sweep', { ...stats });
         return { task, stats };
       }
-      const stats = await runner.gc();
+      const stats = await runner.gc(budget);
       metrics.addMetric('GcChunksDeleted', MetricUnit.Count, stats.chunksDeleted);
       logger.info('garbage collection', { ...stats });
       return { task, stats };

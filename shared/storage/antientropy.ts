@@ -35,6 +35,8 @@ export interface SweepOptions {
   /** Consecutive errors after which a region is skipped for the rest of the run. */
   regionErrorLimit?: number;
   random?: () => number;
+  /** Epoch ms after which no further page is started; the cursor continues from there next run. */
+  deadline?: number;
 }
 
 export interface SweepStats {
@@ -66,7 +68,7 @@ export async function sweep(opts: SweepOptions): Promise<SweepStats> {
   let cursor = opts.cursor;
   let reachedEnd = false;
 
-  while (stats.checked < maxRows) {
+  while (stats.checked < maxRows && (opts.deadline === undefined || clock.now() < opts.deadline)) {
     const limit = Math.min(pageSize, maxRows - stats.checked);
     const page = await db
       .select({ ownerId: p.ownerId, hash: p.hash, region: p.region })

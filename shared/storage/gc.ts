@@ -34,6 +34,8 @@ export interface GcOptions {
   trashRetentionSeconds?: number;
   /** Deadline of each replica delete (ms); keeps the chunk's lock short. */
   deleteTimeoutMs?: number;
+  /** Epoch ms after which no further chunk is started (each chunk is one transaction): the rest waits for the next run. */
+  deadline?: number;
 }
 
 export interface GcStats {
@@ -103,6 +105,7 @@ export async function collectGarbage(opts: GcOptions): Promise<GcStats> {
     .limit(opts.batchSize ?? 200);
 
   for (const c of candidates) {
+    if (opts.deadline !== undefined && clock.now() >= opts.deadline) break;
     try {
       const outcome = await db.transaction(async (tx) => {
         // Lock the chunk row: the write path's upsert of this chunk waits until we are done.

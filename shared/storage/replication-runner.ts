@@ -56,9 +56,10 @@ export interface DrainRunStats extends DrainStats {
 export interface ReplicatorRunner extends ReplicationTrigger {
   /** Drain batches until the backlog has nothing claimable or the budget (ms) is spent. */
   drain(budgetMs?: number): Promise<DrainRunStats>;
-  /** One bounded anti-entropy pass, continuing where the previous one stopped. */
-  sweep(): Promise<SweepStats>;
-  gc(): Promise<GcStats>;
+  /** One bounded anti-entropy pass, continuing where the previous one stopped; no page starts after the budget (ms). */
+  sweep(budgetMs?: number): Promise<SweepStats>;
+  /** Garbage collection; no chunk starts after the budget (ms), each chunk being one transaction. */
+  gc(budgetMs?: number): Promise<GcStats>;
   backlog(): Promise<BacklogStats>;
   /** Ask for a drain soon; kicks within the debounce window share one drain. Never throws. */
   kick(): void;
@@ -111,6 +112,8 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
         clock,
         leaseMs: o.leaseMs ?? 60_000,
         regionBackoff,
+        // No copy starts after the budget: a caller with a hard limit stops with nothing half-done.
+        deadline: started + budget,
       });
       total.batches += 1;
       total.claimed += s.claimed;
@@ -175,8 +178,9 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
       }
       return out;
     },
-    async sweep() {
+    async sweep(budgetMs) {
       const s = await sweep({
+        deadline: budgetMs === undefined ? undefined : clock.now() + budgetMs,
         db,
         stores: getStores(),
         health: services.health,
@@ -189,8 +193,9 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
       if (s.markedMissing > 0) kick();
       return s;
     },
-    gc() {
+    gc(budgetMs) {
       return collectGarbage({
+        deadline: budgetMs === undefined ? undefined : clock.now() + budgetMs,
         db,
         stores: getStores(),
         health: services.health,

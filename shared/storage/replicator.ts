@@ -66,6 +66,12 @@ export interface DrainOptions {
    * restore) is looked at again only after this long (ms); it is reported as unrecoverable.
    */
   unrecoverableRecheckMs?: number;
+  /**
+   * Epoch ms after which no further copy starts: the rows not yet started are handed back
+   * untouched (counted as deferred), so a caller with a hard time limit (a Lambda) stops with
+   * nothing half-done. Copies already running finish or fail as usual.
+   */
+  deadline?: number;
 }
 
 export interface DrainStats {
@@ -312,6 +318,11 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
   try {
     await mapLimit(claimed, opts.concurrency ?? 8, async (row) => {
       try {
+        if (opts.deadline !== undefined && clock.now() >= opts.deadline) {
+          await release(row, {});
+          stats.deferred += 1;
+          return;
+        }
         await copyOne(row);
       } catch (err) {
         // A catalog error: leave the claim to expire; the row is retried after the lease.

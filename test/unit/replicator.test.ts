@@ -4,6 +4,8 @@ import type { Catalog, Db } from '#shared/catalog/db.js';
 import { backlogStats, claimBacklog, drainBacklog, expediteRegions, RegionBackoff, rowBackoffMs, DEFAULT_BACKOFF } from '#shared/storage/replicator.js';
 import { createUser, FakeClock, openPgliteCatalog, placements, seedChunk, statesOf } from '../integration/replication-fixtures.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
+import { collectGarbage } from '#shared/storage/gc.js';
+import { sweep } from '#shared/storage/antientropy.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 let catalog: Catalog;
@@ -46,6 +48,32 @@ describe('drainBacklog', () => {
     const stats = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
     expect(stats).toMatchObject({ claimed: 1, copied: 1 });
     expect((await placements(db, owner, c.hash))['eu-west-1']!.state).toBe('present');
+  });
+
+  it('past its deadline a drain starts no copy: claimed rows go back untouched, due at once, nothing half-done', async () => {
+    const at = () => new Date(clock.now());
+    const a = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1', 'ap-southeast-1'], at: at() });
+    const late = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: new RegionBackoff(), deadline: clock.now() });
+    expect(late).toMatchObject({ claimed: 2, copied: 0, failed: 0, deferred: 2 });
+    for (const r of ['eu-west-1', 'ap-southeast-1']) {
+      const row = (await placements(db, owner, a.hash))[r]!;
+      expect(row).toMatchObject({ state: 'pending', attempts: 0, claimedBy: null, claimedUntil: null, lastError: null });
+      expect(await stores.get(r)!.exists(a.key)).toBe(false);
+    }
+    const inTime = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: new RegionBackoff(), deadline: clock.now() + 60_000 });
+    expect(inTime).toMatchObject({ claimed: 2, copied: 2, deferred: 0 });
+  });
+
+  it('past their deadline GC starts no chunk and the sweep starts no page (the next run continues)', async () => {
+    const old = new Date(clock.now() - 2 * 3600_000);
+    const g = await seedChunk(db, stores, { ownerId: owner, present: REGIONS, at: old });
+    const gcLate = await collectGarbage({ db, stores, clock, graceSeconds: 3600, deadline: clock.now() });
+    expect(gcLate.chunksDeleted).toBe(0);
+    for (const r of REGIONS) expect(await stores.get(r)!.exists(g.key)).toBe(true);
+    const sweepLate = await sweep({ db, stores, clock, deadline: clock.now() });
+    expect(sweepLate.checked).toBe(0);
+    const gcInTime = await collectGarbage({ db, stores, clock, graceSeconds: 3600, deadline: clock.now() + 60_000 });
+    expect(gcInTime.chunksDeleted).toBe(1);
   });
 
   it('copies pending chunks from a holder, marks them present and empties the backlog', async () => {
