@@ -11,7 +11,6 @@ import { backlogStats, drainBacklog, RegionBackoff } from '#shared/storage/repli
 import { sweep } from '#shared/storage/antientropy.js';
 import { collectGarbage } from '#shared/storage/gc.js';
 import { createHandler } from '#functions/replicator/handler.js';
-import { backlogReport } from '#shared/storage/backlog-report.js';
 import { createRunner, kickReplicator, run, runnerFor } from '#shared/storage/replication-runner.js';
 import { loadConfig } from '#shared/config.js';
 import { REGIONS, startS3rvers, type S3Fixture } from './files-fixtures.js';
@@ -145,106 +144,6 @@ for (const backend of backends) {
       expect(await placements(db, owner, garbage.hash)).toEqual({});
       for (const c of [referenced, young]) for (const r of REGIONS) expect(await fx.stores.get(r)!.exists(c.key)).toBe(true);
       expect(await fx.stores.get(REGIONS[0]!)!.exists(inFlight.key)).toBe(true);
-    });
-
-    it('rows no region holds a source for are resolved: a copy that landed is adopted, an unacknowledged write is dropped for GC, a lost referenced chunk is parked and reported', async () => {
-      const old = new Date(Date.now() - 2 * 3600_000);
-      // 1. A refused write whose straggler landed in one region: every row pending, no holder.
-      const landed = await seedChunk(db, stores, { ownerId: owner, present: [], pending: REGIONS, at: old });
-      await fx.stores.get(REGIONS[1]!)!.put(landed.key, landed.stored);
-      // 2. A refused write that landed nowhere.
-      const nowhere = await seedChunk(db, stores, { ownerId: owner, present: [], pending: REGIONS, at: old });
-      // 3. An acknowledged chunk (a version references it) whose every copy is gone.
-      const lost = await seedChunk(db, stores, { ownerId: owner, present: [], pending: REGIONS, at: old });
-      await createFileVersion(db, owner, [lost.hash]);
-      // 4. An ordinary backlog row with a holder: the lag counts only this one and the adopted chunk's.
-      const ordinary = await seedChunk(db, stores, { ownerId: owner, present: REGIONS.slice(0, 2), pending: [REGIONS[2]!], at: old });
-
-      const before = await backlogStats(db);
-      expect(before).toMatchObject({ pending: 10, missing: 0, unrecoverable: 9 });
-      // The lag input sees only the copy that can still be made (the ordinary row, 2 h old).
-      expect(before.oldestPendingAgeMs).toBeGreaterThan(3600_000);
-      await db.execute(sql`update chunk_placements set pending_since = now() where hash = ${ordinary.hash}`);
-      expect((await backlogStats(db)).oldestPendingAgeMs).toBeLessThan(60_000);
-
-      let total = { adopted: 0, dropped: 0, unrecoverable: 0, copied: 0 };
-      for (let i = 0; i < 5; i++) {
-        const s = await drainBacklog({ db, stores, workerId: 'w', regionBackoff: new RegionBackoff() });
-        total = { adopted: total.adopted + s.adopted, dropped: total.dropped + s.dropped, unrecoverable: total.unrecoverable + s.unrecoverable, copied: total.copied + s.copied };
-        if (s.claimed === 0) break;
-      }
-      expect(total.adopted).toBe(1);
-      expect(total.unrecoverable).toBe(3);
-      // The nowhere chunk's 3 rows, and the landed chunk's other rows handled before the adoption
-      // (an unacknowledged write's rows may go; those handled after it are copied from the adopted copy), and the ordinary row is copied.
-      expect(total.dropped).toBeGreaterThanOrEqual(3);
-      expect(total.dropped + total.copied).toBe(6);
-
-      // The landed copy became present after verification; no row of that chunk stays in the backlog.
-      const landedRows = await placements(db, owner, landed.hash);
-      expect(landedRows[REGIONS[1]!]?.state).toBe('present');
-      expect(Object.values(landedRows).filter((r) => r.state !== 'present')).toEqual([]);
-      // The unacknowledged write leaves no rows; its chunk row stays, so GC removes the bytes.
-      expect(await placements(db, owner, nowhere.hash)).toEqual({});
-      // The lost chunk's rows stay, parked (not claimed again by the next drain) and reported.
-      const lostRows = Object.values(await placements(db, owner, lost.hash));
-      expect(lostRows.map((r) => r.state)).toEqual(['pending', 'pending', 'pending']);
-      for (const r of lostRows) {
-        expect(r.lastError).toMatch(/^no_source:/);
-        expect(r.nextAttemptAt!.getTime()).toBeGreaterThan(Date.now() + 3600_000);
-      }
-      const next = await drainBacklog({ db, stores, workerId: 'w', regionBackoff: new RegionBackoff() });
-      expect(next.claimed).toBe(0);
-      const after = await backlogStats(db);
-      expect(after).toMatchObject({ pending: 3, unrecoverable: 3, oldestPendingAgeMs: 0 });
-
-      const gc = await collectGarbage({ db, stores, graceSeconds: 3600 });
-      expect(gc.chunksDeleted).toBeGreaterThanOrEqual(1);
-      for (const r of REGIONS) expect(await fx.stores.get(r)!.exists(nowhere.key)).toBe(false);
-    });
-
-    it('the status report lists the oldest pending copies with age, attempts, next attempt and a sanitised last error', async () => {
-      faulty.get(REGIONS[2]!)!.state = 'refuse';
-      const t0 = Date.now();
-      const old = new Date(t0 - 600_000);
-      const stuck = await seedChunk(db, stores, { ownerId: owner, present: REGIONS.slice(0, 2), pending: [REGIONS[2]!], at: old });
-      await seedChunk(db, stores, { ownerId: owner, present: REGIONS.slice(0, 2), pending: [REGIONS[2]!] });
-      const lost = await seedChunk(db, stores, { ownerId: owner, present: [], pending: [REGIONS[0]!], at: new Date(t0 - 1200_000) });
-      await createFileVersion(db, owner, [lost.hash]);
-      await drainBacklog({ db, stores, workerId: 'w', regionBackoff: new RegionBackoff() });
-      // The stored error names the refused call (the SDK's text may carry host names and addresses).
-      expect((await placements(db, owner, stuck.hash))[REGIONS[2]!]!.lastError).toMatch(/ECONNREFUSED/);
-      await db.execute(sql`update chunk_placements set last_error = 'write to x: connect ECONNREFUSED 10.1.2.3:4569 (s3.internal.example)' where hash = ${stuck.hash} and state = 'pending'`);
-
-      const r = await backlogReport(db, { limit: 2 });
-      expect(r).toMatchObject({ pending: 3, missing: 0, unrecoverable: 1 });
-      expect(r.oldestPendingAgeMs).toBeGreaterThanOrEqual(600_000);
-      expect(r.pendingCopies.recoverable).toBe(2);
-      expect(r.pendingCopies.unrecoverable).toBe(1);
-      expect(r.pendingCopies.oldest).toHaveLength(2);
-      const [first, second] = r.pendingCopies.oldest;
-      expect(first).toMatchObject({ region: REGIONS[0], state: 'pending', attempts: 1, recoverable: false, last_error: { code: 'no_source' } });
-      expect(first!.age_ms).toBeGreaterThanOrEqual(1200_000);
-      expect(first!.next_attempt_in_ms).toBeGreaterThan(3600_000);
-      expect(second).toMatchObject({ region: REGIONS[2], state: 'pending', attempts: 1, recoverable: true, last_error: { code: 'unreachable' } });
-      expect(second!.age_ms).toBeGreaterThanOrEqual(600_000);
-      expect(second!.next_attempt_in_ms).toBeGreaterThan(0);
-      expect(JSON.stringify(r.pendingCopies)).not.toMatch(/10\.1\.2\.3|internal|ECONNREFUSED|4569/);
-      expect(JSON.stringify(r.pendingCopies)).not.toContain(stuck.hash);
-      expect(JSON.stringify(r.pendingCopies)).not.toContain(owner);
-    });
-
-    it('a holder-less row in an unreachable region: an unacknowledged write is dropped at once, a referenced chunk backs off', async () => {
-      faulty.get(REGIONS[2]!)!.state = 'refuse';
-      const refused = await seedChunk(db, stores, { ownerId: owner, present: [], pending: [REGIONS[2]!] });
-      const lost = await seedChunk(db, stores, { ownerId: owner, present: [], pending: [REGIONS[2]!] });
-      await createFileVersion(db, owner, [lost.hash]);
-      const s = await drainBacklog({ db, stores, workerId: 'w', regionBackoff: new RegionBackoff() });
-      expect(s).toMatchObject({ claimed: 2, dropped: 1, failed: 1, unrecoverable: 0 });
-      expect(await placements(db, owner, refused.hash)).toEqual({});
-      const row = (await placements(db, owner, lost.hash))[REGIONS[2]!]!;
-      expect(row).toMatchObject({ state: 'pending', attempts: 1 });
-      expect(row.lastError).toMatch(/^unreachable:/);
     });
   });
 }
