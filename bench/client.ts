@@ -4,7 +4,10 @@
  * override, and the local fault proxies. Every call has a client-side timeout and reports its
  * outcome as data (never throws for an HTTP or network failure), with the cause classified.
  */
+import type { z } from 'zod';
 import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
+import type { faultBody } from '#shared/wire/requests.js';
+import { statusBody, type WireMode } from '#shared/wire/responses.js';
 
 export type FailureCause = '503' | 'timeout' | 'network' | `http-${number}`;
 
@@ -27,13 +30,9 @@ export interface UploadResult {
   acked?: number;
 }
 
-export interface FaultSettingsBody {
-  region: string;
-  state?: 'up' | 'refuse' | 'blackhole';
-  latency_ms?: number;
-  jitter_ms?: number;
-  loss?: number;
-}
+/** POST /api/v1/local/faults (shared/wire/requests.ts); unset fields keep the region's current value. */
+type FaultRequest = z.input<typeof faultBody>;
+export type FaultSettingsBody = Pick<FaultRequest, 'region'> & Partial<Omit<FaultRequest, 'region'>>;
 
 /** Typed walk through an unknown JSON value. */
 export function pick(v: unknown, ...path: (string | number)[]): unknown {
@@ -262,10 +261,10 @@ function errMessage(err: unknown): string {
 /** Controller status fields the benchmark reads, found in whichever shape /v1/status uses. */
 export interface StatusView {
   /** The mode in force for objects without their own rule: the global override, else the controller's. */
-  mode?: 'C' | 'H' | 'A';
+  mode?: WireMode;
   /** The controller's own decision (what adaptive would do). */
-  controllerMode?: 'C' | 'H' | 'A';
-  override?: 'C' | 'H' | 'A';
+  controllerMode?: WireMode;
+  override?: WireMode;
   score?: number;
   /** Pending plus known-missing placement rows (the replication backlog). */
   backlog?: number;
@@ -277,6 +276,20 @@ const MODES = new Set(['C', 'H', 'A']);
 const asMode = (v: unknown): StatusView['mode'] => (typeof v === 'string' && MODES.has(v) ? (v as StatusView['mode']) : undefined);
 
 export function readStatus(s: unknown): StatusView {
+  // The shape /v1/status declares (shared/wire/responses.ts); older servers' shapes are read below.
+  const typed = statusBody.safeParse(s);
+  if (typed.success) {
+    const st = typed.data;
+    const mode = st.global_override ?? st.mode;
+    return {
+      mode,
+      controllerMode: st.mode,
+      ...(st.global_override ? { override: st.global_override } : {}),
+      ...(st.score !== null ? { score: st.score } : {}),
+      backlog: st.backlog.pending + st.backlog.missing,
+      lagMs: st.replication_lag_ms,
+    };
+  }
   const out: StatusView = {};
   const controllerMode = asMode(pick(s, 'mode') ?? pick(s, 'controller', 'mode'));
   const override = asMode(pick(s, 'global_override') ?? pick(s, 'global_override', 'mode') ?? pick(s, 'override', 'mode'));

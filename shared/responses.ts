@@ -2,10 +2,12 @@
  * The response bodies of the API, built in one place. The published EchoFS API
  * (register/login/profile, upload, list, delete, /v1/mode, /v1/hint…) fixes some of these shapes
  * field for field; our own fields are added beside the published ones, never instead of them.
- * Each builder is a small typed function from a core value to a plain JSON body, so the set of
- * shapes can be described by a schema (and an OpenAPI document) without reading the handlers.
+ * Each builder is a small function from a core value to a plain JSON body, typed by the body's
+ * schema in shared/wire/responses.ts (z.infer): a field missing, renamed or of another type than
+ * the schema declares (and so the OpenAPI document and the clients) is a type error here.
  */
 import { BadRequest } from './errors.js';
+import type * as W from './wire/responses.js';
 import type { AuthUser } from './http.js';
 import type { FileInfo, FileListItem, ReplicaSummary, SessionInfo, VersionInfo } from './storage/engine.js';
 import type { Mode } from './config.js';
@@ -14,24 +16,19 @@ const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() 
 
 // ---------------------------------------------------------------- auth
 
-export interface UserBody {
-  id: string;
-  username: string;
-  email: string;
-  role: 'user' | 'admin';
-}
+export type UserBody = W.UserBody;
 
 export function userBody(u: AuthUser): UserBody {
   return { id: u.id, username: u.username, email: u.email, role: u.role };
 }
 
 /** POST /api/v1/auth/register and /login: `{success, token, user}` (published). */
-export function sessionBody(s: { token: string; user: AuthUser }, message?: string) {
+export function sessionBody(s: { token: string; user: AuthUser }, message?: string): W.SessionBody {
   return { success: true as const, token: s.token, user: userBody(s.user), ...(message ? { message } : {}) };
 }
 
 /** GET /api/v1/auth/profile (published) and /me: `{success, user}`. */
-export function profileBody(u: AuthUser) {
+export function profileBody(u: AuthUser): W.ProfileBody {
   return { success: true as const, user: userBody(u) };
 }
 
@@ -41,7 +38,7 @@ export function profileBody(u: AuthUser) {
  * One file. The published fields are `file_id`, `name`, `size`, `uploaded` (ISO 8601) and `chunks`
  * (list), and `file_id`, `chunks`, `compressed`, `file_size` (upload); the rest are ours.
  */
-export function fileBody(f: FileInfo) {
+export function fileBody(f: FileInfo): W.FileBody {
   return {
     file_id: f.fileId,
     name: f.name,
@@ -55,15 +52,15 @@ export function fileBody(f: FileInfo) {
     mode: f.mode,
     uploaded: iso(f.uploadedAt),
     created: iso(f.createdAt),
-    ...(f.deletedAt ? { deleted: iso(f.deletedAt) } : {}),
+    ...(f.deletedAt ? { deleted: f.deletedAt.toISOString() } : {}),
   };
 }
 
-export function replicaSummaryBody(r: ReplicaSummary) {
+export function replicaSummaryBody(r: ReplicaSummary): W.ReplicaSummaryBody {
   return { chunks: r.chunks, present: r.present, complete: r.complete, under_replicated: r.underReplicated };
 }
 
-export function listItemBody(f: FileListItem) {
+export function listItemBody(f: FileListItem): W.FileListItemBody {
   return { ...fileBody(f), replicas: replicaSummaryBody(f.replicas) };
 }
 
@@ -101,12 +98,12 @@ export const MAX_LIST_PAGE = 1000;
  * GET /api/v1/files: `{success, data: [file…]}` — `data` is an array (published). The page's
  * extensions sit beside it: `next_cursor` (null on the last page), `limit` and `count`.
  */
-export function fileListBody(items: readonly FileListItem[], page: { nextCursor: string | null; limit: number }) {
+export function fileListBody(items: readonly FileListItem[], page: { nextCursor: string | null; limit: number }): W.FileListBody {
   return { success: true as const, data: items.map(listItemBody), count: items.length, limit: page.limit, next_cursor: page.nextCursor };
 }
 
 /** DELETE /api/v1/files/{id}: `{success, message: "File deleted successfully"}` (published). */
-export function deletedBody(fileId: string) {
+export function deletedBody(fileId: string): W.DeletedBody {
   return {
     success: true as const,
     message: 'File deleted successfully',
@@ -116,33 +113,33 @@ export function deletedBody(fileId: string) {
   };
 }
 
-export function versionBody(v: VersionInfo) {
+export function versionBody(v: VersionInfo): W.VersionBody {
   return { version: v.version, size: v.size, sha256: v.sha256, chunks: v.chunks, content_type: v.contentType, mode: v.mode, uploaded: iso(v.createdAt), current: v.current };
 }
 
-export function sessionInfoBody(s: SessionInfo) {
+export function sessionInfoBody(s: SessionInfo): W.UploadSessionBody {
   return { upload_id: s.uploadId, name: s.name, size: s.size, sha256: s.sha256, chunks: s.chunks, chunk_size: s.chunkSize, missing: s.missing, expires_at: iso(s.expiresAt), committed: s.committed };
 }
 
 // ---------------------------------------------------------------- controller
 
 /** GET /v1/mode?object_id=: `{object_id, mode, reason, timestamp}` (published). */
-export function modeBody(objectId: string | undefined, d: { mode: Mode; reason: string }, at: Date) {
+export function modeBody(objectId: string | undefined, d: { mode: Mode; reason: string }, at: Date): W.ModeBody {
   return { object_id: objectId ?? null, mode: d.mode, reason: d.reason, timestamp: at.toISOString() };
 }
 
 /** POST /v1/hint: the acknowledgement, with the object's mode now. */
-export function hintAck(objectId: string, hint: string, mode: Mode) {
+export function hintAck(objectId: string, hint: W.WireHint, mode: Mode): W.HintAck {
   return { success: true as const, status: 'success' as const, object_id: objectId, hint, mode };
 }
 
 /** POST /v1/override: the acknowledgement. */
-export function overrideAck(mode: Mode, objectId: string | null) {
+export function overrideAck(mode: Mode, objectId: string | null): W.OverrideAck {
   return { success: true as const, status: 'success' as const, mode, object_id: objectId };
 }
 
 /** GET /v1/critical-keys: the always-strong keys (`critical_keys`, as published), with who added each. */
-export function criticalKeysBody(keys: readonly { key: string; actor: string; at: number }[]) {
+export function criticalKeysBody(keys: readonly { key: string; actor: string; at: number }[]): W.CriticalKeysBody {
   return {
     success: true as const,
     critical_keys: keys.map((k) => k.key),

@@ -19,6 +19,7 @@ import { coldStarted } from '#functions/_lib/cold-start.js';
 import { resolveRange, type StorageEngine } from '#shared/storage/engine.js';
 import { decodeListCursor, deletedBody, encodeListCursor, fileBody as fileJson, fileListBody, MAX_LIST_PAGE, replicaSummaryBody, sessionInfoBody as sessionJson, versionBody as versionJson } from '#shared/responses.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
+import type * as W from '#shared/wire/responses.js';
 
 export interface FilesDeps {
   storage: StorageEngine;
@@ -191,7 +192,7 @@ export function createHandler(deps: FilesDeps | Services) {
         });
         // The mode the write was acknowledged under (it may have finished under another one).
         decisions.set(req, { mode: f.mode, reason: 'write' });
-        return json(201, { success: true, data: fileJson(f) });
+        return json(201, { success: true, data: fileJson(f) } satisfies W.FileEnvelope);
       },
 
       'GET /api/v1/files': async (req) => {
@@ -217,7 +218,7 @@ export function createHandler(deps: FilesDeps | Services) {
             placements: f.placements.map((p) => ({ index: p.index, hash: p.hash, size: p.size, compressed: p.compressed, regions: p.regions })),
             placements_truncated: f.placementsTruncated,
           },
-        });
+        } satisfies W.FileDetailBody);
       },
 
       'GET /api/v1/files/{id}/download': async (req) => {
@@ -256,13 +257,13 @@ export function createHandler(deps: FilesDeps | Services) {
               'Each URL returns one stored chunk: a 1-byte header (0 = raw, 1 = deflate-raw) then the chunk bytes; the decoded chunk must hash (SHA-256) to its hash.',
             chunks: m.chunks.map((c) => ({ index: c.index, hash: c.hash, size: c.size, offset: c.offset, compressed: c.compressed, region: c.region, url: c.url })),
           },
-        });
+        } satisfies W.ManifestBody);
       },
 
       'GET /api/v1/files/{id}/versions': async (req) => {
         const { id } = inputOf(req, 'GET /api/v1/files/{id}/versions').params;
         const versions = await storage.listVersions(owner(req).id, id);
-        return json(200, { success: true, data: { file_id: id, versions: versions.map(versionJson) } });
+        return json(200, { success: true, data: { file_id: id, versions: versions.map(versionJson) } } satisfies W.VersionsBody);
       },
 
       'DELETE /api/v1/files/{id}': async (req) => {
@@ -273,36 +274,36 @@ export function createHandler(deps: FilesDeps | Services) {
 
       'POST /api/v1/files/{id}/restore': async (req) => {
         const f = await storage.restore(owner(req).id, inputOf(req, 'POST /api/v1/files/{id}/restore').params.id);
-        return json(200, { success: true, data: fileJson(f) });
+        return json(200, { success: true, data: fileJson(f) } satisfies W.FileEnvelope);
       },
 
       'POST /api/v1/uploads': async (req) => {
         const { body } = inputOf(req, 'POST /api/v1/uploads');
         await decide(req, body.name);
         const s = await storage.createSession(owner(req).id, { name: body.name, size: body.size, sha256: body.sha256, contentType: body.content_type, chunks: body.chunks });
-        return json(201, { success: true, data: sessionJson(s) });
+        return json(201, { success: true, data: sessionJson(s) } satisfies W.UploadSessionEnvelope);
       },
 
       'GET /api/v1/uploads/{id}': async (req) => {
         const s = await storage.getSession(owner(req).id, inputOf(req, 'GET /api/v1/uploads/{id}').params.id);
-        return json(200, { success: true, data: sessionJson(s) });
+        return json(200, { success: true, data: sessionJson(s) } satisfies W.UploadSessionEnvelope);
       },
 
       'PUT /api/v1/uploads/{id}/chunks/{hash}': async (req) => {
         const { id, hash } = inputOf(req, 'PUT /api/v1/uploads/{id}/chunks/{hash}').params;
         const r = await storage.putSessionChunk(owner(req).id, id, hash, req.rawBody());
         decisions.set(req, { mode: r.mode, reason: 'write' });
-        return json(200, { success: true, data: { hash: r.hash, size: r.size, stored: true, deduped: r.deduped, compressed: r.compressed, acked: r.acked, pending: r.pending, mode: r.mode, degraded: r.degraded } });
+        return json(200, { success: true, data: { hash: r.hash, size: r.size, stored: true, deduped: r.deduped, compressed: r.compressed, acked: r.acked, pending: r.pending, mode: r.mode, degraded: r.degraded } } satisfies W.ChunkPutBody);
       },
 
       'POST /api/v1/uploads/{id}/commit': async (req) => {
         const f = await storage.commitSession(owner(req).id, inputOf(req, 'POST /api/v1/uploads/{id}/commit').params.id, parseIfMatch(req.headers['if-match']));
-        return json(200, { success: true, data: fileJson(f) });
+        return json(200, { success: true, data: fileJson(f) } satisfies W.FileEnvelope);
       },
 
       'DELETE /api/v1/uploads/{id}': async (req) => {
         await storage.abortSession(owner(req).id, inputOf(req, 'DELETE /api/v1/uploads/{id}').params.id);
-        return json(200, { success: true, message: 'Upload session cancelled.' });
+        return json(200, { success: true, message: 'Upload session cancelled.' } satisfies W.MessageBody);
       },
     },
     {

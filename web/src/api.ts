@@ -5,6 +5,7 @@
  */
 import { DOWNLOAD_TOKEN_HEADER, manifestPath } from '../../shared/downloads.js';
 import type { Mode } from './format.js';
+import type { FaultSettingsBody, ScoreParts, UserBody, WireHint, WireRole } from '../../shared/wire/responses.js';
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -75,14 +76,11 @@ const STATUS_MESSAGES: Record<number, string> = {
 // ---------------------------------------------------------------------------------------------
 // Types
 
-export type Role = 'user' | 'admin';
+// The server's own shapes come from the wire schema (shared/wire/responses.ts), as types only:
+// no schema code enters the bundle. The camel-case types below are this client's normalised views.
+export type Role = WireRole;
 
-export interface User {
-  id: string;
-  username: string;
-  email: string;
-  role: Role;
-}
+export type User = UserBody;
 
 export interface Session {
   token: string;
@@ -156,13 +154,7 @@ export interface UploadSession {
   missing: string[];
 }
 
-export interface ScoreParts {
-  partition: number;
-  lag: number;
-  writes: number;
-  hint: number;
-  penalty: number;
-}
+export type { ScoreParts };
 
 export interface RegionHealth {
   region: string;
@@ -226,7 +218,7 @@ export interface AuditEntry {
   objectId?: string;
 }
 
-export type Hint = 'strong' | 'available' | 'none';
+export type Hint = WireHint;
 
 export interface CriticalKey {
   key: string;
@@ -234,7 +226,7 @@ export interface CriticalKey {
   addedAt?: string;
 }
 
-export type FaultMode = 'up' | 'blackhole' | 'refuse';
+export type FaultMode = FaultSettingsBody['state'];
 
 export interface RegionFault {
   region: string;
