@@ -32,6 +32,8 @@ export const routes: readonly Route[] = [
   { method: 'POST', path: '/api/v1/auth/logout', fn: 'auth', auth: 'user' },
   // system health (catalog, replicas, controller store)
   { method: 'GET', path: '/api/v1/health', fn: 'files', auth: 'none' },
+  // the OpenAPI 3.1 document of this table (shared/wire/openapi.ts)
+  { method: 'GET', path: '/api/v1/openapi.json', fn: 'files', auth: 'none' },
   // files
   { method: 'POST', path: '/api/v1/files/upload', fn: 'files', auth: 'user', binaryBody: true },
   { method: 'GET', path: '/api/v1/files', fn: 'files', auth: 'user' },

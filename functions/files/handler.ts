@@ -20,6 +20,7 @@ import { resolveRange, type StorageEngine } from '#shared/storage/engine.js';
 import { decodeListCursor, deletedBody, encodeListCursor, fileBody as fileJson, fileListBody, MAX_LIST_PAGE, replicaSummaryBody, sessionInfoBody as sessionJson, versionBody as versionJson } from '#shared/responses.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
 import type * as W from '#shared/wire/responses.js';
+import { openApiDocument } from '#shared/wire/openapi.js';
 
 export interface FilesDeps {
   storage: StorageEngine;
@@ -182,6 +183,8 @@ export function createHandler(deps: FilesDeps | Services) {
         };
         return json(catalogOk ? 200 : 503, serviceHealthView(full, req.user?.role));
       },
+
+      'GET /api/v1/openapi.json': async () => json(200, openApiDocument(), { 'Cache-Control': 'public, max-age=300' }),
 
       'POST /api/v1/files/upload': async (req) => {
         const user = owner(req);

@@ -40,7 +40,7 @@ export const modeSchema = z.string().transform((v, ctx) => {
     return z.NEVER;
   }
   return m;
-});
+}).meta({ description: "C, H or A (or strong, hybrid, available), case-insensitive." });
 
 /** A controller object key (the name a file is written under). */
 export const objectId = z.string().trim().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters').pipe(text);
@@ -73,6 +73,7 @@ export const requests = {
   'POST /api/v1/auth/logout': {},
   // health
   'GET /api/v1/health': {},
+  'GET /api/v1/openapi.json': {},
   // files
   'POST /api/v1/files/upload': {},
   'GET /api/v1/files': {

@@ -415,6 +415,7 @@ export const responses = {
   'POST /api/v1/auth/logout': { summary: 'Sign out everywhere: every earlier token stops working.', ok: { 200: messageBody } },
   // health
   'GET /api/v1/health': { summary: 'Health of the service (published).', ok: { 200: serviceHealthBody, 503: serviceHealthBody } },
+  'GET /api/v1/openapi.json': { summary: 'This OpenAPI 3.1 document.', ok: { 200: openApiDocumentBody } },
   // files
   'POST /api/v1/files/upload': { summary: 'Upload a file in one multipart/form-data request, field `file` (published).', ok: { 201: fileEnvelope } },
   'GET /api/v1/files': { summary: "List the caller's files, a page at a time (published).", ok: { 200: fileListBody } },

@@ -81,9 +81,10 @@ describe('every response matches its declared schema', () => {
     expect((await call('POST', '/api/v1/auth/logout', { token: pw.body.token })).status).toBe(200);
   });
 
-  it('health, anonymous and admin', async () => {
+  it('health and the OpenAPI document, anonymous and admin', async () => {
     expect((await call('GET', '/api/v1/health')).status).toBe(200);
     expect((await call('GET', '/api/v1/health', { token: admin.token })).status).toBe(200);
+    expect((await call('GET', '/api/v1/openapi.json')).status).toBe(200);
     for (const path of ['/health', '/v1/health']) {
       expect((await call('GET', path)).status).toBe(200);
       expect((await call('GET', path, { token: admin.token })).status).toBe(200);
