@@ -1,10 +1,10 @@
 /**
- * The HTTP shape shared by every API function: API Gateway HTTP API v2 events in, structured
- * results out. One middy pipeline (request id, auth from the route table, typed errors -> status
- * codes) so a handler only validates, calls the core and shapes the response.
+ * The HTTP shape shared by every API function, free of any transport: a request in (the fields of
+ * an API Gateway HTTP API v2 event that the API reads; the local adapter builds the same), a
+ * structured result out. One pipeline (request id, auth from the route table, validation from the
+ * wire schemas, typed errors -> status codes) so a handler only validates, calls the core and
+ * shapes the response. The Lambda (middy) binding is functions/_lib/api.ts.
  */
-import middy from '@middy/core';
-import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import type { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
@@ -14,7 +14,20 @@ import { requestSchema, type RequestKey, type RequestInput } from './wire/reques
 import { logger as defaultLogger } from './observability.js';
 import type { Logger } from '@aws-lambda-powertools/logger';
 
-export type ApiEvent = APIGatewayProxyEventV2;
+/** What the API reads of a request: an API Gateway HTTP API v2 event has this shape. */
+export interface HttpEvent {
+  /** "GET /api/v1/files/{id}", or "$default" when no route matched. */
+  routeKey: string;
+  headers?: Record<string, string | undefined>;
+  pathParameters?: Record<string, string | undefined>;
+  queryStringParameters?: Record<string, string | undefined>;
+  body?: string;
+  isBase64Encoded?: boolean;
+  requestContext?: { requestId?: string; http?: { sourceIp?: string } };
+}
+
+/** One API function's handler: the request, and the invocation's id when the transport has one. */
+export type HttpHandler = (event: HttpEvent, invocation?: { requestId?: string }) => Promise<ApiResult>;
 
 export interface ApiResult {
   statusCode: number;
@@ -42,7 +55,7 @@ export interface Authenticator {
 export interface ApiRequest {
   requestId: string;
   route: Route;
-  event: ApiEvent;
+  event: HttpEvent;
   /** Lower-cased header names. */
   headers: Record<string, string>;
   params: Record<string, string>;
@@ -146,10 +159,12 @@ export function bearerToken(headers: Record<string, string>): string | undefined
 }
 
 /**
- * Build the Lambda handler of one API function from its route handlers, keyed by route key
- * ("POST /api/v1/auth/login"). Auth requirements come from the route table.
+ * The handler of one API function, transport-neutral: routing by route key, auth from the route
+ * table, validation from the wire schemas, typed errors to status codes (internal text only in
+ * the log), X-Request-Id on every answer. Lambda binds it in functions/_lib/api.ts; the local
+ * adapter reaches it through the same binding.
  */
-export function createApiHandler(fn: FunctionName, handlers: Record<string, RouteHandler>, options: ApiHandlerOptions = {}) {
+export function createHttpHandler(fn: FunctionName, handlers: Record<string, RouteHandler>, options: ApiHandlerOptions = {}): HttpHandler {
   const log = options.logger ?? defaultLogger;
   const table = new Map<string, Route>();
   for (const r of routes) if (r.fn === fn) table.set(routeKey(r), r);
@@ -158,8 +173,7 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
     if (!requestSchema(key)) throw new Error(`route ${key} has no request schema in shared/wire/requests.ts`);
   }
 
-  const core = async (event: ApiEvent, context: Context): Promise<ApiResult> => {
-    const requestId = event.requestContext?.requestId ?? context.awsRequestId ?? randomUUID();
+  const core = async (event: HttpEvent, requestId: string, seen: { req?: ApiRequest }): Promise<ApiResult> => {
     const route = table.get(event.routeKey);
     const handler = route ? handlers[event.routeKey] : undefined;
     if (!route || !handler) {
@@ -183,7 +197,7 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
         return body;
       },
     };
-    (context as Context & { apiRequest?: ApiRequest }).apiRequest = req;
+    seen.req = req;
     if (route.auth !== 'none') {
       const token = bearerToken(headers);
       if (!token) throw new Unauthorized();
@@ -204,44 +218,42 @@ export function createApiHandler(fn: FunctionName, handlers: Record<string, Rout
     return handler(req);
   };
 
-  return middy<ApiEvent, ApiResult>()
-    .use({
-      after: async (request) => {
-        const req = (request.context as Context & { apiRequest?: ApiRequest }).apiRequest;
-        if (request.response) {
-          request.response.headers = { ...(request.response.headers ?? {}), 'X-Request-Id': req?.requestId ?? request.context.awsRequestId };
-          if (options.decorate) await options.decorate(req, request.response);
+  const failed = (err: unknown, event: HttpEvent, requestId: string): ApiResult => {
+    if (err instanceof HttpError) {
+      // The internal text of a 5xx (SDK and replica errors) goes to the log with the request id only.
+      if (err.status >= 500) log.warn('request failed', { requestId, status: err.status, code: err.code, detail: err.message, details: err.details });
+      return errorResult(err, requestId);
+    }
+    if (isBackendUnavailable(err)) {
+      log.warn('backend unavailable', { requestId, routeKey: event?.routeKey, error: withoutParams(err) });
+      return errorResult(catalogUnavailable(), requestId);
+    }
+    // Query errors carry their bound parameters (possibly secrets): log them without.
+    log.error('unhandled error', { requestId, routeKey: event?.routeKey, error: withoutParams(err) });
+    return json(500, errorBody('internal_error', 'Internal error. Quote the request id when reporting it.', { request_id: requestId }));
+  };
+
+  return async (event, invocation = {}) => {
+    const requestId = event.requestContext?.requestId ?? invocation.requestId ?? randomUUID();
+    const seen: { req?: ApiRequest } = {};
+    let result: ApiResult;
+    try {
+      result = await core(event, requestId, seen);
+      result.headers = { ...(result.headers ?? {}), 'X-Request-Id': requestId };
+      if (options.decorate) await options.decorate(seen.req, result);
+    } catch (err) {
+      result = failed(err, event, requestId);
+      result.headers = { ...(result.headers ?? {}), 'X-Request-Id': requestId };
+      if (options.decorate) {
+        try {
+          await options.decorate(seen.req, result);
+        } catch (e) {
+          log.warn('decorate failed', { error: e as Error });
         }
-      },
-      onError: async (request) => {
-        const err = request.error;
-        const req = (request.context as Context & { apiRequest?: ApiRequest }).apiRequest;
-        const requestId = req?.requestId ?? request.context.awsRequestId ?? randomUUID();
-        let result: ApiResult;
-        if (err instanceof HttpError) {
-          // The internal text of a 5xx (SDK and replica errors) goes to the log with the request id only.
-          if (err.status >= 500) log.warn('request failed', { requestId, status: err.status, code: err.code, detail: err.message, details: err.details });
-          result = errorResult(err, requestId);
-        } else if (isBackendUnavailable(err)) {
-          log.warn('backend unavailable', { requestId, routeKey: request.event?.routeKey, error: withoutParams(err) });
-          result = errorResult(catalogUnavailable(), requestId);
-        } else {
-          // Query errors carry their bound parameters (possibly secrets): log them without.
-          log.error('unhandled error', { requestId, routeKey: request.event?.routeKey, error: withoutParams(err) });
-          result = json(500, errorBody('internal_error', 'Internal error. Quote the request id when reporting it.', { request_id: requestId }));
-        }
-        result.headers = { ...(result.headers ?? {}), 'X-Request-Id': requestId };
-        if (options.decorate) {
-          try {
-            await options.decorate(req, result);
-          } catch (e) {
-            log.warn('decorate failed', { error: e as Error });
-          }
-        }
-        request.response = result;
-      },
-    })
-    .handler(core);
+      }
+    }
+    return result;
+  };
 }
 
-export type ApiHandler = ReturnType<typeof createApiHandler>;
+

@@ -5,7 +5,8 @@
  */
 import type { Context } from 'aws-lambda';
 import { Unavailable } from '#shared/errors.js';
-import { errorResult, type ApiEvent, type ApiResult } from '#shared/http.js';
+import { errorResult, type ApiResult } from '#shared/http.js';
+import type { ApiEvent } from './api.js';
 import { logger } from '#shared/observability.js';
 import { coldStart, type Services } from '#shared/runtime.js';
 

@@ -2,7 +2,8 @@
  * The auth function: register, login, profile (and its alias me), change password. Thin: validate
  * the body, call the AuthService, shape the response (the published API's shapes).
  */
-import { createApiHandler, inputOf, json, type ApiRequest, type AuthUser } from '#shared/http.js';
+import { inputOf, json, type ApiRequest, type AuthUser } from '#shared/http.js';
+import { createApiHandler } from '#functions/_lib/api.js';
 import { apiEntry } from '#functions/_lib/cold-start.js';
 import { profileBody, sessionBody } from '#shared/responses.js';
 import type { Services } from '#shared/runtime.js';

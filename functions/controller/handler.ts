@@ -3,7 +3,8 @@
  * call the ControllerService, shape the response.
  */
 import { BadRequest, NotFound } from '#shared/errors.js';
-import { createApiHandler, inputOf, json, type ApiRequest, type Authenticator } from '#shared/http.js';
+import { inputOf, json, type ApiRequest, type Authenticator } from '#shared/http.js';
+import { createApiHandler } from '#functions/_lib/api.js';
 import { apiEntry } from '#functions/_lib/cold-start.js';
 import { controllerHealthView, statusView } from '#shared/health-views.js';
 import { criticalKeysBody, hintAck, modeBody, overrideAck } from '#shared/responses.js';

@@ -5,32 +5,27 @@
  * shared/controller (createProber); the local runtime drives the same prober's `tick()` from its timer.
  */
 import type { Context } from 'aws-lambda';
-import { loadConfig } from '#shared/config.js';
 import { logger } from '#shared/observability.js';
-import { buildServices } from '#shared/runtime.js';
 import { createProber } from '#shared/controller/factory.js';
 import type { Prober } from '#shared/controller/prober.js';
+import { coldStarted } from '#functions/_lib/cold-start.js';
 
 /** How long one invocation keeps probing (the schedule's period). */
 export const INVOCATION_BUDGET_MS = 60_000;
 
-let prober: Promise<{ prober: Prober; intervalMs: number }> | undefined;
-
-async function start(): Promise<{ prober: Prober; intervalMs: number }> {
-  const config = loadConfig(process.env);
-  const services = await buildServices(config);
+// The one cold-start wrapper (functions/_lib): services built once per container; a failed start
+// is forgotten, so the next invocation tries again.
+const started = coldStarted('prober', (services): { prober: Prober; intervalMs: number } => {
   const controller = services.controller;
   if (!controller) throw new Error('the prober needs a controller table (ECHOFS_TABLE, DYNAMODB_ENDPOINT locally)');
-  return { prober: createProber({ ...services, controller }), intervalMs: config.probeIntervalMs };
-}
+  return { prober: createProber({ ...services, controller }), intervalMs: services.config.probeIntervalMs };
+});
 
 export async function handler(_event: unknown, context: Context): Promise<{ ticks: number }> {
   let p: { prober: Prober; intervalMs: number };
   try {
-    prober ??= start();
-    p = await prober;
+    p = await started.ready();
   } catch (err) {
-    prober = undefined; // retry on the next invocation
     logger.error('prober failed to start', { error: err as Error });
     throw err;
   }

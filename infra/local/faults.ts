@@ -7,7 +7,8 @@
  *
  * A POST sets the region's whole fault picture: fields left out go back to 0.
  */
-import { createApiHandler, inputOf, json, type Authenticator } from '#shared/http.js';
+import { inputOf, json, type Authenticator } from '#shared/http.js';
+import { createApiHandler } from '#functions/_lib/api.js';
 import { BadRequest } from '#shared/errors.js';
 import { logger } from '#shared/observability.js';
 import type { FaultProxy, FaultSettings } from './faultproxy.js';

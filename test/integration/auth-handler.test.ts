@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '#functions/auth/handler.js';
 import { TokenService } from '#shared/auth/tokens.js';
 import { loadConfig } from '#shared/config.js';
-import { createApiHandler, json, type ApiEvent, type ApiResult } from '#shared/http.js';
+import { json, type ApiResult } from '#shared/http.js';
+import { createApiHandler, type ApiEvent } from '#functions/_lib/api.js';
 import { buildServices, closeServices, type Services } from '#shared/runtime.js';
 import { catalogTargets, openTestCatalog, type TestCatalog } from './catalog-fixtures.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { handler } from '#functions/auth/handler.js';
-import type { ApiEvent } from '#shared/http.js';
+import type { ApiEvent } from '#functions/_lib/api.js';
 import { openCatalog } from '#shared/catalog/db.js';
 import { startFaultProxy, type FaultProxy } from '#local/faultproxy.js';
 import { createTestDatabase, type ScratchDatabase } from '../helpers/databases.js';

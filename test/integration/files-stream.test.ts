@@ -15,7 +15,8 @@ import { openPgliteCatalog } from '#shared/catalog/pglite.js';
 import { users } from '#shared/catalog/schema.js';
 import { DOWNLOAD_TOKEN_HEADER, DOWNLOAD_TOO_LARGE, STREAM_MAX_BYTES } from '#shared/downloads.js';
 import { Unauthorized } from '#shared/errors.js';
-import type { ApiEvent, ApiResult } from '#shared/http.js';
+import type { ApiResult } from '#shared/http.js';
+import type { ApiEvent } from '#functions/_lib/api.js';
 import { StorageEngine } from '#shared/storage/engine.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 

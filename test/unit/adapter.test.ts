@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createAdapter, type LambdaHttpHandler } from '#local/adapter.js';
-import { createApiHandler, json } from '#shared/http.js';
+import { json } from '#shared/http.js';
+import { createApiHandler } from '#functions/_lib/api.js';
 
 interface Call {
   event: APIGatewayProxyEventV2;

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Context } from 'aws-lambda';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { createApiHandler, json, type ApiEvent } from '#shared/http.js';
+import { json } from '#shared/http.js';
+import { createApiHandler, type ApiEvent } from '#functions/_lib/api.js';
 import { Conflict, Unavailable } from '#shared/errors.js';
 
 function event(routeKey: string, path: string): ApiEvent {

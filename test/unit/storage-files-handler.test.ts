@@ -7,7 +7,7 @@ import { createHandler } from '#functions/files/handler.js';
 import { StorageEngine } from '#shared/storage/engine.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 import type { Db } from '#shared/catalog/db.js';
-import type { ApiEvent } from '#shared/http.js';
+import type { ApiEvent } from '#functions/_lib/api.js';
 import { Unauthorized } from '#shared/errors.js';
 
 const context = { awsRequestId: 'req-1', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;

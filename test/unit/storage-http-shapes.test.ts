@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { bufferResult, contentDisposition, parseIfMatch, routeFunctionUrlEvent } from '#functions/files/handler.js';
-import type { ApiEvent } from '#shared/http.js';
+import type { ApiEvent } from '#functions/_lib/api.js';
 
 describe('files handler helpers', () => {
   it('builds an RFC 6266 Content-Disposition with an ASCII fallback and the exact UTF-8 name', () => {
