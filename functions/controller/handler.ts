@@ -2,6 +2,7 @@
  * The controller function: the original consistency-controller API (/v1/*). Thin: validate,
  * call the ControllerService, shape the response.
  */
+import type * as W from '#shared/wire/responses.js';
 import { BadRequest, NotFound } from '#shared/errors.js';
 import { inputOf, json, type ApiRequest, type Authenticator } from '#shared/http.js';
 import { createApiHandler } from '#functions/_lib/api.js';
@@ -46,12 +47,12 @@ export function createHandler(deps: ControllerHandlerDeps) {
       'POST /v1/hint': async (req) => {
         const b = inputOf(req, 'POST /v1/hint').body;
         const r = await controller.setHint(actor(req), b.object_id, b.hint);
-        return json(200, { ...hintAck(r.object_id, r.hint, (await controller.modeAnswer(b.object_id)).mode), protects: r.protects });
+        return json(200, { ...hintAck(r.object_id, r.hint, (await controller.modeAnswer(b.object_id)).mode), protects: r.protects } satisfies W.HintAck);
       },
       'POST /v1/override': async (req) => {
         const b = inputOf(req, 'POST /v1/override').body;
         const r = await controller.setOverride(actor(req), b.mode, b.object_id);
-        return json(200, { ...overrideAck(r.mode, r.object_id), protects: r.protects });
+        return json(200, { ...overrideAck(r.mode, r.object_id), protects: r.protects } satisfies W.OverrideAck);
       },
       'DELETE /v1/override': async (req) => {
         const q = inputOf(req, 'DELETE /v1/override').query;
@@ -66,13 +67,13 @@ export function createHandler(deps: ControllerHandlerDeps) {
         const b = inputOf(req, 'POST /v1/critical-keys').body;
         const key = (b.key ?? b.object_id) as string;
         const protects = await controller.addCriticalKey(actor(req), key);
-        return json(201, { success: true, key, mode: 'C', protects });
+        return json(201, { success: true, key, mode: 'C', protects } satisfies W.CriticalKeyAddedBody);
       },
       'DELETE /v1/critical-keys': async (req) => {
         const key = criticalKeyOf(req);
         const protects = await controller.removeCriticalKey(actor(req), key);
         if (!protects) throw new NotFound(`'${key}' is not a critical key.`, 'critical_key_not_found');
-        return json(200, { success: true, key, protects });
+        return json(200, { success: true, key, protects } satisfies W.CriticalKeyRemovedBody);
       },
       'GET /v1/health': health,
       'GET /health': health,

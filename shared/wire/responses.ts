@@ -333,13 +333,25 @@ export const modeBody = z
   .meta({ id: 'ModeAnswer' });
 export type ModeBody = z.infer<typeof modeBody>;
 
+/** What a stored hint, override or critical key protects. */
+export const protectsBody = z
+  .object({
+    key: z.string().meta({ description: "The key stored and matched (a file id is stored as '<owner id>/<name>')." }),
+    file_id: z.string().nullable().meta({ description: 'The file id given, or null when a name or prefix was given.' }),
+    owner_id: z.string().nullable().meta({ description: "The owner whose file is meant, or null: a bare name or prefix matches every owner's files." }),
+    name: z.string().meta({ description: "The file name, or the prefix without its '*'." }),
+    prefix: z.boolean(),
+  })
+  .meta({ id: 'Protects' });
+export type ProtectsBody = z.infer<typeof protectsBody>;
+
 export const hintAck = z
-  .object({ success: z.literal(true), status: z.literal('success'), object_id: z.string(), hint: hintEnum, mode: modeEnum })
+  .object({ success: z.literal(true), status: z.literal('success'), object_id: z.string(), hint: hintEnum, mode: modeEnum, protects: protectsBody.optional() })
   .meta({ id: 'HintAck' });
 export type HintAck = z.infer<typeof hintAck>;
 
 export const overrideAck = z
-  .object({ success: z.literal(true), status: z.literal('success'), mode: modeEnum, object_id: z.string().nullable() })
+  .object({ success: z.literal(true), status: z.literal('success'), mode: modeEnum, object_id: z.string().nullable(), protects: protectsBody.nullable().optional() })
   .meta({ id: 'OverrideAck' });
 export type OverrideAck = z.infer<typeof overrideAck>;
 
@@ -356,9 +368,9 @@ export const criticalKeysBody = z
   .meta({ id: 'CriticalKeys' });
 export type CriticalKeysBody = z.infer<typeof criticalKeysBody>;
 
-export const criticalKeyAddedBody = z.object({ success: z.literal(true), key: z.string(), mode: z.literal('C') }).meta({ id: 'CriticalKeyAdded' });
+export const criticalKeyAddedBody = z.object({ success: z.literal(true), key: z.string(), mode: z.literal('C'), protects: protectsBody }).meta({ id: 'CriticalKeyAdded' });
 export type CriticalKeyAddedBody = z.infer<typeof criticalKeyAddedBody>;
-export const criticalKeyRemovedBody = z.object({ success: z.literal(true), key: z.string() }).meta({ id: 'CriticalKeyRemoved' });
+export const criticalKeyRemovedBody = z.object({ success: z.literal(true), key: z.string(), protects: protectsBody }).meta({ id: 'CriticalKeyRemoved' });
 export type CriticalKeyRemovedBody = z.infer<typeof criticalKeyRemovedBody>;
 
 export const auditPageBody = z
