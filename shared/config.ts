@@ -94,6 +94,16 @@ const schema = z.object({
   ECHOFS_ADMIN_EMAILS: listVar.refine((l) => l.every((e) => /^[^@\s]+@[^@\s]+$/.test(e)), {
     message: 'ECHOFS_ADMIN_EMAILS must be a comma-separated list of email addresses',
   }),
+  // Whitespace around the token is dropped (a copied value often ends in a newline); what is left
+  // must be long enough not to be guessed.
+  ECHOFS_ADMIN_TOKEN: z
+    .string()
+    .optional()
+    .transform((v) => v?.trim() ?? '')
+    .refine((v) => v === '' || (v.length >= 16 && v.length <= 512 && /^[\x21-\x7e]+$/.test(v)), {
+      message: 'ECHOFS_ADMIN_TOKEN must be 16 to 512 printable ASCII characters without spaces',
+    }),
+  ECHOFS_ADMIN_TOKEN_ARN: z.string().optional(),
   BCRYPT_COST: intVar('BCRYPT_COST', 10, 4, 15),
   ECHOFS_MODE: z
     .string()
@@ -149,7 +159,15 @@ export interface Config {
   jwtSecret?: string;
   jwtSecretArn?: string;
   regions: string[];
+  /** Lower-case addresses whose accounts are administrators (once the admin token, if any, is shown). */
   adminEmails: string[];
+  /**
+   * The admin bootstrap token (ECHOFS_ADMIN_TOKEN). When set, or when adminTokenArn is, becoming
+   * an administrator needs it; in the cloud it is always needed (shared/auth/admin-token.ts).
+   */
+  adminToken?: string;
+  /** cloud: Secrets Manager secret holding the admin bootstrap token (ECHOFS_ADMIN_TOKEN_ARN). */
+  adminTokenArn?: string;
   bcryptCost: number;
   /** Fixed mode used until (and unless) the controller decides per object. */
   mode: Mode;
@@ -287,6 +305,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtSecretArn: e.JWT_SECRET_ARN || undefined,
     regions,
     adminEmails: e.ECHOFS_ADMIN_EMAILS.map((x) => x.toLowerCase()),
+    adminToken: e.ECHOFS_ADMIN_TOKEN || undefined,
+    adminTokenArn: e.ECHOFS_ADMIN_TOKEN_ARN || undefined,
     bcryptCost: e.BCRYPT_COST,
     mode: e.ECHOFS_MODE,
     maxFileBytes: e.ECHOFS_MAX_FILE_BYTES,

@@ -65,7 +65,7 @@ export interface ApiRequest {
   /** Raw body bytes (base64 decoded when needed). */
   rawBody(): Buffer;
   /** Path parameters, query and JSON body as parsed by the route's schemas (shared/wire/requests.ts); read with inputOf. */
-  input?: { params: unknown; query: unknown; body: unknown };
+  input?: { params: unknown; query: unknown; body: unknown; headers: unknown };
 }
 
 /** The parsed, validated input of the route `key`; throws if the request is another route's. */
@@ -214,6 +214,7 @@ export function createHttpHandler(fn: FunctionName, handlers: Record<string, Rou
       params: schema.params ? validate(schema.params, req.params, 'path') : {},
       query: schema.query ? validate(schema.query, req.query, 'query') : {},
       body: schema.body && !route.binaryBody ? parseJson(req, schema.body) : {},
+      headers: schema.headers ? validate(schema.headers, req.headers, 'header') : {},
     };
     return handler(req);
   };

@@ -30,6 +30,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/api/v1/auth/me', fn: 'auth', auth: 'user' },
   { method: 'POST', path: '/api/v1/auth/password', fn: 'auth', auth: 'user' },
   { method: 'POST', path: '/api/v1/auth/logout', fn: 'auth', auth: 'user' },
+  { method: 'POST', path: '/api/v1/auth/admin/claim', fn: 'auth', auth: 'user' },
   // system health (catalog, replicas, controller store)
   { method: 'GET', path: '/api/v1/health', fn: 'files', auth: 'none' },
   // the OpenAPI 3.1 document of this table (shared/wire/openapi.ts)

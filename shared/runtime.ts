@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig, type Config } from './config.js';
 import { catalogFromConfig, type Catalog } from './catalog/db.js';
+import { adminTokenFromConfig } from './auth/admin-token.js';
 import { resolveJwtSecret } from './auth/secret.js';
 import { TokenService } from './auth/tokens.js';
 import { AuthService } from './auth/service.js';
@@ -63,6 +64,7 @@ export async function buildServices(config: Config, overrides: Partial<Services>
         tokens: new TokenService(await jwtSecretFor(config)),
         bcryptCost: config.bcryptCost,
         adminEmails: config.adminEmails,
+        adminToken: adminTokenFromConfig(config),
         throttle: new LoginThrottle(catalog.db),
       });
     const controller =

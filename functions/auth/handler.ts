@@ -1,5 +1,6 @@
 /**
- * The auth function: register, login, profile (and its alias me), change password. Thin: validate
+ * The auth function: register, login, profile (and its alias me), change password, sign-out, the
+ * admin claim (README, "Administrators"). Thin: validate
  * the body, call the AuthService, shape the response (the published API's shapes).
  */
 import { inputOf, json, type ApiRequest, type AuthUser } from '#shared/http.js';
@@ -14,7 +15,8 @@ export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>
     'auth',
     {
       'POST /api/v1/auth/register': async (req) => {
-        const session = await auth.register(inputOf(req, 'POST /api/v1/auth/register').body);
+        const input = inputOf(req, 'POST /api/v1/auth/register');
+        const session = await auth.register(input.body, { adminToken: input.headers['x-echofs-admin-token'] });
         return json(201, sessionBody(session));
       },
       'POST /api/v1/auth/login': async (req) => {
@@ -31,6 +33,12 @@ export function createHandler(services: Pick<Services, 'auth' | 'authenticator'>
       'POST /api/v1/auth/logout': async (req) => {
         await auth.logout(currentUser(req.user).id);
         return json(200, { success: true, message: 'Signed out: every token issued to this account before now no longer works.' });
+      },
+      // The admin role for a listed address, on presenting the admin bootstrap token.
+      'POST /api/v1/auth/admin/claim': async (req) => {
+        const input = inputOf(req, 'POST /api/v1/auth/admin/claim');
+        const session = await auth.claimAdmin(currentUser(req.user).id, { adminToken: input.headers['x-echofs-admin-token'] });
+        return json(200, sessionBody(session, 'This account is an administrator.'));
       },
     },
     { authenticator },

@@ -2,7 +2,7 @@
  * The core of EchoFS in the home region: the HTTP API generated from the shared route table, the
  * functions (each bound to exactly what it uses), the catalog (Aurora PostgreSQL Serverless v2
  * through the Data API, so no Lambda sits in a VPC), the controller table, the JWT secret, the
- * schedules, and the catalog migrations applied on every deploy.
+ * admin bootstrap token, the schedules, and the catalog migrations applied on every deploy.
  *
  * Database users: only the migrate function holds the cluster owner's credentials (DDL); every
  * other function reaches the catalog as the runtime role, whose generated secret it alone may read
@@ -34,6 +34,7 @@ import type { Construct, IConstruct } from 'constructs';
 import { routes, type FunctionName } from '#shared/routes.js';
 import { APP_SECRET_VARIABLE, CHUNK_PREFIX, PROBE_PREFIX, TABLE_KEYS } from './contracts.js';
 import {
+  bindAdminToken,
   bindBuckets,
   bindCatalog,
   bindJwtSecret,
@@ -87,6 +88,8 @@ export class CoreStack extends Stack {
   readonly table: dynamodb.Table;
   readonly cluster: rds.DatabaseCluster;
   readonly jwtSecret: secretsmanager.Secret;
+  /** The admin bootstrap token: becoming an administrator needs it (README, "Administrators"). */
+  readonly adminToken: secretsmanager.Secret;
   /** The cluster owner's credentials (DDL): read by the migrate function only. */
   readonly catalogSecret: rds.DatabaseSecret;
   /** The runtime role's credentials (data rights only): read by every other catalog user. */
@@ -180,6 +183,16 @@ export class CoreStack extends Stack {
       removalPolicy: keep,
     });
 
+    // ---- admin bootstrap token, generated once by Secrets Manager. Registering an address of
+    // echofs:adminEmails (or claiming the role for its account) needs it, so the first stranger to
+    // reach the public API cannot become an administrator. Only the auth function may read it.
+    // Nothing depends on it outliving the stack: the administrators are in the catalog.
+    this.adminToken = new secretsmanager.Secret(this, 'AdminToken', {
+      description: 'EchoFS admin bootstrap token: send it as X-EchoFS-Admin-Token to register or claim an administrator account',
+      generateSecretString: { passwordLength: 48, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
     // ---- functions
     const environment: Record<string, string> = {
       ...settings.environment,
@@ -222,6 +235,7 @@ export class CoreStack extends Stack {
     const appUser = this.catalogAppSecret;
     bindCatalog(auth, this.cluster, CATALOG_DATABASE, appUser);
     bindJwtSecret(auth, this.jwtSecret);
+    bindAdminToken(auth, this.adminToken);
 
     for (const fn of [files, filesStream]) {
       bindCatalog(fn, this.cluster, CATALOG_DATABASE, appUser);
@@ -343,6 +357,10 @@ export class CoreStack extends Stack {
     new CfnOutput(this, 'CatalogSecretArn', { value: catalogSecret.secretArn, description: 'Catalog owner credentials (migrations, administration)' });
     new CfnOutput(this, 'CatalogAppSecretArn', { value: appUser.secretArn, description: 'Catalog runtime role credentials (data rights only)' });
     new CfnOutput(this, 'JwtSecretArn', { value: this.jwtSecret.secretArn });
+    new CfnOutput(this, 'AdminTokenSecretArn', {
+      value: this.adminToken.secretArn,
+      description: 'Admin bootstrap token (aws secretsmanager get-secret-value --secret-id <this> --query SecretString --output text)',
+    });
     new CfnOutput(this, 'ApiHost', { value: apiHost(this.api), description: 'HTTP API host name (CloudFront origin)' });
   }
 

@@ -111,6 +111,12 @@ export function bindJwtSecret(fn: lambda.Function, secret: secretsmanager.ISecre
   secret.grantRead(fn);
 }
 
+/** The admin bootstrap token (read only): for the auth function alone, which grants the admin role. */
+export function bindAdminToken(fn: lambda.Function, secret: secretsmanager.ISecret): void {
+  fn.addEnvironment('ECHOFS_ADMIN_TOKEN_ARN', secret.secretArn);
+  secret.grantRead(fn);
+}
+
 /** The controller table: 'read' (mode lookups, health) or 'readWrite' (decisions, probes, audit). */
 export function bindTable(fn: lambda.Function, table: dynamodb.ITable, access: 'read' | 'readWrite'): void {
   fn.addEnvironment('ECHOFS_TABLE', table.tableName);

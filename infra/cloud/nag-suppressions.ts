@@ -64,6 +64,12 @@ export function applyNagSuppressions(t: SuppressionTargets): void {
       reason: 'Rotating the JWT signing key would sign every user out at once; it is rotated on purpose (a new secret version), not on a timer. Individual tokens are revoked through the per-user token version in the catalog.',
     },
   ]);
+  NagSuppressions.addResourceSuppressions(core.adminToken, [
+    {
+      id: 'AwsSolutions-SMG4',
+      reason: 'The admin bootstrap token is needed only to create or promote an account of the configured admin list; it grants nothing once those accounts exist, and it is read on every use, so an operator rotates it by putting a new value (README, "Administrators") rather than through a rotation function.',
+    },
+  ]);
   for (const secret of [core.catalogSecret, core.catalogAppSecret]) {
     NagSuppressions.addResourceSuppressions(secret, [
       {

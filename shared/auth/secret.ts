@@ -70,7 +70,8 @@ function checked(secret: string, source: string): string {
   return secret;
 }
 
-async function readSecretsManager(arn: string): Promise<string> {
+/** GetSecretValue by ARN: the secret's string (never logged). */
+export async function readSecretsManager(arn: string): Promise<string> {
   const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
   const client = new SecretsManagerClient({});
   try {

@@ -7,9 +7,10 @@ import { eq, or, sql } from 'drizzle-orm';
 import type { Db } from '../catalog/db.js';
 import { uniqueViolation, withoutParams } from '../catalog/db.js';
 import { users } from '../catalog/schema.js';
-import { BadRequest, Conflict, Unauthorized } from '../errors.js';
+import { BadRequest, Conflict, Forbidden, Unauthorized } from '../errors.js';
 import { validate, type Authenticator, type AuthUser, type Role } from '../http.js';
 import { logger } from '../observability.js';
+import { NO_ADMIN_TOKEN, type AdminTokenCheck } from './admin-token.js';
 import { DEFAULT_BCRYPT_COST, hashPassword, verifyPassword } from './password.js';
 import {
   changePasswordSchema,
@@ -26,8 +27,14 @@ export interface AuthServiceDeps {
   db: Db;
   tokens: TokenService;
   bcryptCost?: number;
-  /** Lower-case emails that get the admin role when they register. */
+  /** Lower-case emails whose accounts may be administrators (they register as such, or claim the role). */
   adminEmails?: readonly string[];
+  /**
+   * The admin bootstrap token check (shared/auth/admin-token.ts). When it is required, an address
+   * of the admin list can only be registered, or its account promoted, by presenting the token.
+   * Default: none required.
+   */
+  adminToken?: AdminTokenCheck;
   /** Failed sign-in counting in the catalog (429 with Retry-After past the allowance). */
   throttle?: LoginThrottle;
 }
@@ -35,6 +42,11 @@ export interface AuthServiceDeps {
 /** Where a sign-in comes from, for per-address throttling. */
 export interface LoginContext {
   clientAddress?: string;
+}
+
+/** The admin bootstrap token a request presented (X-EchoFS-Admin-Token), if any. */
+export interface AdminProof {
+  adminToken?: string;
 }
 
 /** What register, login and a password change return. */
@@ -54,6 +66,7 @@ export class AuthService implements Authenticator {
   private readonly tokens: TokenService;
   private readonly cost: number;
   private readonly adminEmails: Set<string>;
+  private readonly adminToken: AdminTokenCheck;
   private dummyHash?: Promise<string>;
   private readonly throttle?: LoginThrottle;
 
@@ -62,10 +75,16 @@ export class AuthService implements Authenticator {
     this.tokens = deps.tokens;
     this.cost = deps.bcryptCost ?? DEFAULT_BCRYPT_COST;
     this.adminEmails = new Set((deps.adminEmails ?? []).map((e) => e.toLowerCase()));
+    this.adminToken = deps.adminToken ?? NO_ADMIN_TOKEN;
     this.throttle = deps.throttle;
   }
 
-  async register(input: RegisterInput): Promise<AuthSession> {
+  /**
+   * A new account. An address of the admin list gets the admin role; where the admin token is
+   * required, such an address can only be registered with the token (403 otherwise), so that no
+   * stranger can take it first, as an administrator or as anything else.
+   */
+  async register(input: RegisterInput, proof: AdminProof = {}): Promise<AuthSession> {
     const { username, email, password } = validate(registerSchema, input);
     const clash = await this.db
       .select({ email: users.email, username: users.username })
@@ -76,6 +95,7 @@ export class AuthService implements Authenticator {
     if (clash.length > 0) throw usernameTaken();
 
     const role: Role = this.adminEmails.has(email) ? 'admin' : 'user';
+    if (role === 'admin') await this.adminToken.verify(proof.adminToken);
     const passwordHash = await hashPassword(password, this.cost);
     let row: UserRow | undefined;
     try {
@@ -89,7 +109,31 @@ export class AuthService implements Authenticator {
     }
     if (!row) throw new Error('insert into users returned no row');
     logger.info('user registered', { userId: row.id, role });
+    if (role === 'admin') logger.info('admin role granted', { userId: row.id, via: 'register', tokenChecked: this.adminToken.required });
     return this.session(row);
+  }
+
+  /**
+   * The admin role for a signed-in account whose address is in the admin list, on presenting the
+   * admin token where one is required (for an account registered before its address was listed,
+   * or before the token check). Idempotent. Returns a fresh session carrying the role.
+   */
+  async claimAdmin(userId: string, proof: AdminProof = {}): Promise<AuthSession> {
+    const row = await this.findById(userId);
+    if (!row) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    if (!this.adminEmails.has(row.email)) {
+      logger.warn('admin claim refused', { userId, reason: 'address not in the admin list' });
+      throw new Forbidden(
+        "This account's address is not in the administrators list (ECHOFS_ADMIN_EMAILS locally, echofs:adminEmails in the cloud).",
+        'not_admin_address',
+      );
+    }
+    await this.adminToken.verify(proof.adminToken);
+    if (row.role === 'admin') return this.session(row);
+    const [updated] = await this.db.update(users).set({ role: 'admin' }).where(eq(users.id, userId)).returning();
+    if (!updated) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    logger.info('admin role granted', { userId, via: 'claim', tokenChecked: this.adminToken.required });
+    return this.session(updated);
   }
 
   async login(input: LoginInput, context: LoginContext = {}): Promise<AuthSession> {

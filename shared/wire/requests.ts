@@ -13,12 +13,14 @@
 import { z } from 'zod';
 import { changePasswordSchema, loginSchema, registerSchema } from '../auth/schemas.js';
 import { MAX_LIST_PAGE } from '../responses.js';
-import { fileName, mediaType, positiveIntParam, sha256Hex, text, uuid } from './fields.js';
+import { fileName, mediaType, noControlChars, positiveIntParam, sha256Hex, text, uuid } from './fields.js';
 
 export interface RequestSchema {
   params?: z.ZodType;
   query?: z.ZodType;
   body?: z.ZodType;
+  /** The headers a route reads beyond auth, by lower-case name (a 400 names the header). */
+  headers?: z.ZodType;
 }
 
 /** Largest integer a size may be (bigint columns, JSON numbers that stay exact). */
@@ -27,6 +29,20 @@ const MAX_SIZE = Number.MAX_SAFE_INTEGER;
 const MAX_VERSION = 2 ** 31 - 1;
 
 const idParams = z.object({ id: uuid });
+
+/**
+ * X-EchoFS-Admin-Token: the admin bootstrap token (shared/auth/admin-token.ts), on register (for
+ * an address of the admin list) and on the admin claim. Optional here; the auth service decides
+ * whether it is needed. An empty value is no token.
+ */
+export const adminTokenHeaders = z.object({
+  'x-echofs-admin-token': z
+    .string()
+    .max(1024, { message: 'must be at most 1024 characters' })
+    .refine(...noControlChars)
+    .transform((s) => s.trim() || undefined)
+    .optional(),
+});
 const versionQuery = z.object({
   version: positiveIntParam.refine((n) => n <= MAX_VERSION, { message: `must be at most ${MAX_VERSION}` }).optional(),
 });
@@ -65,12 +81,13 @@ export const faultBody = z.object({
 
 export const requests = {
   // auth
-  'POST /api/v1/auth/register': { body: registerSchema },
+  'POST /api/v1/auth/register': { body: registerSchema, headers: adminTokenHeaders },
   'POST /api/v1/auth/login': { body: loginSchema },
   'GET /api/v1/auth/profile': {},
   'GET /api/v1/auth/me': {},
   'POST /api/v1/auth/password': { body: changePasswordSchema },
   'POST /api/v1/auth/logout': {},
+  'POST /api/v1/auth/admin/claim': { headers: adminTokenHeaders },
   // health
   'GET /api/v1/health': {},
   'GET /api/v1/openapi.json': {},
@@ -131,6 +148,7 @@ export interface RequestInput<K extends RequestKey> {
   params: Out<(typeof requests)[K], 'params'>;
   query: Out<(typeof requests)[K], 'query'>;
   body: Out<(typeof requests)[K], 'body'>;
+  headers: Out<(typeof requests)[K], 'headers'>;
 }
 
 /** The schemas of one route; undefined for a key that is not in the table. */

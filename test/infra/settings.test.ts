@@ -62,6 +62,8 @@ describe('deployment settings from cdk.json context', () => {
     expect(from({ 'echofs:environment': '{"ECHOFS_MODE":"hybrid","ECHOFS_CTRL_SAMPLES":5}' }).environment).toEqual({ ECHOFS_MODE: 'hybrid', ECHOFS_CTRL_SAMPLES: '5' });
     expect(from({ 'echofs:environment': { ECHOFS_PROBE_TIMEOUT_MS: '1500' } }).environment).toEqual({ ECHOFS_PROBE_TIMEOUT_MS: '1500' });
     expect(() => from({ 'echofs:environment': { ECHOFS_BUCKETS: '{}' } })).toThrow(/ECHOFS_BUCKETS is set by the stacks/);
+    // A literal admin token would sit in the template in clear; the deploy generates it instead.
+    expect(() => from({ 'echofs:environment': { ECHOFS_ADMIN_TOKEN: 'x'.repeat(32) } })).toThrow(/ECHOFS_ADMIN_TOKEN is set by the stacks/);
     expect(() => from({ 'echofs:environment': { AWS_REGION: 'x' } })).toThrow(/not an ECHOFS_\* variable/);
     expect(() => from({ 'echofs:environment': '[1]' })).toThrow(/JSON object/);
   });
