@@ -4,14 +4,15 @@
 import { afterAll, beforeAll } from 'vitest';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { defineAcceptance } from './scenarios.js';
-import { ADMIN_EMAIL, type Target } from './target.js';
+import { ADMIN_EMAILS, type Target } from './target.js';
 
 let stack: TestStack;
 let target: Target;
 
 beforeAll(async () => {
+  // The admin list alone decides here, as with `npm start` without ECHOFS_ADMIN_TOKEN (no adminToken).
   // Schedules are driven by the scenarios ("run the replicator now"), as EventBridge would.
-  stack = await startTestStack({ ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL }, { schedules: false });
+  stack = await startTestStack({ ECHOFS_ADMIN_EMAILS: ADMIN_EMAILS.join(',') }, { schedules: false });
   const { system } = stack;
   target = {
     name: 'npm start',

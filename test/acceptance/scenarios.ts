@@ -5,7 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { adminAccount, eventually, registerUser, request, type Account, type Target } from './target.js';
+import { ADMIN_TOKEN_HEADER, adminAccount, BOOTSTRAP_ADMIN_EMAIL, eventually, registerUser, request, type Account, type Target } from './target.js';
 
 const MiB = 1024 * 1024;
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -132,6 +132,28 @@ export function defineAcceptance(getTarget: () => Target): void {
       expect(Buffer.compare(range.body, data.subarray(1048570, 1048586))).toBe(0);
       // 25 MiB through a 2-core machine shared with other test files: a throughput test, not a latency one.
     }, 240_000);
+  });
+
+  describe('admin bootstrap', () => {
+    it('an address of the admin list becomes admin by registering: only with the admin token where the target has one (403 without it or with a wrong one)', async () => {
+      const t = getTarget();
+      const body = { username: 'second_admin', email: BOOTSTRAP_ADMIN_EMAIL, password: 'admin-password-2' };
+      if (t.adminToken) {
+        const none = await request(t, '/api/v1/auth/register', { body });
+        expect(none.status, JSON.stringify(none.body)).toBe(403);
+        expect(none.body.error.code).toBe('admin_token_required');
+        const wrong = await request(t, '/api/v1/auth/register', { body, headers: { [ADMIN_TOKEN_HEADER]: 'not-the-admin-token-0123' } });
+        expect(wrong.status, JSON.stringify(wrong.body)).toBe(403);
+        expect(wrong.body.error.code).toBe('admin_token_invalid');
+        expect(JSON.stringify(wrong.body)).not.toContain(t.adminToken);
+        expect((await request(t, '/api/v1/auth/login', { body: { email: body.email, password: body.password } })).status, 'no account was left behind').toBe(401);
+      }
+      const ok = await request(t, '/api/v1/auth/register', { body, headers: t.adminToken ? { [ADMIN_TOKEN_HEADER]: t.adminToken } : {} });
+      expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+      expect(ok.body.user.role).toBe('admin');
+      if (t.adminToken) expect(JSON.stringify(ok.body)).not.toContain(t.adminToken);
+      expect((await request(t, '/v1/audit', { token: ok.body.token })).status, 'an admin route').toBe(200);
+    });
   });
 
   describe('controller', () => {

@@ -33,6 +33,12 @@ export interface Target {
   regions: string[];
   /** An account with the admin role. */
   admin(): Promise<Account>;
+  /**
+   * The admin bootstrap token, where the deployment requires one to register an address of its
+   * admin list (the deployed bundles: the secret the deploy generates); undefined where the admin
+   * list alone decides (`npm start` without ECHOFS_ADMIN_TOKEN).
+   */
+  adminToken?: string;
   /** Black-hole a replica region (a partition), or bring it back. */
   partition(region: string, on: boolean): Promise<void>;
   /** Run the scheduled replication drain now, and wait for it. */
@@ -61,23 +67,30 @@ export async function request(target: Target, path: string, init: RequestInit = 
   return { status: res.status, headers: res.headers, body: json ? JSON.parse(buf.toString('utf8')) : buf };
 }
 
-export async function registerUser(target: Target, o: { email?: string; password?: string } = {}): Promise<Account> {
+export async function registerUser(target: Target, o: { email?: string; password?: string; adminToken?: string } = {}): Promise<Account> {
   const id = randomBytes(5).toString('hex');
   const email = o.email ?? `user-${id}@echofs.test`;
   const password = o.password ?? `pw-${id}-secret`;
-  const r = await request(target, '/api/v1/auth/register', { body: { username: `user_${id}`, email, password } });
+  const headers: Record<string, string> = o.adminToken ? { [ADMIN_TOKEN_HEADER]: o.adminToken } : {};
+  const r = await request(target, '/api/v1/auth/register', { body: { username: `user_${id}`, email, password }, headers });
   if (r.status !== 201) throw new Error(`register ${email}: ${r.status} ${JSON.stringify(r.body)}`);
   return { token: r.body.token, user: r.body.user, email, password };
 }
 
 export const ADMIN_EMAIL = 'admin@echofs.test';
+/** A second address of the admin list, registered once by the admin bootstrap scenario. */
+export const BOOTSTRAP_ADMIN_EMAIL = 'admin2@echofs.test';
+/** The admin list every target is deployed or started with. */
+export const ADMIN_EMAILS = [ADMIN_EMAIL, BOOTSTRAP_ADMIN_EMAIL];
+/** The header that carries the admin bootstrap token. */
+export const ADMIN_TOKEN_HEADER = 'X-EchoFS-Admin-Token';
 
-/** Register the admin address on first use, log in afterwards. */
+/** Register the admin address on first use (with the admin token where the target needs one), log in afterwards. */
 export async function adminAccount(target: Target): Promise<Account> {
   const password = 'admin-password-1';
   const login = await request(target, '/api/v1/auth/login', { body: { email: ADMIN_EMAIL, password } });
   if (login.status === 200) return { token: login.body.token, user: login.body.user, email: ADMIN_EMAIL, password };
-  return registerUser(target, { email: ADMIN_EMAIL, password });
+  return registerUser(target, { email: ADMIN_EMAIL, password, adminToken: target.adminToken });
 }
 
 /** Poll until `check` returns a value, or fail with the last observation. */

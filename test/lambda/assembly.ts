@@ -12,6 +12,7 @@ import { join, relative } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildEchoApp } from '../../infra/cloud/echo-app.js';
 import { REPO_ROOT } from '../../infra/cloud/echo-function.js';
+import { ADMIN_EMAILS } from '../acceptance/target.js';
 
 export interface Assembly {
   dir: string;
@@ -37,9 +38,9 @@ export interface CfnTemplate {
 
 /**
  * Deploy-time settings the harness gives the app, as a deployer would with `cdk deploy -c …`: an
- * admin address, so the admin routes can be exercised.
+ * admin list, so the admin routes and the admin bootstrap can be exercised.
  */
-export const HARNESS_CONTEXT = { 'echofs:adminEmails': 'admin@echofs.test' };
+export const HARNESS_CONTEXT = { 'echofs:adminEmails': ADMIN_EMAILS.join(',') };
 
 const INPUTS = ['functions', 'shared', 'infra/cloud', 'package.json', 'package-lock.json', 'cdk.json'];
 

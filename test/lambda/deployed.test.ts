@@ -56,10 +56,16 @@ describe('the deployed bundles in Lambda-shaped containers', () => {
     const t0 = Date.now();
     h = await startHarness();
     process.stdout.write(`lambda harness: emulators up and migrations applied in ${Date.now() - t0} ms\n`);
+    // The admin bootstrap token, as an operator reads it after `cdk deploy`: the value of the
+    // secret the deploy generated, named by the auth function's environment.
+    const tokenArn = h.deployment.functions[h.fnFor('auth')]?.environment.ECHOFS_ADMIN_TOKEN_ARN;
+    const adminToken = h.secrets.get(tokenArn ?? '')?.value;
+    if (!adminToken) throw new Error(`the auth function names no admin token secret the emulator serves (ECHOFS_ADMIN_TOKEN_ARN=${tokenArn})`);
     target = {
       name: 'lambda harness',
       url: h.url,
       regions: Object.keys(h.deployment.buckets),
+      adminToken,
       admin: async () => {
         throw new Error('use adminAccount()');
       },
