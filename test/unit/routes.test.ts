@@ -9,7 +9,17 @@ describe('route table', () => {
 
   it('serves the auth routes, the published profile among them, from the auth function', () => {
     const auth = routes.filter((r) => r.fn === 'auth').map(routeKey).sort();
-    expect(auth).toEqual(['GET /api/v1/auth/me', 'GET /api/v1/auth/profile', 'POST /api/v1/auth/login', 'POST /api/v1/auth/logout', 'POST /api/v1/auth/password', 'POST /api/v1/auth/register']);
+    expect(auth).toEqual([
+      'GET /api/v1/auth/me',
+      'GET /api/v1/auth/profile',
+      'POST /api/v1/auth/admin/claim',
+      'POST /api/v1/auth/login',
+      'POST /api/v1/auth/logout',
+      'POST /api/v1/auth/password',
+      'POST /api/v1/auth/register',
+    ]);
+    // The admin claim is for a signed-in account; the token it needs is checked by the auth service.
+    expect(routes.find((r) => routeKey(r) === 'POST /api/v1/auth/admin/claim')?.auth).toBe('user');
     expect(routes.find((r) => routeKey(r) === 'POST /api/v1/auth/login')?.auth).toBe('none');
     expect(routes.find((r) => routeKey(r) === 'GET /api/v1/auth/me')?.auth).toBe('user');
     expect(routes.find((r) => routeKey(r) === 'GET /api/v1/auth/profile')?.auth).toBe('user');
