@@ -68,7 +68,7 @@ export function adminTokenCheck(source: AdminTokenSource): AdminTokenCheck {
       }
       if (!expected) {
         logger.error('admin token refused', { reason: 'no admin token is configured (ECHOFS_ADMIN_TOKEN_ARN or ECHOFS_ADMIN_TOKEN)' });
-        throw new Forbidden('No admin token is configured for this deployment, so no account can become an administrator.', 'admin_token_unavailable');
+        throw new Forbidden('No admin token is configured for this deployment, so no account can become an administrator.', 'admin_token_not_configured');
       }
       if (!sameSecret(given, expected)) {
         logger.warn('admin token refused', { reason: 'mismatch' });

@@ -48,7 +48,7 @@ describe('adminTokenFromConfig', () => {
   it('in the cloud without any token configured: required, and nobody passes (fail closed)', async () => {
     const check = adminTokenFromConfig({ stage: 'cloud' });
     expect(check.required).toBe(true);
-    await expect(check.verify(TOKEN)).rejects.toMatchObject({ status: 403, code: 'admin_token_unavailable' });
+    await expect(check.verify(TOKEN)).rejects.toMatchObject({ status: 403, code: 'admin_token_not_configured' });
   });
 
   it('with ECHOFS_ADMIN_TOKEN_ARN: reads the secret on every check (a new value holds at once)', async () => {
@@ -76,7 +76,7 @@ describe('adminTokenFromConfig', () => {
     expect((err as Unavailable).headers['Retry-After']).toBeDefined();
     expect((err as Error).message).not.toMatch(/AccessDenied/);
     const empty = adminTokenFromConfig({ stage: 'cloud', adminTokenArn: 'arn:x' }, async () => '  ');
-    await expect(empty.verify(TOKEN)).rejects.toMatchObject({ status: 403, code: 'admin_token_unavailable' });
+    await expect(empty.verify(TOKEN)).rejects.toMatchObject({ status: 403, code: 'admin_token_not_configured' });
   });
 });
 
