@@ -424,6 +424,10 @@ export const responses = {
   'GET /api/v1/auth/profile': { summary: 'The signed-in user (published).', ok: { 200: profileBody } },
   'GET /api/v1/auth/me': { summary: 'The signed-in user.', ok: { 200: profileBody } },
   'POST /api/v1/auth/password': { summary: 'Change the password; earlier tokens stop working.', ok: { 200: sessionBody } },
+  'POST /api/v1/auth/admin/claim': {
+    summary: 'Become an administrator: an address of the admin list, with the bootstrap token in X-EchoFS-Admin-Token where one is required.',
+    ok: { 200: sessionBody },
+  },
   'POST /api/v1/auth/logout': { summary: 'Sign out everywhere: every earlier token stops working.', ok: { 200: messageBody } },
   // health
   'GET /api/v1/health': { summary: 'Health of the service (published).', ok: { 200: serviceHealthBody, 503: serviceHealthBody } },

@@ -76,6 +76,9 @@ describe('every response matches its declared schema', () => {
     expect((await call('GET', '/api/v1/auth/profile', { token: reg.body.token })).status).toBe(200);
     expect((await call('GET', '/api/v1/auth/profile')).status).toBe(401);
     expect((await call('GET', '/api/v1/auth/me', { token: reg.body.token })).status).toBe(200);
+    // The admin claim: an address of the admin list becomes (or stays) an administrator; others are refused.
+    expect((await call('POST', '/api/v1/auth/admin/claim', { token: admin.token })).status).toBe(200);
+    expect((await call('POST', '/api/v1/auth/admin/claim', { token: reg.body.token })).status).toBe(403);
     const pw = await call('POST', '/api/v1/auth/password', { token: reg.body.token, body: { current_password: 'wire-pass-1', new_password: 'wire-pass-2' } });
     expect(pw.status).toBe(200);
     expect((await call('POST', '/api/v1/auth/logout', { token: pw.body.token })).status).toBe(200);

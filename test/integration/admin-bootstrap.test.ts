@@ -15,7 +15,7 @@ import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '#functions/auth/handler.js';
 import { loadConfig } from '#shared/config.js';
-import type { ApiEvent } from '#shared/http.js';
+import type { ApiEvent } from '#functions/_lib/api.js';
 import { logger } from '#shared/observability.js';
 import { buildServices } from '#shared/runtime.js';
 import { startSecretsManager, type EmulatedSecret, type SecretsManagerEmulator } from '#emulators/secrets-manager.js';
