@@ -422,6 +422,13 @@ export function createAdapter(o: AdapterOptions): RequestListener {
     for (const [name, value] of Object.entries(LOCAL_SECURITY_HEADERS)) res.setHeader(name, value);
     scope.run({ requestId, method: req.method, url: req.url, res }, () => {
       handle(req, res, requestId).catch((err: unknown) => {
+        // A client error raised outside a handler (e.g. a path that cannot be decoded while the
+        // adapter looks for its route) is answered as what it is, never as a 500.
+        if (err instanceof HttpError && err.status < 500 && !res.headersSent) {
+          req.resume();
+          errorJson(res, err.status, err.code, err.message, requestId, err.headers);
+          return;
+        }
         logger.error('local adapter failed', { requestId, method: req.method, url: req.url, error: err as Error });
         answerInternalError(res, requestId);
       });

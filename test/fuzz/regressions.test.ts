@@ -68,8 +68,9 @@ describe('crashes', () => {
 
 describe('bad input answers 4xx, never 5xx', () => {
   it('malformed percent-encoding in a path parameter answers 400', async () => {
-    for (const path of ['/api/v1/files/%ZZ', '/api/v1/files/%E0%A4%A/download', '/api/v1/uploads/%/chunks/%zz']) {
-      const r = await stack.fetchJson(path, { token: alice.token, method: path.includes('chunks') ? 'PUT' : 'GET' });
+    // The last one matches no route (the adapter decodes it while looking for one): still a 400.
+    for (const path of ['/api/v1/files/%ZZ', '/api/v1/files/%E0%A4%A/download', '/api/v1/uploads/%/chunks/%zz', '/api/v1/uploads/%ZZ/']) {
+      const r = await stack.fetchJson(path, { token: alice.token, method: path.includes('uploads') ? 'PUT' : 'GET' });
       expect(r.status, path).toBe(400);
       expect(r.body.error.code, path).toBe('invalid_path');
     }
