@@ -32,7 +32,11 @@ export class Downloads {
     const end = range?.end ?? size - 1;
     const length = Math.max(0, end - start + 1);
     const decision = await this.ctx.decide(ownerId, f.name);
-    const stream = Readable.from(this.readBytes(ownerId, v.id, start, end, decision.hedgeReads !== false), { objectMode: false, highWaterMark: CHUNK_SIZE });
+    const bytes = this.readBytes(ownerId, v.id, start, end, decision.hedgeReads !== false);
+    // Read the first chunk before answering: a read that fails at once (no replica answers) is
+    // then a clean error status, not a connection closed before any header reached the client.
+    const first = await bytes.next();
+    const stream = Readable.from(first.done ? bytes : resumeWith(first.value, bytes), { objectMode: false, highWaterMark: CHUNK_SIZE });
     return { file, etag: `"${v.sha256}.${v.version}"`, length, range, stream };
   }
 
@@ -105,4 +109,14 @@ export class Downloads {
     return { file: fileInfo(f, v, out.some((c) => c.compressed)), chunkSize: CHUNK_SIZE, expiresInSeconds: this.ctx.presignSeconds, chunks: out };
   }
 
+}
+
+/** The rest of a generator whose first value was already taken, with that value in front. */
+async function* resumeWith(first: Buffer, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    yield first;
+    yield* rest;
+  } finally {
+    await rest.return(undefined);
+  }
 }

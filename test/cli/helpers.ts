@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../cli/main.js';
+import { waitFor } from '../helpers/wait.js';
+
+export { waitFor };
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const LAUNCHER = join(REPO, 'bin', 'echofs.js');
@@ -171,12 +174,3 @@ export class CountingProxy {
 }
 
 /** Poll `fn` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

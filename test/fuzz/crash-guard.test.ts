@@ -7,6 +7,9 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import http from 'node:http';
+import type { Socket } from 'node:net';
+import { waitFor } from '../helpers/wait.js';
 
 const script = fileURLToPath(new URL('./fixtures/escaping-server.ts', import.meta.url));
 let child: ChildProcess;
@@ -48,4 +51,30 @@ it('an error escaping one request answers that request 500 with a code only, and
   expect(child.exitCode).toBeNull();
   expect(logs).toContain('error escaped a request');
   expect(logs).toContain(body.error.request_id);
+});
+
+it('an error escaping after its response was sent leaves the kept-alive connection, now another request’s, open', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const get = (path: string) =>
+    new Promise<{ status: number; body: string; socket: Socket; reused: boolean; requestId: string }>((resolve, reject) => {
+      const req = http.get(`${url}${path}`, { agent }, (res) => {
+        const socket = res.socket;
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, socket, reused: req.reusedSocket, requestId: String(res.headers['x-request-id']) }));
+      });
+      req.on('error', reject);
+    });
+  try {
+    const late = await get('/api/late');
+    expect(late.status).toBe(200);
+    await waitFor(() => logs.includes(`escaped late from ${late.requestId}`), `the late error of ${late.requestId} to be logged`);
+    expect(late.socket.destroyed, 'the escaped error must not close a connection whose response was already sent').toBe(false);
+    const next = await get('/api/ok');
+    expect(next.status).toBe(200);
+    expect(next.reused, 'the next request reuses the kept-alive connection').toBe(true);
+  } finally {
+    agent.destroy();
+  }
 });

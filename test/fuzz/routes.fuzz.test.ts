@@ -10,6 +10,8 @@ import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { routes, type Route } from '#shared/routes.js';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
+import { scaled } from '../helpers/load.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Generated requests per route: ~37 routes × this is the run's size (kept under ~60 s loaded). */
 const RUNS_PER_ROUTE = Number(process.env.ECHOFS_FUZZ_RUNS ?? 30);
@@ -24,10 +26,32 @@ const statuses = new Map<number, number>();
 async function aliceFiles(): Promise<string> {
   const r = await stack.fetchJson('/api/v1/files', { token: alice.token });
   expect(r.status).toBe(200);
-  const dl = await fetch(`${stack.url}/api/v1/files/${aliceFileId}/download`, { headers: { Authorization: `Bearer ${alice.token}` } });
-  expect(dl.status).toBe(200);
-  const sha = createHash('sha256').update(Buffer.from(await dl.arrayBuffer())).digest('hex');
+  const sha = createHash('sha256').update(await aliceBytes()).digest('hex');
   return JSON.stringify({ files: r.body.data.map((f: Record<string, unknown>) => [f.file_id, f.name, f.version, f.sha256, f.size]), sha });
+}
+
+/**
+ * Alice's file, downloaded. On a loaded machine a replica read can time out: that is a 503 (or a
+ * connection cut mid-body), a question of availability, not of her data, so it is retried (and
+ * reported) within a budget; any other status fails at once.
+ */
+async function aliceBytes(): Promise<Buffer> {
+  return waitFor(async () => {
+    let dl: Response;
+    try {
+      dl = await fetch(`${stack.url}/api/v1/files/${aliceFileId}/download`, { headers: { Authorization: `Bearer ${alice.token}` } });
+      if (dl.status === 503) {
+        console.warn(`download of alice's file answered 503, retrying: ${await dl.text()}`);
+        return undefined;
+      }
+      expect(dl.status).toBe(200);
+      return Buffer.from(await dl.arrayBuffer());
+    } catch (err) {
+      if (!(err instanceof TypeError)) throw err;
+      console.warn(`download of alice's file failed (${err.message}: ${String(err.cause)}), retrying`);
+      return undefined;
+    }
+  }, "alice's file to download", scaled(30_000), 200);
 }
 
 let before: string;

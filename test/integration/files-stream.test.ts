@@ -27,6 +27,7 @@ const SIGV4 = 'AWS4-HMAC-SHA256 Credential=ASIA/20250101/us-east-1/lambda/aws4_r
 let catalog: Catalog;
 let handler: ReturnType<typeof createHandler>;
 let fileId: string;
+let stores: Map<string, MemoryObjectStore>;
 const content = randomBytes(300_000);
 
 /** The event a Function URL hands the stream handler: routeKey $default, headers lower-cased. */
@@ -58,7 +59,7 @@ async function stream(path: string, headers: Record<string, string>, limit = STR
 beforeAll(async () => {
   catalog = await openCatalog({ embedded: openPgliteCatalog, migrate: true });
   const [owner] = await catalog.db.insert(users).values({ username: 'ann', email: 'ann@example.com', passwordHash: 'x' }).returning({ id: users.id });
-  const stores = new Map(['us-east-1', 'eu-west-1', 'ap-southeast-1'].map((r) => [r, new MemoryObjectStore(r)]));
+  stores = new Map(['us-east-1', 'eu-west-1', 'ap-southeast-1'].map((r) => [r, new MemoryObjectStore(r)]));
   const storage = new StorageEngine({
     db: catalog.db,
     stores,
@@ -113,5 +114,22 @@ describe('streaming download behind origin access control', () => {
     const res = await stream(`/api/v1/files/${fileId}/download`, { [DOWNLOAD_TOKEN_HEADER]: `Bearer ${TOKEN}`, range: 'bytes=1000-50999' }, 100_000);
     expect(res.statusCode).toBe(206);
     expect((await bodyOf(res)).equals(content.subarray(1000, 51_000))).toBe(true);
+  });
+
+  it('answers 503 with a JSON error, not a connection closed before any header, when no replica can serve the first chunk', async () => {
+    for (const st of stores.values()) st.state = 'refuse';
+    try {
+      const res = await stream(`/api/v1/files/${fileId}/download`, { [DOWNLOAD_TOKEN_HEADER]: `Bearer ${TOKEN}` });
+      expect(res.statusCode).toBe(503);
+      expect(res.stream).toBeUndefined();
+      const body = JSON.parse(res.body ?? '{}') as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('chunk_unavailable');
+      expect(body.error.message).not.toMatch(/refuse|ECONN|Error:/);
+    } finally {
+      for (const st of stores.values()) st.state = 'up';
+    }
+    const again = await stream(`/api/v1/files/${fileId}/download`, { [DOWNLOAD_TOKEN_HEADER]: `Bearer ${TOKEN}` });
+    expect(again.statusCode).toBe(200);
+    expect((await bodyOf(again)).equals(content)).toBe(true);
   });
 });
