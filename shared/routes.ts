@@ -20,6 +20,8 @@ export interface Route {
   streaming?: boolean;
   /** Raw request body (chunk bytes, multipart) rather than JSON. */
   binaryBody?: boolean;
+  /** Accepts an Idempotency-Key header: a retry gets the first outcome (shared/idempotency.ts). */
+  idempotent?: boolean;
 }
 
 export const routes: readonly Route[] = [
@@ -36,20 +38,20 @@ export const routes: readonly Route[] = [
   // the OpenAPI 3.1 document of this table (shared/wire/openapi.ts)
   { method: 'GET', path: '/api/v1/openapi.json', fn: 'files', auth: 'none' },
   // files
-  { method: 'POST', path: '/api/v1/files/upload', fn: 'files', auth: 'user', binaryBody: true },
+  { method: 'POST', path: '/api/v1/files/upload', fn: 'files', auth: 'user', binaryBody: true, idempotent: true },
   { method: 'GET', path: '/api/v1/files', fn: 'files', auth: 'user' },
   { method: 'GET', path: '/api/v1/files/{id}', fn: 'files', auth: 'user' },
-  { method: 'DELETE', path: '/api/v1/files/{id}', fn: 'files', auth: 'user' },
+  { method: 'DELETE', path: '/api/v1/files/{id}', fn: 'files', auth: 'user', idempotent: true },
   { method: 'GET', path: '/api/v1/files/{id}/download', fn: 'files', auth: 'user', streaming: true },
   { method: 'GET', path: '/api/v1/files/{id}/manifest', fn: 'files', auth: 'user' },
   { method: 'GET', path: '/api/v1/files/{id}/versions', fn: 'files', auth: 'user' },
   { method: 'POST', path: '/api/v1/files/{id}/restore', fn: 'files', auth: 'user' },
   // chunk sessions
-  { method: 'POST', path: '/api/v1/uploads', fn: 'files', auth: 'user' },
+  { method: 'POST', path: '/api/v1/uploads', fn: 'files', auth: 'user', idempotent: true },
   { method: 'GET', path: '/api/v1/uploads/{id}', fn: 'files', auth: 'user' },
   { method: 'PUT', path: '/api/v1/uploads/{id}/chunks/{hash}', fn: 'files', auth: 'user', binaryBody: true },
-  { method: 'POST', path: '/api/v1/uploads/{id}/commit', fn: 'files', auth: 'user' },
-  { method: 'DELETE', path: '/api/v1/uploads/{id}', fn: 'files', auth: 'user' },
+  { method: 'POST', path: '/api/v1/uploads/{id}/commit', fn: 'files', auth: 'user', idempotent: true },
+  { method: 'DELETE', path: '/api/v1/uploads/{id}', fn: 'files', auth: 'user', idempotent: true },
   // consistency controller (original API paths)
   { method: 'GET', path: '/v1/mode', fn: 'controller', auth: 'user' },
   { method: 'POST', path: '/v1/hint', fn: 'controller', auth: 'user' },

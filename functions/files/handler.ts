@@ -17,6 +17,7 @@ import { logger, metrics } from '#shared/observability.js';
 import { matchRoute, routeKey } from '#shared/routes.js';
 import type { Services } from '#shared/runtime.js';
 import { coldStarted } from '#functions/_lib/cold-start.js';
+import { IdempotencyStore } from '#shared/idempotency.js';
 import { resolveRange, type StorageEngine } from '#shared/storage/engine.js';
 import { decodeListCursor, deletedBody, encodeListCursor, fileBody as fileJson, fileListBody, MAX_LIST_PAGE, replicaSummaryBody, sessionInfoBody as sessionJson, versionBody as versionJson } from '#shared/responses.js';
 import type { ModeDecision } from '#shared/storage/ports.js';
@@ -31,6 +32,8 @@ export interface FilesDeps {
   controllerPing?: () => Promise<void>;
   /** Resolves once the replicator kicks this request sent were accepted (awaited before each response). */
   kicksSent?: () => Promise<void>;
+  /** Idempotency-Key records (the catalog); the routes flagged idempotent use them. */
+  idempotency?: IdempotencyStore;
 }
 
 function owner(req: ApiRequest): AuthUser {
@@ -312,6 +315,7 @@ export function createHandler(deps: FilesDeps | Services) {
     },
     {
       authenticator: d.authenticator,
+      idempotency: d.idempotency,
       decorate: async (req, result) => {
         // Lambda freezes the container as soon as the response is sent: a kick still in flight
         // would never reach the replicator.
@@ -349,7 +353,7 @@ function fromServices(s: Services): FilesDeps {
   const kicksSent = async () => {
     while (kicks.size > 0) await Promise.all([...kicks]);
   };
-  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping, kicksSent };
+  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping, kicksSent, idempotency: new IdempotencyStore(s.catalog.db) };
 }
 
 // ---------------------------------------------------------------- Lambda entry points

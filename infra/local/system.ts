@@ -360,7 +360,10 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     scheduler.add('sweep', LOCAL_SCHEDULES_MS.sweep, () => replicator.sweep(), timers);
     scheduler.add('gc', LOCAL_SCHEDULES_MS.gc, () => replicator.gc(), timers);
 
-    listener = createAdapter({ handlers, webDir: opts.webDir });
+    // Each request's time budget (API Gateway's 30 s unless ECHOFS_REQUEST_TIMEOUT_MS says otherwise):
+    // past it, a write not yet at its commit point answers 504 and commits nothing.
+    const requestTimeoutMs = Number(env.ECHOFS_REQUEST_TIMEOUT_MS ?? '') || undefined;
+    listener = createAdapter({ handlers, webDir: opts.webDir, timeoutMs: requestTimeoutMs });
 
     let stopping: Promise<void> | undefined;
     const system: LocalSystem = {

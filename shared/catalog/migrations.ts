@@ -144,6 +144,32 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE upload_sessions ADD COLUMN hash_next integer NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    // Idempotency-Key records (shared/idempotency.ts): the first outcome of a keyed write, per
+    // owner and key, kept until expires_at (garbage collection removes expired rows; a claim
+    // treats them as absent). A row 'running' is held by one request until locked_until.
+    id: '0004_idempotency_keys',
+    statements: [
+      `CREATE TABLE idempotency_keys (
+        owner_id uuid NOT NULL,
+        key text NOT NULL,
+        route text NOT NULL,
+        fingerprint text NOT NULL,
+        state text NOT NULL,
+        token text NOT NULL,
+        status integer,
+        headers jsonb,
+        body text,
+        body_base64 boolean NOT NULL DEFAULT false,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        locked_until timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        PRIMARY KEY (owner_id, key),
+        CONSTRAINT idempotency_keys_state_check CHECK (state IN ('running', 'done'))
+      )`,
+      `CREATE INDEX idempotency_keys_expires_idx ON idempotency_keys (expires_at)`,
+    ],
+  },
 ];
 
 export interface MigrateResult {

@@ -167,4 +167,28 @@ export const loginThrottle = pgTable('login_throttle', {
   lockedUntil: ts('locked_until'),
 });
 
-export const schema = { users, files, fileVersions, versionChunks, chunks, chunkPlacements, uploadSessions, loginThrottle };
+/** The first outcome of a keyed write (Idempotency-Key), per owner and key: shared/idempotency.ts. */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    ownerId: uuid('owner_id').notNull(),
+    key: text('key').notNull(),
+    /** The route key the key was first used on ("POST /api/v1/uploads"). */
+    route: text('route').notNull(),
+    /** SHA-256 of the request: route, path parameters, query, If-Match and body. */
+    fingerprint: text('fingerprint').notNull(),
+    state: text('state').$type<'running' | 'done'>().notNull(),
+    /** Which claim holds a running row (a takeover after locked_until gets a new one). */
+    token: text('token').notNull(),
+    status: integer('status'),
+    headers: jsonb('headers').$type<Record<string, string>>(),
+    body: text('body'),
+    bodyBase64: boolean('body_base64').notNull().default(false),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    lockedUntil: ts('locked_until').notNull(),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.ownerId, t.key] }), index('idempotency_keys_expires_idx').on(t.expiresAt)],
+);
+
+export const schema = { users, files, fileVersions, versionChunks, chunks, chunkPlacements, uploadSessions, loginThrottle, idempotencyKeys };

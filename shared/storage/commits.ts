@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Mode } from '../config.js';
+import { commitPoint, currentDeadline } from '../deadline.js';
 import { PreconditionFailed } from '../errors.js';
 import { metrics, MetricUnit } from '../observability.js';
 import type { ChunkWriter } from './chunk-writer.js';
@@ -39,7 +40,8 @@ export class Commits {
   async commitVersion(ownerId: string, input: CommitInput): Promise<FileInfo> {
     const name = validateName(input.name);
     checkFileSize(input.size, this.ctx.config.maxFileBytes);
-    const result = await this.ctx.catalog.commitVersion(
+    // The commit point: refused once the request timed out; once started, its outcome is the answer.
+    const result = await commitPoint(() => this.ctx.catalog.commitVersion(
       ownerId,
       { name, size: input.size, sha256: input.sha256, contentType: input.contentType ?? 'application/octet-stream', chunks: input.chunks, mode: input.mode, sessionId: input.sessionId },
       this.ctx.now(),
@@ -55,7 +57,7 @@ export class Commits {
         }
         checkQuota(used, input.size, this.ctx.config.quotaBytes);
       },
-    );
+    ));
     metrics.addMetric('VersionCommitted', MetricUnit.Count, 1);
     return fileInfo(result.f, result.v, result.compressed);
   }
@@ -79,6 +81,8 @@ export class Commits {
     let size = 0;
     let failure: unknown;
     for await (const piece of chunkStream(source)) {
+      // A request answered 504 writes no further chunk (it could not commit them anyway).
+      currentDeadline()?.check();
       size += piece.length;
       checkFileSize(size, this.ctx.config.maxFileBytes);
       whole.update(piece);

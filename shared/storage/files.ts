@@ -3,6 +3,7 @@
  * replica summary per file), soft delete and restore. Reads the catalog through the repository;
  * writes of new versions are in ./commits.ts.
  */
+import { commitPoint } from '../deadline.js';
 import { Conflict, NotFound } from '../errors.js';
 import type { FileRow, VersionRow } from '../catalog/repository.js';
 import { errMessage, type EngineContext } from './context.js';
@@ -133,7 +134,7 @@ export class Files {
 
   async softDelete(ownerId: string, fileId: string): Promise<void> {
     const f = await this.liveFile(ownerId, fileId);
-    await this.ctx.catalog.softDelete(ownerId, f.id, this.ctx.now());
+    await commitPoint(() => this.ctx.catalog.softDelete(ownerId, f.id, this.ctx.now()));
   }
 
   async restore(ownerId: string, fileId: string): Promise<FileInfo> {

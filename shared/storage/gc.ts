@@ -14,6 +14,7 @@
 import { and, eq, inArray, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../catalog/db.js';
 import { chunkPlacements, chunks, files, fileVersions, uploadSessions, versionChunks } from '../catalog/schema.js';
+import { IdempotencyStore } from '../idempotency.js';
 import { logger } from '../observability.js';
 import { chunkKey, type HealthSink, type ObjectStore } from './ports.js';
 import { systemClock, type Clock } from './replicator.js';
@@ -46,6 +47,8 @@ export interface GcStats {
   /** Candidates left for a later run because a replica could not delete. */
   failed: number;
   sessionsPurged: number;
+  /** Expired Idempotency-Key records deleted (shared/idempotency.ts). */
+  idempotencyPurged?: number;
   versionsPurged: number;
   filesPurged: number;
   /** True when GC did not touch chunks because a replica is judged unreachable. */
@@ -83,6 +86,8 @@ export async function collectGarbage(opts: GcOptions): Promise<GcStats> {
     .where(and(isNull(uploadSessions.committedAt), lt(uploadSessions.expiresAt, now)))
     .returning({ id: uploadSessions.id });
   stats.sessionsPurged = purged.length;
+  // Expired Idempotency-Key records (a claim already treats them as absent; this reclaims the rows).
+  stats.idempotencyPurged = await new IdempotencyStore(db, { now: () => clock.now() }).purgeExpired();
 
   // 2. Optional: versions in the bin longer than the retention are deleted for good.
   if (opts.trashRetentionSeconds && opts.trashRetentionSeconds > 0) {

@@ -11,6 +11,7 @@
  * the hash complete and reads nothing back; only a client that sends chunks far out of order, or
  * a chunk that never comes, leaves the rest of the hash to the commit (logged, counted).
  */
+import { commitPoint } from '../deadline.js';
 import { createSHA256, type IHasher } from 'hash-wasm';
 import { logger, metrics, MetricUnit } from '../observability.js';
 import { BadRequest, Conflict, NotFound, PayloadTooLarge } from '../errors.js';
@@ -63,7 +64,8 @@ export class UploadSessions {
     checkQuota(await this.ctx.catalog.usedBytes(ownerId), input.size, this.ctx.config.quotaBytes);
     const now = this.ctx.now();
     const expiresAt = new Date(now.getTime() + this.ctx.config.uploadTtlSeconds * 1000);
-    const s = await this.ctx.catalog.createSession({
+    // The commit point (shared/deadline.ts): refused once the request timed out.
+    const s = await commitPoint(() => this.ctx.catalog.createSession({
       ownerId,
       name,
       size: input.size,
@@ -72,7 +74,7 @@ export class UploadSessions {
       chunks: input.chunks.map((c) => ({ hash: c.hash, size: c.size })),
       createdAt: now,
       expiresAt,
-    });
+    }));
     // Chunks this upload will reuse must survive garbage collection until the commit.
     const hashes = [...new Set(input.chunks.map((c) => c.hash))];
     await this.ctx.catalog.touchChunks(ownerId, hashes, now);
@@ -224,6 +226,6 @@ export class UploadSessions {
     const s = await this.session(ownerId, uploadId);
     if (s.committedAt) throw new Conflict('This upload session was already committed.', 'upload_committed');
     // Expire it now; its unreferenced chunks are collected after the grace period.
-    await this.ctx.catalog.expireSession(s.id, this.ctx.now());
+    await commitPoint(() => this.ctx.catalog.expireSession(s.id, this.ctx.now()));
   }
 }

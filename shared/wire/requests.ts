@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { changePasswordSchema, loginSchema, registerSchema } from '../auth/schemas.js';
 import { MAX_LIST_PAGE } from '../responses.js';
+import { idempotencyHeaders } from './idempotency-header.js';
 import { fileName, mediaType, noControlChars, positiveIntParam, sha256Hex, text, uuid } from './fields.js';
 
 export interface RequestSchema {
@@ -92,7 +93,7 @@ export const requests = {
   'GET /api/v1/health': {},
   'GET /api/v1/openapi.json': {},
   // files
-  'POST /api/v1/files/upload': {},
+  'POST /api/v1/files/upload': { headers: idempotencyHeaders },
   'GET /api/v1/files': {
     query: z.object({
       deleted: z.enum(['true', 'false']).optional(),
@@ -102,17 +103,17 @@ export const requests = {
     }),
   },
   'GET /api/v1/files/{id}': { params: idParams },
-  'DELETE /api/v1/files/{id}': { params: idParams },
+  'DELETE /api/v1/files/{id}': { params: idParams, headers: idempotencyHeaders },
   'GET /api/v1/files/{id}/download': { params: idParams, query: versionQuery },
   'GET /api/v1/files/{id}/manifest': { params: idParams, query: versionQuery },
   'GET /api/v1/files/{id}/versions': { params: idParams },
   'POST /api/v1/files/{id}/restore': { params: idParams },
   // chunk sessions
-  'POST /api/v1/uploads': { body: createSessionBody },
+  'POST /api/v1/uploads': { body: createSessionBody, headers: idempotencyHeaders },
   'GET /api/v1/uploads/{id}': { params: idParams },
   'PUT /api/v1/uploads/{id}/chunks/{hash}': { params: z.object({ id: uuid, hash: sha256Hex }) },
-  'POST /api/v1/uploads/{id}/commit': { params: idParams },
-  'DELETE /api/v1/uploads/{id}': { params: idParams },
+  'POST /api/v1/uploads/{id}/commit': { params: idParams, headers: idempotencyHeaders },
+  'DELETE /api/v1/uploads/{id}': { params: idParams, headers: idempotencyHeaders },
   // consistency controller
   'GET /v1/mode': { query: z.object({ object_id: objectId.optional() }) },
   'POST /v1/hint': { body: z.object({ object_id: objectId, hint: z.enum(['strong', 'available', 'none']) }) },

@@ -5,6 +5,7 @@
  * `npm start` (test/acceptance/local.test.ts). One file, so a test run waits for the synthesis in
  * one worker only.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +148,37 @@ describe('the deployed bundles in Lambda-shaped containers', () => {
         expect(inv.idleAt as number, what).toBeGreaterThanOrEqual(inv.respondedAt as number);
       }
       expect(senders.filter((s) => s.inv?.fn === h.fnFor('files')).length, 'kicks sent by the files function after writes').toBeGreaterThan(0);
+    });
+
+    it('an upload retried with its Idempotency-Key on another container returns the first outcome: the record is in the catalog, not in a container', async () => {
+      const id = randomUUID().slice(0, 8);
+      const reg = await fetch(`${h.url}/api/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: `idem_${id}`, email: `idem-${id}@echofs.test`, password: `pw-${id}-secret` }),
+      });
+      expect(reg.status).toBe(201);
+      const { token } = (await reg.json()) as { token: string };
+      const key = randomUUID();
+      const data = randomBytes(5000);
+      const since = Date.now();
+      const send = async () => {
+        const form = new FormData();
+        form.append('file', new Blob([new Uint8Array(data)]), 'idem-lambda.bin');
+        const r = await fetch(`${h.url}/api/v1/files/upload`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}`, 'Idempotency-Key': key } });
+        return { status: r.status, replayed: r.headers.get('idempotent-replayed'), body: (await r.json()) as { data: { file_id: string; version: number } } };
+      };
+      const first = await send();
+      const again = await send();
+      expect(first.status, JSON.stringify(first.body)).toBe(201);
+      expect(again.status, JSON.stringify(again.body)).toBe(201);
+      expect(again.replayed).toBe('true');
+      expect(again.body).toEqual(first.body);
+      const containers = h.records().filter((r) => r.label === 'POST /api/v1/files/upload' && r.at >= since).map((r) => r.container);
+      expect(containers, 'the two sends ran in two containers').toHaveLength(2);
+      expect(new Set(containers).size).toBe(2);
+      const versions = await fetch(`${h.url}/api/v1/files/${first.body.data.file_id}/versions`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(((await versions.json()) as { data: { versions: unknown[] } }).data.versions, 'one version: the retry did not write again').toHaveLength(1);
     });
 
     it.skipIf(!process.env.DATABASE_URL)("the functions' catalog secret is the DML-only runtime role's: through it DDL is refused, data statements run", async () => {
