@@ -108,6 +108,7 @@ const PUBLIC_5XX: Record<string, string> = {
   chunk_unavailable: 'A chunk of this file could not be read from any replica. Retry later.',
   catalog_unavailable: 'The catalog is unreachable; retry shortly.',
   starting: 'The service is starting or its catalog is unreachable; retry shortly.',
+  request_timeout: 'The request ran out of time before anything was committed; retry it.',
 };
 
 /** The client-facing message of an error answered with a 5xx: never the internal text. */
