@@ -53,6 +53,7 @@ export function fileBody(f: FileInfo): W.FileBody {
     uploaded: iso(f.uploadedAt),
     created: iso(f.createdAt),
     ...(f.deletedAt ? { deleted: f.deletedAt.toISOString() } : {}),
+    ...(f.ack ? { ack: { mode: f.ack.mode, replicas_acked: f.ack.acked.length, acked: f.ack.acked, pending: f.ack.pending, degraded: f.ack.degraded } } : {}),
   };
 }
 

@@ -14,7 +14,7 @@ import { chunkStream, sha256Hex } from './codec.js';
 import type { EngineContext } from './context.js';
 import { fileInfo } from './files.js';
 import { checkFileSize, checkQuota, validateName } from './limits.js';
-import { MODE_STRENGTH, type ChunkRef, type FileInfo } from './types.js';
+import { MODE_STRENGTH, type ChunkRef, type FileInfo, type WriteAck } from './types.js';
 
 export interface CommitInput {
   name: string;
@@ -75,6 +75,9 @@ export class Commits {
     const decision = await this.ctx.decide(ownerId, name);
     /** The weakest mode any chunk was acknowledged under (a write may finish under another). */
     let ackedMode: Mode = decision.mode;
+    /** Regions that held every chunk so far at its ack, and regions some chunk was left pending on. */
+    let holders = new Set(this.ctx.regions);
+    const pending = new Set<string>();
     const whole = createHash('sha256');
     const refs: ChunkRef[] = [];
     const inflight = new Set<Promise<void>>();
@@ -91,6 +94,8 @@ export class Commits {
       const p: Promise<void> = this.writer.writeChunk(ownerId, hash, piece, decision, () => this.ctx.decide(ownerId, name)).then(
         (r) => {
           if (MODE_STRENGTH[r.mode] < MODE_STRENGTH[ackedMode]) ackedMode = r.mode;
+          holders = new Set(r.acked.filter((region) => holders.has(region)));
+          for (const region of r.pending) pending.add(region);
         },
         (err: unknown) => {
           failure ??= err;
@@ -103,6 +108,14 @@ export class Commits {
     }
     await Promise.all(inflight);
     if (failure) throw failure;
-    return this.commitVersion(ownerId, { name, size, sha256: whole.digest('hex'), contentType: input.contentType, chunks: refs, mode: ackedMode, ifMatch: input.ifMatch });
+    const f = await this.commitVersion(ownerId, { name, size, sha256: whole.digest('hex'), contentType: input.contentType, chunks: refs, mode: ackedMode, ifMatch: input.ifMatch });
+    return { ...f, ack: this.ack(ackedMode, [...holders], [...pending]) };
+  }
+
+  /** The acknowledgement of a write: `acked` held every chunk, `pending` lacked at least one. */
+  ack(mode: Mode, acked: readonly string[], pending: readonly string[]): WriteAck {
+    const order = (rs: readonly string[]) => this.ctx.regions.filter((r) => rs.includes(r));
+    const held = order(acked);
+    return { mode, acked: held, pending: order([...pending, ...this.ctx.regions.filter((r) => !held.includes(r))]), degraded: held.length < this.ctx.quorum };
   }
 }

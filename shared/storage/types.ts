@@ -63,7 +63,20 @@ export interface ChunkWriteResult {
   degraded: boolean;
 }
 
+/** How a write was acknowledged: the mode, which replicas held every chunk at the ack, which were left pending. */
+export interface WriteAck {
+  mode: Mode;
+  /** Regions holding every chunk of the version when it was acknowledged. */
+  acked: string[];
+  /** Regions missing at least one chunk then: the replicator copies to them. */
+  pending: string[];
+  /** Fewer than a majority of replicas held every chunk. */
+  degraded: boolean;
+}
+
 export interface FileInfo {
+  /** Set on the answer of a write (upload, commit): how it was acknowledged. */
+  ack?: WriteAck;
   fileId: string;
   name: string;
   size: number;

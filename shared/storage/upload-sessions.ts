@@ -219,7 +219,18 @@ export class UploadSessions {
     if (actual !== s.sha256) {
       throw new BadRequest(`The chunks hash to ${actual} but the session declared sha256 ${s.sha256}; check the chunk list and start a new session.`, 'sha256_mismatch');
     }
-    return this.commits.commitVersion(ownerId, { name: s.name, size: Number(s.size), sha256: s.sha256, contentType: s.contentType, chunks: s.chunks, mode: decision.mode, ifMatch, sessionId: s.id });
+    // Where the chunks are at the commit (read before it: a failed read commits nothing).
+    const hashes = [...new Set(s.chunks.map((c) => c.hash))];
+    const present = new Map<string, Set<string>>();
+    for (const p of await this.ctx.catalog.placementsOf(ownerId, hashes)) {
+      if (p.state !== 'present') continue;
+      const held = present.get(p.region) ?? new Set<string>();
+      held.add(p.hash);
+      present.set(p.region, held);
+    }
+    const acked = this.ctx.regions.filter((r) => (present.get(r)?.size ?? 0) === hashes.length);
+    const f = await this.commits.commitVersion(ownerId, { name: s.name, size: Number(s.size), sha256: s.sha256, contentType: s.contentType, chunks: s.chunks, mode: decision.mode, ifMatch, sessionId: s.id });
+    return { ...f, ack: this.commits.ack(decision.mode, acked, []) };
   }
 
   async abortSession(ownerId: string, uploadId: string): Promise<void> {

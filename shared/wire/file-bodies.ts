@@ -17,6 +17,18 @@ export const replicaSummaryBody = z
   .meta({ id: 'ReplicaSummary' });
 export type ReplicaSummaryBody = z.infer<typeof replicaSummaryBody>;
 
+/** How a write was acknowledged (upload and commit answers). */
+export const writeAckBody = z
+  .object({
+    mode: modeEnum.meta({ description: 'The consistency mode the write was acknowledged under.' }),
+    replicas_acked: z.number().int().meta({ description: 'How many replicas held every chunk when the write was acknowledged.' }),
+    acked: z.array(z.string()).meta({ description: 'Those replicas (regions).' }),
+    pending: z.array(z.string()).meta({ description: 'Regions missing some chunk then: the replicator copies to them.' }),
+    degraded: z.boolean().meta({ description: 'Fewer than a majority of replicas held it.' }),
+  })
+  .meta({ id: 'WriteAck' });
+export type WriteAckBody = z.infer<typeof writeAckBody>;
+
 /** One file (current version). */
 export const fileBody = z
   .object({
@@ -33,6 +45,7 @@ export const fileBody = z
     uploaded: iso.nullable().meta(published('When the current version was written (ISO 8601).')),
     created: iso.nullable(),
     deleted: iso.optional().meta({ description: 'When the file was moved to the bin (only for files in it).' }),
+    ack: writeAckBody.optional().meta({ description: 'On the answer of a write (upload, commit): how it was acknowledged.' }),
   })
   .meta({ id: 'File' });
 export type FileBody = z.infer<typeof fileBody>;

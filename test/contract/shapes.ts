@@ -26,7 +26,7 @@ export const SHAPES = {
   /** POST /api/v1/files/upload → data. */
   uploaded: {
     published: { file_id: 'string', chunks: 'number', compressed: 'boolean', file_size: 'number' },
-    extensions: { name: 'string', size: 'number', version: 'number', sha256: 'string', content_type: 'string', mode: 'enum:C|H|A', uploaded: 'iso', created: 'iso' },
+    extensions: { name: 'string', size: 'number', version: 'number', sha256: 'string', content_type: 'string', mode: 'enum:C|H|A', uploaded: 'iso', created: 'iso', ack: 'object' },
   },
   /** GET /api/v1/files (the envelope). */
   list: {

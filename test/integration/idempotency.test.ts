@@ -162,6 +162,35 @@ describe('Idempotency-Key', () => {
     expect(await versionsOf(alice.user.id, 'idem-concurrent.bin')).toBe(1);
   });
 
+  it('upload and commit answers say the mode, how many replicas held the write at the ack, and which are pending', async () => {
+    const regions = stack.system.config.regions;
+    const down = regions[2]!;
+    stack.system.faults.set(down, { state: 'refuse' });
+    let up;
+    try {
+      up = await upload(alice.token, 'ack.bin', randomBytes(3000));
+    } finally {
+      stack.system.faults.set(down, { state: 'up' });
+    }
+    expect(up.status, up.text).toBe(201);
+    expect(up.body.data.ack).toEqual({ mode: up.body.data.mode, replicas_acked: 2, acked: regions.slice(0, 2), pending: [down], degraded: false });
+
+    const data = randomBytes(1500);
+    const body = { name: 'ack-session.bin', size: data.length, sha256: sha(data), chunks: [{ hash: sha(data), size: data.length }] };
+    const s = await stack.fetchJson('/api/v1/uploads', { token: alice.token, body });
+    const id = s.body.data.upload_id as string;
+    const put = await stack.fetchJson(`/api/v1/uploads/${id}/chunks/${sha(data)}`, { method: 'PUT', token: alice.token, body: data, headers: { 'Content-Type': 'application/octet-stream' } });
+    expect(put.status).toBe(200);
+    const c = await stack.fetchJson(`/api/v1/uploads/${id}/commit`, { method: 'POST', token: alice.token });
+    expect(c.status, JSON.stringify(c.body)).toBe(200);
+    const ack = c.body.data.ack as { mode: string; replicas_acked: number; acked: string[]; pending: string[]; degraded: boolean };
+    expect(ack.mode).toBe(c.body.data.mode);
+    expect(ack.replicas_acked).toBe(ack.acked.length);
+    expect(ack.replicas_acked, 'a strong commit needs a majority').toBeGreaterThanOrEqual(2);
+    expect([...ack.acked, ...ack.pending].sort()).toEqual([...regions].sort());
+    expect(ack.degraded).toBe(false);
+  });
+
   it('records expire after their time to live and garbage collection deletes them', async () => {
     const db = stack.system.services.catalog.db;
     const key = randomUUID();
