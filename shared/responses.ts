@@ -104,13 +104,13 @@ export function fileListBody(items: readonly FileListItem[], page: { nextCursor:
 }
 
 /** DELETE /api/v1/files/{id}: `{success, message: "File deleted successfully"}` (published). */
-export function deletedBody(fileId: string): W.DeletedBody {
+export function deletedBody(fileId: string, permanent = false): W.DeletedBody {
   return {
     success: true as const,
     message: 'File deleted successfully',
     file_id: fileId,
-    restorable: true,
-    hint: `The file is in the bin: restore it with POST /api/v1/files/${fileId}/restore.`,
+    restorable: !permanent,
+    hint: permanent ? 'The file and all its versions are deleted for good.' : `The file is in the bin: restore it with POST /api/v1/files/${fileId}/restore.`,
   };
 }
 

@@ -46,6 +46,8 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/api/v1/files/{id}/manifest', fn: 'files', auth: 'user' },
   { method: 'GET', path: '/api/v1/files/{id}/versions', fn: 'files', auth: 'user' },
   { method: 'POST', path: '/api/v1/files/{id}/restore', fn: 'files', auth: 'user' },
+  { method: 'POST', path: '/api/v1/files/{id}/versions/{version}/restore', fn: 'files', auth: 'user' },
+  { method: 'POST', path: '/api/v1/files/{id}/rename', fn: 'files', auth: 'user' },
   // chunk sessions
   { method: 'POST', path: '/api/v1/uploads', fn: 'files', auth: 'user', idempotent: true },
   { method: 'GET', path: '/api/v1/uploads/{id}', fn: 'files', auth: 'user' },

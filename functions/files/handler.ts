@@ -34,6 +34,8 @@ export interface FilesDeps {
   kicksSent?: () => Promise<void>;
   /** Idempotency-Key records (the catalog); the routes flagged idempotent use them. */
   idempotency?: IdempotencyStore;
+  /** How long files stay in the bin (shown with the bin's listing); 0 keeps them until deleted forever. */
+  trashRetentionSeconds?: number;
 }
 
 function owner(req: ApiRequest): AuthUser {
@@ -211,7 +213,8 @@ export function createHandler(deps: FilesDeps | Services) {
         const page = rows.slice(0, limit);
         const last = page[page.length - 1];
         const nextCursor = rows.length > limit && last ? encodeListCursor({ name: last.name, id: last.fileId }) : null;
-        return json(200, fileListBody(page, { nextCursor, limit }));
+        const body = fileListBody(page, { nextCursor, limit });
+        return json(200, q.deleted === 'true' ? { ...body, trash_retention_seconds: d.trashRetentionSeconds ?? 0 } : body);
       },
 
       'GET /api/v1/files/{id}': async (req) => {
@@ -274,13 +277,28 @@ export function createHandler(deps: FilesDeps | Services) {
       },
 
       'DELETE /api/v1/files/{id}': async (req) => {
-        const { id } = inputOf(req, 'DELETE /api/v1/files/{id}').params;
-        await storage.softDelete(owner(req).id, id);
-        return json(200, deletedBody(id));
+        const { params, query } = inputOf(req, 'DELETE /api/v1/files/{id}');
+        const permanent = query.permanent === 'true';
+        if (permanent) await storage.deleteForever(owner(req).id, params.id);
+        else await storage.softDelete(owner(req).id, params.id);
+        return json(200, deletedBody(params.id, permanent));
       },
 
       'POST /api/v1/files/{id}/restore': async (req) => {
         const f = await storage.restore(owner(req).id, inputOf(req, 'POST /api/v1/files/{id}/restore').params.id);
+        return json(200, { success: true, data: fileJson(f) } satisfies W.FileEnvelope);
+      },
+
+      'POST /api/v1/files/{id}/versions/{version}/restore': async (req) => {
+        const { id, version } = inputOf(req, 'POST /api/v1/files/{id}/versions/{version}/restore').params;
+        const f = await storage.restoreVersion(owner(req).id, id, version);
+        decisions.set(req, { mode: f.mode, reason: 'write' });
+        return json(200, { success: true, data: fileJson(f) } satisfies W.FileEnvelope);
+      },
+
+      'POST /api/v1/files/{id}/rename': async (req) => {
+        const { params, body } = inputOf(req, 'POST /api/v1/files/{id}/rename');
+        const f = await storage.renameFile(owner(req).id, params.id, body.name);
         return json(200, { success: true, data: fileJson(f) } satisfies W.FileEnvelope);
       },
 
@@ -353,7 +371,7 @@ function fromServices(s: Services): FilesDeps {
   const kicksSent = async () => {
     while (kicks.size > 0) await Promise.all([...kicks]);
   };
-  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping, kicksSent, idempotency: new IdempotencyStore(s.catalog.db) };
+  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping, kicksSent, idempotency: new IdempotencyStore(s.catalog.db), trashRetentionSeconds: s.config.trashRetentionSeconds };
 }
 
 // ---------------------------------------------------------------- Lambda entry points

@@ -8,6 +8,7 @@
  *   commits.ts         commit with CAS and quota; the single-request streamed upload
  *   downloads.ts       streamed (ranged) reads and presigned manifests
  *   upload-sessions.ts resumable uploads in chunks
+ *   file-edits.ts      restore an earlier version, rename, delete forever from the bin
  *   ../catalog/repository.ts  every SQL statement of the data path
  */
 import type { Db } from '../catalog/db.js';
@@ -17,6 +18,7 @@ import { ChunkWriter } from './chunk-writer.js';
 import { Commits, type CommitInput } from './commits.js';
 import { EngineContext, errMessage } from './context.js';
 import { Downloads } from './downloads.js';
+import { FileEdits } from './file-edits.js';
 import { Files } from './files.js';
 import type { HealthSink, ModeDecision, ModeSource, ObjectStore } from './ports.js';
 import type {
@@ -52,6 +54,7 @@ export class StorageEngine {
   private readonly commits: Commits;
   private readonly downloads: Downloads;
   private readonly sessions: UploadSessions;
+  private readonly edits: FileEdits;
 
   constructor(deps: StorageEngineDeps) {
     const ctx = new EngineContext(deps);
@@ -68,6 +71,7 @@ export class StorageEngine {
     this.commits = new Commits(ctx, this.writer);
     this.downloads = new Downloads(ctx, this.files, this.reader);
     this.sessions = new UploadSessions(ctx, this.writer, this.reader, this.commits);
+    this.edits = new FileEdits(ctx, deps.db, this.files, this.commits);
   }
 
   get quorum(): number {
@@ -124,6 +128,18 @@ export class StorageEngine {
   }
   restore(ownerId: string, fileId: string): Promise<FileInfo> {
     return this.files.restore(ownerId, fileId);
+  }
+
+  /** Make an earlier version current again, as a new version (history kept, quota applies). */
+  restoreVersion(ownerId: string, fileId: string, version: number): Promise<FileInfo> {
+    return this.edits.restoreVersion(ownerId, fileId, version);
+  }
+  renameFile(ownerId: string, fileId: string, name: string): Promise<FileInfo> {
+    return this.edits.rename(ownerId, fileId, name);
+  }
+  /** Delete a file in the bin for good (its chunks age out through GC). */
+  deleteForever(ownerId: string, fileId: string): Promise<void> {
+    return this.edits.deleteForever(ownerId, fileId);
   }
 
   // downloads

@@ -60,6 +60,11 @@ export const fileListBody = z
     count: z.number().int(),
     limit: z.number().int(),
     next_cursor: z.string().nullable().meta({ description: 'Pass as ?cursor= for the next page; null on the last page.' }),
+    trash_retention_seconds: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: 'Only with ?deleted=true: how long a file stays in the bin before it is deleted for good, in seconds; 0 keeps it until deleted forever.' }),
   })
   .meta({ id: 'FileList' });
 export type FileListBody = z.infer<typeof fileListBody>;

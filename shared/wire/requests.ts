@@ -103,11 +103,19 @@ export const requests = {
     }),
   },
   'GET /api/v1/files/{id}': { params: idParams },
-  'DELETE /api/v1/files/{id}': { params: idParams, headers: idempotencyHeaders },
+  'DELETE /api/v1/files/{id}': {
+    params: idParams,
+    headers: idempotencyHeaders,
+    query: z.object({ permanent: z.enum(['true', 'false']).optional().meta({ description: 'true: delete a file in the bin for good (it cannot be restored).' }) }),
+  },
   'GET /api/v1/files/{id}/download': { params: idParams, query: versionQuery },
   'GET /api/v1/files/{id}/manifest': { params: idParams, query: versionQuery },
   'GET /api/v1/files/{id}/versions': { params: idParams },
   'POST /api/v1/files/{id}/restore': { params: idParams },
+  'POST /api/v1/files/{id}/versions/{version}/restore': {
+    params: z.object({ id: uuid, version: positiveIntParam.refine((n) => n <= MAX_VERSION, { message: `must be at most ${MAX_VERSION}` }) }),
+  },
+  'POST /api/v1/files/{id}/rename': { params: idParams, body: z.object({ name: fileName }) },
   // chunk sessions
   'POST /api/v1/uploads': { body: createSessionBody, headers: idempotencyHeaders },
   'GET /api/v1/uploads/{id}': { params: idParams },

@@ -62,7 +62,7 @@ export const responses = {
   'POST /api/v1/files/upload': { summary: 'Upload a file in one multipart/form-data request, field `file` (published).', ok: { 201: fileEnvelope } },
   'GET /api/v1/files': { summary: "List the caller's files, a page at a time (published).", ok: { 200: fileListBody } },
   'GET /api/v1/files/{id}': { summary: 'One file with its versions and chunk placements.', ok: { 200: fileDetailBody } },
-  'DELETE /api/v1/files/{id}': { summary: 'Move a file to the bin (published).', ok: { 200: deletedBody } },
+  'DELETE /api/v1/files/{id}': { summary: 'Move a file to the bin (published); with ?permanent=true, delete a file in the bin for good.', ok: { 200: deletedBody } },
   'GET /api/v1/files/{id}/download': {
     summary: "The file's bytes (published); Range, If-Range and If-None-Match supported.",
     ok: { 200: bytes, 206: bytes, 304: { raw: 'empty', description: 'Not modified (If-None-Match matched).' } },
@@ -70,6 +70,11 @@ export const responses = {
   'GET /api/v1/files/{id}/manifest': { summary: 'Chunk list with presigned URLs, for parallel or very large downloads.', ok: { 200: manifestBody } },
   'GET /api/v1/files/{id}/versions': { summary: "A file's versions, newest first.", ok: { 200: versionsBody } },
   'POST /api/v1/files/{id}/restore': { summary: 'Restore a file from the bin.', ok: { 200: fileEnvelope } },
+  'POST /api/v1/files/{id}/versions/{version}/restore': {
+    summary: "Make an earlier version's content current again, as a new version (the history is kept; the quota applies).",
+    ok: { 200: fileEnvelope },
+  },
+  'POST /api/v1/files/{id}/rename': { summary: 'Rename a file (JSON body {name}); 409 when another file has the name.', ok: { 200: fileEnvelope } },
   // chunk sessions
   'POST /api/v1/uploads': { summary: 'Declare an upload by its chunk hashes; the answer lists the chunks to send.', ok: { 201: uploadSessionEnvelope } },
   'GET /api/v1/uploads/{id}': { summary: 'An upload session (the chunks still missing).', ok: { 200: uploadSessionEnvelope } },

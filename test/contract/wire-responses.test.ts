@@ -111,6 +111,14 @@ describe('every response matches its declared schema', () => {
     expect((await call('DELETE', `/api/v1/files/${id}`, { token: alice.token })).status).toBe(200);
     expect((await call('GET', '/api/v1/files?deleted=true', { token: alice.token })).status).toBe(200);
     expect((await call('POST', `/api/v1/files/${id}/restore`, { token: alice.token })).status).toBe(200);
+    await upload(alice.token, 'wire-file.bin', randomBytes(100));
+    expect((await call('POST', `/api/v1/files/${id}/versions/1/restore`, { token: alice.token })).status).toBe(200);
+    expect((await call('POST', `/api/v1/files/${id}/versions/0/restore`, { token: alice.token })).status).toBe(400);
+    expect((await call('POST', `/api/v1/files/${id}/rename`, { token: alice.token, body: { name: 'wire-renamed.bin' } })).status).toBe(200);
+    expect((await call('POST', `/api/v1/files/${id}/rename`, { token: alice.token, body: { name: 'a/b' } })).status).toBe(400);
+    const doomed = await upload(alice.token, 'wire-doomed.bin', randomBytes(10));
+    expect((await call('DELETE', `/api/v1/files/${doomed}`, { token: alice.token })).status).toBe(200);
+    expect((await call('DELETE', `/api/v1/files/${doomed}?permanent=true`, { token: alice.token })).status).toBe(200);
   });
 
   it('chunk session routes', async () => {
