@@ -5,7 +5,14 @@
  */
 import { DOWNLOAD_TOKEN_HEADER, manifestPath } from '../../shared/downloads.js';
 import type { Mode } from './format.js';
-import type { FaultSettingsBody, ScoreParts, UserBody, WireHint, WireRole } from '../../shared/wire/responses.js';
+import type { FaultSettingsBody, FileListBody, ScoreParts, UserBody, WireHint, WireRole } from '../../shared/wire/responses.js';
+import type { z } from 'zod';
+import type { requests } from '../../shared/wire/requests.js';
+
+/** Request bodies as the server's schemas declare them (types only: no schema code enters the bundle). */
+type RequestBody<K extends keyof typeof requests> = (typeof requests)[K] extends { body: infer S extends z.ZodType } ? z.input<S> : never;
+export type RenameRequest = RequestBody<'POST /api/v1/files/{id}/rename'>;
+export type ChangePasswordRequest = RequestBody<'POST /api/v1/auth/password'>;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -113,6 +120,8 @@ export interface FilePage {
   items: FileSummary[];
   /** null on the last page. */
   nextCursor: string | null;
+  /** The bin's listing only: seconds a file stays in the bin before it is deleted for good (0: until deleted forever). */
+  retentionSeconds?: FileListBody['trash_retention_seconds'];
 }
 
 export interface FileVersion {
@@ -664,7 +673,12 @@ export function createApi(opts: ApiOptions = {}) {
     const qs = q.toString();
     const body = await call(`/api/v1/files${qs ? `?${qs}` : ''}`, { signal: o.signal });
     const next = obj(body).next_cursor;
-    return { items: list(body, 'files', 'items').map(toFileSummary), nextCursor: typeof next === 'string' && next !== '' ? next : null };
+    const retention = num(obj(body), 'trash_retention_seconds');
+    return {
+      items: list(body, 'files', 'items').map(toFileSummary),
+      nextCursor: typeof next === 'string' && next !== '' ? next : null,
+      ...(retention !== undefined ? { retentionSeconds: retention } : {}),
+    };
   }
 
   return {
@@ -678,6 +692,10 @@ export function createApi(opts: ApiOptions = {}) {
     /** Revoke the session on the server (every token of this account stops working). */
     async logout(): Promise<void> {
       await call('/api/v1/auth/logout', { method: 'POST' });
+    },
+    /** Change the password: every earlier token stops working, the answer carries a fresh session. */
+    async changePassword(input: ChangePasswordRequest): Promise<Session> {
+      return toSession(await call('/api/v1/auth/password', { method: 'POST', json: input }));
     },
     async me(): Promise<User> {
       const b = obj(await call('/api/v1/auth/profile'));
@@ -716,6 +734,18 @@ export function createApi(opts: ApiOptions = {}) {
     },
     async restoreFile(id: string): Promise<void> {
       await call(`/api/v1/files/${enc(id)}/restore`, { method: 'POST' });
+    },
+    /** Delete a file in the trash for good (it cannot be restored afterwards). */
+    async deleteForever(id: string): Promise<void> {
+      await call(`/api/v1/files/${enc(id)}?permanent=true`, { method: 'DELETE' });
+    },
+    /** Make an earlier version current again: the server commits its content as a new version. */
+    async restoreVersion(id: string, version: number): Promise<FileSummary> {
+      return toFileSummary(payload(await call(`/api/v1/files/${enc(id)}/versions/${version}/restore`, { method: 'POST' })));
+    },
+    async renameFile(id: string, name: RenameRequest['name']): Promise<FileSummary> {
+      const body: RenameRequest = { name };
+      return toFileSummary(payload(await call(`/api/v1/files/${enc(id)}/rename`, { method: 'POST', json: body })));
     },
     /** The file's bytes (the current version, or `version`), with the server's file name. */
     async download(id: string, version?: number, signal?: AbortSignal): Promise<{ blob: Blob; filename?: string }> {

@@ -1,5 +1,5 @@
-import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent } from 'react';
-import { errorMessage, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
+import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent, type FormEvent } from 'react';
+import { ApiError, errorMessage, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
 import { downloadFile } from '../download.js';
 import { formatBytes, formatDate, formatDuration, formatRelative } from '../format.js';
 import { FINISHED, overallProgress, phaseLabel, queueSummary, uploadEta, uploadSpeed, UploadQueue, type UploadItem } from '../upload.js';
@@ -92,6 +92,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
   const [regions, setRegions] = useState<string[]>([]);
   const [dragging, setDragging] = useState(false);
   const [details, setDetails] = useState<FileSummary>();
+  const [renaming, setRenaming] = useState<FileSummary>();
   const [busy, setBusy] = useState<string>();
   const [progress, setProgress] = useState<{ id: string; percent: number }>();
   const notify = useToast();
@@ -452,6 +453,9 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
                       <button type="button" className="btn btn-small btn-ghost" onClick={() => setDetails(f)} aria-label={`Versions of ${f.name}`}>
                         Versions
                       </button>
+                      <button type="button" className="btn btn-small btn-ghost" onClick={() => setRenaming(f)} aria-label={`Rename ${f.name}`}>
+                        Rename
+                      </button>
                       <button type="button" className="btn btn-small btn-danger-ghost" onClick={() => void remove(f)} disabled={busy === f.id} aria-label={`Delete ${f.name}`}>
                         Delete
                       </button>
@@ -483,7 +487,22 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
       </Dialog>
 
       <Dialog open={details !== undefined} title={details ? details.name : ''} onClose={() => setDetails(undefined)}>
-        {details && <FileDetails api={api} file={details} onDownload={(v) => void download(details, v.version, v.size)} />}
+        {details && <FileDetails api={api} file={details} onDownload={(v) => void download(details, v.version, v.size)} onChanged={reload} />}
+      </Dialog>
+
+      <Dialog open={renaming !== undefined} title={renaming ? `Rename “${renaming.name}”` : ''} onClose={() => setRenaming(undefined)}>
+        {renaming && (
+          <RenameForm
+            api={api}
+            file={renaming}
+            onCancel={() => setRenaming(undefined)}
+            onRenamed={(f) => {
+              setRenaming(undefined);
+              notify({ message: `Renamed “${renaming.name}” to “${f.name}”.`, tone: 'success' });
+              reload();
+            }}
+          />
+        )}
       </Dialog>
     </div>
   );
@@ -572,9 +591,82 @@ function UploadRow({ item, queue }: { item: UploadItem; queue: UploadQueue }) {
   );
 }
 
-function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; onDownload: (version: FileVersion) => void }) {
+/** The rename form: a server error about the name is shown under the field, and focus moves there. */
+export function RenameForm({ api, file, onRenamed, onCancel }: { api: Api; file: FileSummary; onRenamed: (f: FileSummary) => void; onCancel: () => void }) {
+  const [name, setName] = useState(file.name);
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const field = useRef<HTMLInputElement>(null);
+  useEffect(() => {
+    const el = field.current;
+    if (!el) return;
+    el.focus();
+    // Select the stem, so typing replaces the name and keeps the extension.
+    const dot = file.name.lastIndexOf('.');
+    el.setSelectionRange(0, dot > 0 ? dot : file.name.length);
+  }, [file.name]);
+  useEffect(() => {
+    if (error) field.current?.focus();
+  }, [error]);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const next = name.trim();
+    if (next === '') {
+      setError('Enter a name.');
+      return;
+    }
+    if (next === file.name) {
+      onCancel();
+      return;
+    }
+    setBusy(true);
+    try {
+      onRenamed(await api.renameFile(file.id, next));
+    } catch (err) {
+      setError(errorMessage(err));
+      setBusy(false);
+    }
+  };
+  return (
+    <form className="rename-form" onSubmit={(e) => void submit(e)} noValidate>
+      <div className="field">
+        <label htmlFor="rename-name">New name</label>
+        <input
+          ref={field}
+          id="rename-name"
+          name="name"
+          value={name}
+          onChange={(e) => {
+            setName(e.target.value);
+            setError(undefined);
+          }}
+          aria-invalid={error ? true : undefined}
+          aria-describedby={error ? 'rename-name-error' : undefined}
+          autoComplete="off"
+        />
+        {error && (
+          <small id="rename-name-error" className="field-error" role="alert">
+            {error}
+          </small>
+        )}
+      </div>
+      <div className="form-actions">
+        <button type="button" className="btn btn-ghost" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="btn btn-primary" disabled={busy}>
+          {busy ? 'Renaming…' : 'Rename'}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+function FileDetails({ api, file, onDownload, onChanged }: { api: Api; file: FileSummary; onDownload: (version: FileVersion) => void; onChanged: () => void }) {
   const [versions, setVersions] = useState<FileVersion[]>();
   const [error, setError] = useState<string>();
+  const [restoring, setRestoring] = useState<number>();
+  const notify = useToast();
   const [hint, setHint] = useState<Hint>('none');
   const [hintState, setHintState] = useState<string>();
   const [effective, setEffective] = useState<ModeAnswer>();
@@ -591,10 +683,30 @@ function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; o
     );
   }, [api, file.id]);
 
-  useEffect(() => {
+  const loadVersions = useCallback(() => {
     api.fileVersions(file.id).then(setVersions, (err: unknown) => setError(errorMessage(err)));
+  }, [api, file.id]);
+
+  useEffect(() => {
+    loadVersions();
     loadMode();
-  }, [api, file.id, loadMode]);
+  }, [loadVersions, loadMode]);
+
+  /** The server commits the old content as a new version: the list grows by one, nothing is lost. */
+  const restoreVersion = async (v: FileVersion) => {
+    setRestoring(v.version);
+    try {
+      const f = await api.restoreVersion(file.id, v.version);
+      notify({ message: `Restored version ${v.version} of “${file.name}” as version ${f.version}.`, tone: 'success' });
+      setError(undefined);
+      loadVersions();
+      onChanged();
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : errorMessage(err));
+    } finally {
+      setRestoring(undefined);
+    }
+  };
 
   const saveHint = async (h: Hint) => {
     hintTouched.current = true;
@@ -612,6 +724,7 @@ function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; o
   return (
     <div className="details">
       <h3>Versions</h3>
+      <p className="muted small">Restore makes an older version current again as a new version; every version stays in the history.</p>
       {error && <ErrorBanner message={error} />}
       {!versions && !error && <Spinner label="Loading versions" />}
       {versions && versions.length === 0 && <p className="muted">No versions.</p>}
@@ -626,9 +739,23 @@ function FileDetails({ api, file, onDownload }: { api: Api; file: FileSummary; o
                 </div>
                 <code className="hash" title={v.sha256}>{v.sha256.slice(0, 16)}…</code>
               </div>
-              <button type="button" className="btn btn-small" onClick={() => onDownload(v)} aria-label={`Download version ${v.version}`}>
-                Download
-              </button>
+              <span className="version-actions">
+                {!v.current && (
+                  <button
+                    type="button"
+                    className="btn btn-small btn-ghost"
+                    onClick={() => void restoreVersion(v)}
+                    disabled={restoring !== undefined}
+                    aria-label={`Restore version ${v.version}`}
+                    title={`Make the content of version ${v.version} current again (as a new version)`}
+                  >
+                    {restoring === v.version ? 'Restoring…' : 'Restore'}
+                  </button>
+                )}
+                <button type="button" className="btn btn-small" onClick={() => onDownload(v)} aria-label={`Download version ${v.version}`}>
+                  Download
+                </button>
+              </span>
             </li>
           ))}
         </ul>

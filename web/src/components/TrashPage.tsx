@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from 'react';
-import { errorMessage, type Api, type FilePage } from '../api.js';
+import { errorMessage, type Api, type FilePage, type FileSummary } from '../api.js';
 import { formatBytes, formatDate, formatRelative } from '../format.js';
-import { EmptyState, ErrorBanner, Spinner, useToast } from './ui.js';
+import { Dialog, EmptyState, ErrorBanner, Spinner, useToast } from './ui.js';
 import { PAGE_SIZE } from './FilesPage.js';
 
 /** Deleted files (the server keeps them restorable), page by page with the server's cursor. */
@@ -11,6 +11,7 @@ export function TrashPage({ api }: { api: Api }) {
   const [page, setPage] = useState<FilePage>();
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState<string>();
+  const [confirming, setConfirming] = useState<FileSummary>();
   const notify = useToast();
 
   const load = useCallback(async () => {
@@ -46,13 +47,29 @@ export function TrashPage({ api }: { api: Api }) {
     }
   };
 
+  const deleteForever = async (f: FileSummary) => {
+    setConfirming(undefined);
+    setBusy(f.id);
+    try {
+      await api.deleteForever(f.id);
+      setPage((p) => (p ? { ...p, items: p.items.filter((x) => x.id !== f.id) } : p));
+      notify({ message: `Deleted “${f.name}” forever.`, tone: 'success' });
+    } catch (err) {
+      notify({ message: `Could not delete “${f.name}”: ${errorMessage(err)}`, tone: 'error' });
+    } finally {
+      setBusy(undefined);
+    }
+  };
+
   const items = page?.items;
   return (
     <div className="page trash-page">
       <div className="page-head">
         <div>
           <h1>Trash</h1>
-          <p className="muted">Deleted files stay here, with all their versions, until the server&apos;s retention period purges them. Restore puts a file back in your files.</p>
+          <p className="muted" data-testid="trash-retention">
+            {retentionText(page?.retentionSeconds)} Restore puts a file back in your files; Delete forever removes it and all its versions at once.
+          </p>
         </div>
         <div className="actions">
           <button type="button" className="btn btn-ghost" onClick={() => void load()} aria-label="Refresh the trash">
@@ -101,6 +118,9 @@ export function TrashPage({ api }: { api: Api }) {
                     <button type="button" className="btn btn-small" disabled={busy === f.id} onClick={() => void restore(f.id, f.name)} aria-label={`Restore ${f.name}`}>
                       Restore
                     </button>
+                    <button type="button" className="btn btn-small btn-danger-ghost" disabled={busy === f.id} onClick={() => setConfirming(f)} aria-label={`Delete forever: ${f.name}`}>
+                      Delete forever
+                    </button>
                   </td>
                 </tr>
               ))}
@@ -119,6 +139,33 @@ export function TrashPage({ api }: { api: Api }) {
           )}
         </div>
       ) : null}
+      <Dialog open={confirming !== undefined} title="Delete forever?" onClose={() => setConfirming(undefined)}>
+        {confirming && (
+          <div data-confirm={confirming.name}>
+            <p className="confirm-text">
+              <strong className="file-name-wrap">{confirming.name}</strong> and all {confirming.version === 1 ? 'its version' : `its ${confirming.version} versions`} will be deleted for good. This cannot be undone.
+            </p>
+            <div className="form-actions">
+              <button type="button" className="btn btn-ghost" onClick={() => setConfirming(undefined)}>
+                Cancel
+              </button>
+              <button type="button" className="btn btn-danger" onClick={() => void deleteForever(confirming)}>
+                Delete forever
+              </button>
+            </div>
+          </div>
+        )}
+      </Dialog>
     </div>
   );
+}
+
+/** What the server does with files in the trash, from its retention period. */
+export function retentionText(seconds: number | undefined): string {
+  if (seconds === undefined) return 'Deleted files stay here, with all their versions, for the retention period the server sets.';
+  if (seconds <= 0) return 'Deleted files stay here, with all their versions, until you delete them forever.';
+  const days = seconds / 86400;
+  const span =
+    days >= 1 ? `${Math.round(days)} day${Math.round(days) === 1 ? '' : 's'}` : seconds >= 3600 ? `${Math.round(seconds / 3600)} hour${Math.round(seconds / 3600) === 1 ? '' : 's'}` : `${Math.max(1, Math.round(seconds / 60))} minute${Math.round(seconds / 60) === 1 ? '' : 's'}`;
+  return `Deleted files stay here, with all their versions, for ${span}; then they are deleted for good.`;
 }
