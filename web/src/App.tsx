@@ -6,6 +6,7 @@ import { AuthScreen } from './components/AuthScreen.js';
 import { FilesPage } from './components/FilesPage.js';
 import { Dashboard } from './components/Dashboard.js';
 import { TrashPage } from './components/TrashPage.js';
+import { AccountPage } from './components/AccountPage.js';
 import { ToastProvider } from './components/ui.js';
 
 export const EXPIRED_MESSAGE = 'Your session has expired. Please sign in again.';
@@ -58,6 +59,13 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
     go('files', true);
   };
 
+  /** A new session for the same account (after a password change): earlier tokens no longer work. */
+  const sessionChanged = (s: Session) => {
+    saveSession(s);
+    tokenRef.current = s.token;
+    setSession(s);
+  };
+
   const signOut = () => {
     // Revoke the token on the server too; signing out here never waits for or depends on it.
     void api.logout?.().catch(() => undefined);
@@ -100,10 +108,19 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
               )}
             </nav>
             <div className="account">
-              <span className="account-name" title={session.user.email}>
+              <a
+                href={PATHS.account}
+                className={`account-name${route === 'account' ? ' active' : ''}`}
+                title={`Account of ${session.user.email}`}
+                aria-current={route === 'account' ? 'page' : undefined}
+                onClick={(e) => {
+                  e.preventDefault();
+                  go('account');
+                }}
+              >
                 {session.user.username || session.user.email}
                 {session.user.role === 'admin' && <span className="tag">admin</span>}
-              </span>
+              </a>
               <button type="button" className="btn btn-ghost btn-small" onClick={signOut}>
                 Sign out
               </button>
@@ -114,6 +131,8 @@ export function App({ apiFactory = createApi }: { apiFactory?: typeof createApi 
               <NotFound onHome={() => go('files')} homeLabel="Go to your files" />
             ) : route === 'admin' && session.user.role === 'admin' ? (
               <Dashboard api={api} />
+            ) : route === 'account' ? (
+              <AccountPage api={api} user={session.user} onSession={sessionChanged} />
             ) : route === 'trash' ? (
               <TrashPage api={api} />
             ) : (

@@ -1,20 +1,20 @@
 /** A tiny History-API router: the local server and CloudFront both fall back to index.html. */
 import { useCallback, useEffect, useState } from 'react';
 
-export type Route = 'files' | 'trash' | 'admin' | 'signin' | 'signup' | 'notfound';
+export type Route = 'files' | 'trash' | 'admin' | 'account' | 'signin' | 'signup' | 'notfound';
 
-export const PATHS: Record<Route, string> = { files: '/', trash: '/trash', admin: '/admin', signin: '/signin', signup: '/signup', notfound: '/404' };
+export const PATHS: Record<Route, string> = { files: '/', trash: '/trash', admin: '/admin', account: '/account', signin: '/signin', signup: '/signup', notfound: '/404' };
 
 /** The page of a path; a path no page owns is `notfound` (the app shows a 404 page, not the file list). */
 export function routeOf(pathname: string): Route {
   const p = pathname.length > 1 ? pathname.replace(/\/+$/, '') : pathname;
   if (p === '' || p === '/' || p === '/index.html' || p === '/files') return 'files';
-  for (const r of ['trash', 'admin', 'signin', 'signup'] as const) if (p === PATHS[r]) return r;
+  for (const r of ['trash', 'admin', 'account', 'signin', 'signup'] as const) if (p === PATHS[r]) return r;
   return 'notfound';
 }
 
 /** Routes that need a signed-in user. */
-export const PRIVATE_ROUTES: ReadonlySet<Route> = new Set(['files', 'trash', 'admin']);
+export const PRIVATE_ROUTES: ReadonlySet<Route> = new Set(['files', 'trash', 'admin', 'account']);
 
 export function useRoute(): [Route, (r: Route, replace?: boolean) => void] {
   const [route, setRoute] = useState<Route>(() => routeOf(window.location.pathname));
