@@ -48,22 +48,98 @@ export function errorMessage(err: unknown): string {
 }
 
 /**
- * Sentences for the error codes the server sends. A 5xx never shows the server's own text (it can
- * carry internal detail such as an SDK error name); 4xx texts are written for clients and name the
- * field, so they are shown when no sentence here fits better.
+ * The sentence for an error code: a fixed text, or — where the server's 4xx text carries the
+ * specifics a person needs (the name that is taken, the field and the rule it broke, the sizes) —
+ * the server's text, with a fixed text when there is none. A 5xx never shows the server's own text
+ * (it can carry internal detail); every 5xx code has a fixed text here.
  */
-export const CODE_MESSAGES: Record<string, string> = {
+type CodeMessage = string | { server: true; fallback: string };
+const server = (fallback: string): CodeMessage => ({ server: true, fallback });
+
+/**
+ * Every error code the web app can receive: the server's (test/web/error-codes.test.ts checks this
+ * map against the codes the server's source raises) and the client's own.
+ */
+export const CODE_MESSAGES: Record<string, CodeMessage> = {
+  // generic codes of the error classes
+  bad_request: server('The request was not accepted.'),
+  unauthorized: server('Please sign in.'),
+  forbidden: 'You do not have permission to do that.',
+  not_found: 'Not found: it may have been deleted or moved.',
+  method_not_allowed: 'The server does not allow that action here. Reload the page and try again.',
+  conflict: server('That conflicts with something that already exists.'),
+  precondition_failed: 'The file changed in the meantime. Reload and try again.',
+  payload_too_large: server('That is too large.'),
+  range_not_satisfiable: 'That part of the file does not exist (the file may have changed). Download it again.',
+  unavailable: 'The service is temporarily unavailable. Try again shortly.',
+  internal_error: 'The server could not complete this request. Try again shortly.',
+  starting: 'EchoFS is starting. Try again in a few seconds.',
+  catalog_unavailable: 'The file catalog cannot be reached right now. Try again shortly.',
+  // requests
+  invalid_field: server('A field is not valid.'),
+  invalid_json: 'The request could not be read. Reload the page and try again.',
+  invalid_path: 'That address is not valid.',
+  invalid_content_type: 'The upload was not sent as a file. Try again.',
+  invalid_multipart: 'The upload arrived incomplete. Try again.',
+  missing_file: 'No file was sent. Choose a file and try again.',
+  invalid_if_match: 'The file version sent was not valid. Reload and try again.',
+  // accounts
+  invalid_credentials: 'Wrong email or password.',
+  invalid_current_password: 'Your current password is not right.',
+  invalid_token: 'Your session is no longer valid. Please sign in again.',
+  email_taken: 'An account with this email exists already. Sign in instead, or use another email.',
+  username_taken: 'This username is taken. Choose another one.',
+  user_not_found: 'This account no longer exists.',
+  too_many_attempts: server('Too many failed sign-ins. Wait a little, then try again.'),
+  not_admin_address: 'This account is not on the administrators’ list.',
+  admin_token_required: 'An administrator token is needed for this.',
+  admin_token_invalid: 'The administrator token is not right.',
+  admin_token_not_configured: 'No administrator token is set up on this server.',
+  admin_token_unavailable: 'The administrator token cannot be checked right now. Try again shortly.',
+  // files
+  file_not_found: 'This file no longer exists. It may have been deleted elsewhere; refresh the list.',
+  version_not_found: 'This version no longer exists. Refresh the versions.',
+  name_taken: server('A file with this name exists already. Choose another name.'),
+  invalid_name: server('This name cannot be used for a file.'),
+  not_deleted: server('This file is not in the trash.'),
+  already_current: 'This version is the current one already.',
+  quota_exceeded: server('Your storage is full. Delete files you no longer need (files in the trash do not count) and try again.'),
+  file_too_large: server('This file is larger than the server accepts.'),
+  version_mismatch: 'The file changed while you were working (another upload or restore). Refresh and try again.',
+  response_too_large: 'This download is too large for one response; try again (it will come in parts).',
+  download_too_large: 'This download is too large for one response; try again (it will come in parts).',
+  critical_key_not_found: 'That critical key does not exist (any more).',
+  override_not_found: 'There is no override to clear.',
+  not_implemented: 'The server does not support that yet.',
+  // uploads in chunks
+  upload_not_found: 'This upload is no longer known to the server. Start it again.',
+  upload_committed: 'This upload was finished already.',
+  upload_expired: 'This upload took too long and expired. Start it again.',
+  invalid_chunks: server('The upload’s parts were not valid. Start it again.'),
+  invalid_size: server('The upload’s size was not valid. Start it again.'),
+  invalid_sha256: server('The upload’s checksum was not valid. Start it again.'),
+  chunk_not_declared: 'A part was sent that the upload did not announce. Start it again.',
+  chunk_size_mismatch: 'A part arrived with the wrong size. Try again.',
+  chunk_too_large: 'A part of the upload was too large. Start it again.',
+  chunks_missing: 'Some parts of the upload have not arrived yet. Resume the upload.',
+  hash_mismatch: 'A part of the upload arrived damaged. Resume the upload.',
+  sha256_mismatch: 'The file arrived damaged (its checksum differs). Upload it again.',
+  // storage
   replicas_unavailable:
     'Not enough storage regions are reachable to save this safely, so nothing was saved. This file (or its folder) requires strong consistency; try again when the regions recover.',
   chunk_unavailable: 'Part of this file is not reachable in any region right now. Try again in a minute.',
-  unavailable: 'The service is temporarily unavailable. Try again shortly.',
+  // the client's own
   network_error: 'Cannot reach the EchoFS server. Check your connection and try again.',
+  invalid_response: 'The server sent a response the app cannot read. Reload the page.',
+  chunk_fetch_failed: server('Part of the file could not be fetched. Try again.'),
+  corrupt_chunk: server('Part of the file arrived damaged. Try again.'),
 };
 
-/** The sentence to show for an API error: by code, then (for 4xx) the server's text, then by status. */
+/** The sentence to show for an API error: by code (4xx: the server's text where it is specific), then by status. */
 export function friendlyApiMessage(status: number, code: string, serverMessage: string | undefined): string {
-  const byCode = CODE_MESSAGES[code];
-  if (byCode) return byCode;
+  const byCode = Object.prototype.hasOwnProperty.call(CODE_MESSAGES, code) ? CODE_MESSAGES[code] : undefined;
+  if (typeof byCode === 'string') return byCode;
+  if (byCode) return status < 500 && serverMessage ? serverMessage : byCode.fallback;
   if (status >= 400 && status < 500 && serverMessage) return serverMessage;
   return STATUS_MESSAGES[status] ?? (status >= 500 ? 'The server could not complete this request. Try again shortly.' : `Request failed (HTTP ${status}).`);
 }
