@@ -75,6 +75,9 @@ export const CODE_MESSAGES: Record<string, CodeMessage> = {
   internal_error: 'The server could not complete this request. Try again shortly.',
   starting: 'EchoFS is starting. Try again in a few seconds.',
   catalog_unavailable: 'The file catalog cannot be reached right now. Try again shortly.',
+  request_timeout: 'The server ran out of time before saving anything. Try again.',
+  idempotency_in_progress: 'The same request is still being processed. Wait a moment and try again.',
+  idempotency_key_reused: server('That retry does not match the original request.'),
   // requests
   invalid_field: server('A field is not valid.'),
   invalid_json: 'The request could not be read. Reload the page and try again.',
