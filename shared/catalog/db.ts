@@ -24,6 +24,9 @@ export type Db = PgDatabase<PgQueryResultHKT, CatalogSchema>;
 /** A transaction handle, as passed to the callback of `db.transaction(...)`. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
+/** Most values sent as parameters of one statement (hash lists, manifest rows); longer lists go in batches. */
+export const BATCH = 1000;
+
 export type CatalogKind = 'pglite' | 'postgres' | 'data-api';
 
 export interface Catalog {

@@ -1,0 +1,153 @@
+/**
+ * What an owner stores and the running usage counter that the quota reads: committing a version
+ * (file, version, manifest, chunk touch, session mark and counter in one transaction), soft delete
+ * and undelete. Each locks the owner's row first, so an owner's commits, deletes and restores are
+ * serialised and the counter and the name checks cannot race. Also the usage reads.
+ */
+import { eq, sql } from 'drizzle-orm';
+import { Conflict, NotFound } from '../errors.js';
+import type { Mode } from '../config.js';
+import { BATCH, queryRows, type Db } from './db.js';
+import type { FileRow, VersionRow } from './file-repository.js';
+import { chunks, files, fileVersions, uploadSessions, users, versionChunks } from './schema.js';
+
+export interface NewVersion {
+  name: string;
+  size: number;
+  sha256: string;
+  contentType: string;
+  chunks: { hash: string; size: number }[];
+  mode: Mode;
+  sessionId?: string;
+}
+
+/** The owner's usage and the writes that move it. */
+export interface UsageRepository {
+  /** Bytes counted against the quota: every kept version of every live file (a running counter). */
+  usedBytes(ownerId: string): Promise<number>;
+  /** Bytes of a file's kept versions. */
+  fileBytes(fileId: string): Promise<number>;
+  /**
+   * Commit a version in one transaction (the owner row locked, so quota and name checks cannot
+   * race): `check` sees the live file of that name and the bytes used, and may throw to abort.
+   */
+  commitVersion(ownerId: string, v: NewVersion, now: Date, check: (existing: FileRow | undefined, usedBytes: number) => void): Promise<{ f: FileRow; v: VersionRow; compressed: boolean }>;
+  softDelete(ownerId: string, fileId: string, now: Date): Promise<void>;
+  /** Undelete; rejects with the database's error on a name clash. */
+  undelete(ownerId: string, fileId: string, now: Date): Promise<void>;
+}
+
+export class DrizzleUsageRepository implements UsageRepository {
+  constructor(readonly db: Db) {}
+
+  async usedBytes(ownerId: string): Promise<number> {
+    const [u] = await this.db.select({ n: users.usedBytes }).from(users).where(eq(users.id, ownerId));
+    return Number(u?.n ?? 0);
+  }
+
+  async fileBytes(fileId: string): Promise<number> {
+    const [own] = await queryRows<{ n: string | number | null }>(
+      this.db,
+      sql`select coalesce(sum(size), 0) as n from ${fileVersions} where file_id = ${fileId} and deleted_at is null`,
+    );
+    return Number(own?.n ?? 0);
+  }
+
+  /**
+   * One transaction of three statements: lock the owner's row (which serialises the owner's
+   * commits, deletes and restores, so the usage counter and the name checks cannot race), read the
+   * live file of that name with its last version number and the session's state (a fresh snapshot
+   * after the lock), then write everything in one statement: file, version, manifest, the chunks'
+   * touch, the session's commit mark and the usage counter.
+   */
+  commitVersion(ownerId: string, input: NewVersion, now: Date, check: (existing: FileRow | undefined, usedBytes: number) => void) {
+    return this.db.transaction(async (tx) => {
+      const [u] = await tx.select({ used: users.usedBytes }).from(users).where(eq(users.id, ownerId)).for('update');
+      if (!u) throw new NotFound('No such user.', 'user_not_found');
+      const [state] = await queryRows<{ file_id: string | null; current_version: number | null; created_at: string | Date | null; max_version: number | string | null; session_found: boolean | null; session_committed: boolean | null }>(
+        tx,
+        sql`select f.id as file_id, f.current_version, f.created_at,
+              (select max(v.version) from ${fileVersions} v where v.file_id = f.id) as max_version,
+              ${input.sessionId ? sql`(select true from ${uploadSessions} s where s.id = ${input.sessionId})` : sql`null::boolean`} as session_found,
+              ${input.sessionId ? sql`(select s.committed_at is not null from ${uploadSessions} s where s.id = ${input.sessionId})` : sql`null::boolean`} as session_committed
+            from (select 1) one
+            left join ${files} f on f.owner_id = ${ownerId} and f.name = ${input.name} and f.deleted_at is null`,
+      );
+      if (input.sessionId) {
+        if (!state?.session_found) throw new NotFound('No such upload session.', 'upload_not_found');
+        if (state.session_committed) throw new Conflict('This upload session was already committed.', 'upload_committed');
+      }
+      const existing: FileRow | undefined = state?.file_id
+        ? { id: state.file_id, ownerId, name: input.name, currentVersion: Number(state.current_version), createdAt: new Date(state.created_at as string), updatedAt: now, deletedAt: null }
+        : undefined;
+      check(existing, Number(u.used));
+      const version = existing ? Number(state?.max_version ?? 0) + 1 : 1;
+      const at = sql`${now.toISOString()}::timestamptz`;
+      const first = input.chunks.slice(0, BATCH);
+      const list = (batch: { hash: string; size: number }[], offset: number) =>
+        sql`(values ${sql.join(batch.map((c, j) => sql`(${offset + j}::int, ${c.hash}::text, ${c.size}::int)`), sql`, `)}) as x(idx, hash, size)`;
+      const fileCte = existing
+        ? sql`f as (update ${files} set current_version = ${version}, updated_at = ${at} where id = ${existing.id} returning id, created_at)`
+        : sql`f as (insert into ${files} (owner_id, name, current_version, created_at, updated_at) values (${ownerId}, ${input.name}, 1, ${at}, ${at}) returning id, created_at)`;
+      const [written] = await queryRows<{ file_id: string; file_created_at: string | Date; version_id: string; compressed: boolean | null }>(
+        tx,
+        sql`with ${fileCte},
+            v as (insert into ${fileVersions} (file_id, version, size, sha256, chunk_count, content_type, mode, created_at)
+                  select f.id, ${version}, ${input.size}, ${input.sha256}, ${input.chunks.length}, ${input.contentType}, ${input.mode}, ${at} from f returning id),
+            ${first.length > 0 ? sql`vc as (insert into ${versionChunks} (version_id, idx, chunk_hash, size) select v.id, x.idx, x.hash, x.size from v, ${list(first, 0)} returning 1),
+            t as (update ${chunks} set touched_at = ${at} where owner_id = ${ownerId} and hash in (select x.hash from ${list(first, 0)}) returning compressed),` : sql``}
+            ${input.sessionId ? sql`s as (update ${uploadSessions} set committed_at = ${at} where id = ${input.sessionId} returning 1),` : sql``}
+            u as (update ${users} set used_bytes = used_bytes + ${input.size} where id = ${ownerId} returning 1)
+          select f.id as file_id, f.created_at as file_created_at, v.id as version_id,
+            ${first.length > 0 ? sql`(select bool_or(compressed) from t)` : sql`false`} as compressed
+          from f, v`,
+      );
+      if (!written) throw new Error('version row was not created');
+      let compressed = written.compressed === true;
+      // Manifests beyond the first batch: one more statement per batch of chunks.
+      for (let i = BATCH; i < input.chunks.length; i += BATCH) {
+        const batch = input.chunks.slice(i, i + BATCH);
+        const [more] = await queryRows<{ compressed: boolean | null }>(
+          tx,
+          sql`with vc as (insert into ${versionChunks} (version_id, idx, chunk_hash, size) select ${written.version_id}::uuid, x.idx, x.hash, x.size from ${list(batch, i)} returning 1),
+              t as (update ${chunks} set touched_at = ${at} where owner_id = ${ownerId} and hash in (select x.hash from ${list(batch, i)}) returning compressed)
+            select bool_or(compressed) as compressed from t`,
+        );
+        compressed ||= more?.compressed === true;
+      }
+      const f: FileRow = { id: written.file_id, ownerId, name: input.name, currentVersion: version, createdAt: new Date(written.file_created_at), updatedAt: now, deletedAt: null };
+      const v: VersionRow = {
+        id: written.version_id,
+        fileId: written.file_id,
+        version,
+        size: input.size,
+        sha256: input.sha256,
+        chunkCount: input.chunks.length,
+        contentType: input.contentType,
+        mode: input.mode,
+        createdAt: now,
+        deletedAt: null,
+      };
+      return { f, v, compressed };
+    });
+  }
+
+  /** Soft delete in one statement: the file leaves the live set and its bytes leave the owner's usage. */
+  async softDelete(ownerId: string, fileId: string, now: Date): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.select({ id: users.id }).from(users).where(eq(users.id, ownerId)).for('update');
+      await tx.execute(sql`with f as (update ${files} set deleted_at = ${now.toISOString()}::timestamptz where id = ${fileId} and owner_id = ${ownerId} and deleted_at is null returning id)
+        update ${users} set used_bytes = used_bytes - coalesce((select sum(v.size) from ${fileVersions} v where v.file_id in (select id from f) and v.deleted_at is null), 0)
+        where id = ${ownerId} and exists (select 1 from f)`);
+    });
+  }
+
+  async undelete(ownerId: string, fileId: string, now: Date): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.select({ id: users.id }).from(users).where(eq(users.id, ownerId)).for('update');
+      await tx.execute(sql`with f as (update ${files} set deleted_at = null, updated_at = ${now.toISOString()}::timestamptz where id = ${fileId} and owner_id = ${ownerId} and deleted_at is not null returning id)
+        update ${users} set used_bytes = used_bytes + coalesce((select sum(v.size) from ${fileVersions} v where v.file_id in (select id from f) and v.deleted_at is null), 0)
+        where id = ${ownerId} and exists (select 1 from f)`);
+    });
+  }
+}
