@@ -1,7 +1,8 @@
 /**
- * Running the `echofs` client in tests: as a child process through its real launcher (bin/echofs.js,
- * for exit codes, terminals and signals), or in-process through `run` (for speed), with its own
- * config dir. And a counting HTTP proxy that sits between the client and the stack, to see which
+ * Running the `echofs` client in tests: as a child process (for exit codes, terminals and signals)
+ * on the launcher bundled once (./bundle.ts: bin/echofs.js and the client as one ES module) or on
+ * bin/echofs.js itself through tsx, or in-process through `run` (for speed), with its own config
+ * dir. And a counting HTTP proxy that sits between the client and the stack, to see which
  * requests the client really sends.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,11 +14,26 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { run } from '../../cli/main.js';
 import { waitFor } from '../helpers/wait.js';
+import { cliBundle } from './bundle.js';
 
 export { waitFor };
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const LAUNCHER = join(REPO, 'bin', 'echofs.js');
+
+let bundled: string | undefined;
+
+/** Build (or find cached) the bundled launcher that `spawnCli` and `runChild` run; call it in `beforeAll`. */
+export async function prepareCli(): Promise<void> {
+  bundled = await cliBundle();
+}
+
+/** The script a child runs: the bundle, or bin/echofs.js through tsx with `source`. */
+function launcher(source: boolean | undefined): string {
+  if (source) return LAUNCHER;
+  if (!bundled) throw new Error('call prepareCli() in beforeAll before spawning the client');
+  return bundled;
+}
 
 export interface CliResult {
   code: number;
@@ -51,9 +67,16 @@ export interface Spawned {
   done: Promise<CliResult & { signal: NodeJS.Signals | null }>;
 }
 
+export interface SpawnOptions {
+  cwd?: string;
+  stdin?: string;
+  /** Run bin/echofs.js itself through tsx instead of the bundle (tests of the launcher as shipped). */
+  source?: boolean;
+}
+
 /** Start the client as a child process through its launcher. */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv, o: { cwd?: string; stdin?: string } = {}): Spawned {
-  const child = spawn(process.execPath, [LAUNCHER, ...args], { env, cwd: o.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv, o: SpawnOptions = {}): Spawned {
+  const child = spawn(process.execPath, [launcher(o.source), ...args], { env, cwd: o.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout?.on('data', (b: Buffer) => out.push(b));
@@ -66,7 +89,7 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv, o: { cwd?: stri
   return { child, done };
 }
 
-export async function runChild(args: string[], env: NodeJS.ProcessEnv, o: { cwd?: string; stdin?: string } = {}): Promise<CliResult> {
+export async function runChild(args: string[], env: NodeJS.ProcessEnv, o: SpawnOptions = {}): Promise<CliResult> {
   const r = await spawnCli(args, env, o).done;
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
@@ -172,5 +195,3 @@ export class CountingProxy {
     await new Promise<void>((r) => this.server?.close(() => r()));
   }
 }
-
-/** Poll `fn` until it returns a truthy value or the deadline passes. */

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
-import { cliEnv, LAUNCHER, parseJson, runChild } from './helpers.js';
+import { cliBundle } from './bundle.js';
+import { cliEnv, parseJson, prepareCli, runChild } from './helpers.js';
 
 const execFileAsync = promisify(execFile);
 let stack: TestStack;
@@ -33,7 +34,7 @@ async function closedPort(): Promise<number> {
 const SLOW = 300_000;
 
 beforeAll(async () => {
-  stack = await startTestStack({}, { schedules: false });
+  [stack] = await Promise.all([startTestStack({}, { schedules: false }), prepareCli()]);
   work = await mkdtemp(join(tmpdir(), 'echofs-cli-proc-'));
   user = await stack.register();
   env = cliEnv(stack.url, join(work, 'signed-in'));
@@ -48,7 +49,8 @@ afterAll(async () => {
 
 describe('echofs as a command', () => {
   it('answers --help and COMMAND --help with exit 0, documenting the exit codes', async () => {
-    const help = await runChild(['--help'], env);
+    // bin/echofs.js as shipped (through tsx); every other run here spawns its bundle.
+    const help = await runChild(['--help'], env, { source: true });
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Usage: echofs/);
     for (const c of ['login', 'logout', 'ls', 'put', 'get', 'rm', 'restore', 'versions', 'mode', 'status', 'critical-keys', 'override']) expect(help.stdout).toContain(`  ${c}`);
@@ -130,7 +132,7 @@ describe('echofs as a command', () => {
 
     // script(1) gives the child a terminal.
     const envList = Object.entries({ ...env, TERM: 'xterm' }).map(([k, v]) => `${k}=${String(v)}`);
-    const command = ['env', ...envList.map((e) => `'${e}'`), `'${process.execPath}'`, `'${LAUNCHER}'`, 'get', 'progress.bin', `'${join(work, 'progress-back.bin')}'`].join(' ');
+    const command = ['env', ...envList.map((e) => `'${e}'`), `'${process.execPath}'`, `'${await cliBundle()}'`, 'get', 'progress.bin', `'${join(work, 'progress-back.bin')}'`].join(' ');
     const { stdout } = await execFileAsync('script', ['-qec', command, '/dev/null'], { cwd: work, timeout: 60_000 });
     expect(stdout).toMatch(/get \|[\u2588\u2591]+\| 100% 3\.0 MiB\/3\.0 MiB .*ETA/);
     expect(stdout).toMatch(/verified/);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
-import { cliEnv, CountingProxy, parseJson, runChild, spawnCli, waitFor } from './helpers.js';
+import { cliEnv, CountingProxy, parseJson, prepareCli, runChild, spawnCli, waitFor } from './helpers.js';
 
 const MiB = 1024 * 1024;
 let stack: TestStack;
@@ -22,7 +22,7 @@ let env: NodeJS.ProcessEnv;
 const SLOW = 300_000;
 
 beforeAll(async () => {
-  stack = await startTestStack({}, { schedules: false });
+  [stack] = await Promise.all([startTestStack({}, { schedules: false }), prepareCli()]);
   proxy = new CountingProxy(stack.url);
   await proxy.start();
   work = await mkdtemp(join(tmpdir(), 'echofs-cli-resume-'));

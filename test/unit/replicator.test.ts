@@ -8,6 +8,7 @@ import { backlogReport } from '#shared/storage/backlog-report.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 import { collectGarbage } from '#shared/storage/gc.js';
 import { sweep } from '#shared/storage/antientropy.js';
+import { waitFor } from '../helpers/wait.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 let catalog: Catalog;
@@ -191,18 +192,29 @@ describe('drainBacklog', () => {
   });
 
   it('renews its lease while a slow copy runs, so another worker cannot take the row over', async () => {
-    await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
-    stores.get('eu-west-1')!.latencyMs = 1800;
+    const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    // A's copy into eu-west-1 is held until B has tried, so it is still running when B looks.
+    const target = stores.get('eu-west-1')!;
+    const put = target.put.bind(target);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    target.put = async (...args) => {
+      await held;
+      return put(...args);
+    };
     const leaseMs = 3000;
     const a = drainBacklog({ db, stores, workerId: 'A', clock, leaseMs, regionBackoff: new RegionBackoff() });
-    await new Promise((r) => setTimeout(r, 100));
-    // Time passes beyond A's original lease; A's heartbeat (every leaseMs/3) renews it.
+    const row = async () => (await placements(db, owner, c.hash))['eu-west-1'];
+    await waitFor(async () => (await row())?.claimedBy === 'A', "A's claim on the row");
+    // Time passes beyond A's original lease; A's heartbeat (every leaseMs/3, at least 1 s) renews it.
     clock.advance(leaseMs + 1);
-    await new Promise((r) => setTimeout(r, 1300));
+    await waitFor(async () => ((await row())?.claimedUntil?.getTime() ?? 0) > clock.now(), "A's heartbeat to renew its lease past the advanced clock");
     const b = await drainBacklog({ db, stores, workerId: 'B', clock, leaseMs, regionBackoff: new RegionBackoff() });
     expect(b.claimed).toBe(0);
+    expect((await row())?.state).toBe('pending');
+    release();
     expect((await a).copied).toBe(1);
-    expect([...stores.get('eu-west-1')!.putsByKey.values()]).toEqual([1]);
+    expect([...target.putsByKey.values()]).toEqual([1]);
   });
 
   it('skips a corrupt source, queues it for repair and copies from a good holder', async () => {
