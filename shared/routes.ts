@@ -65,6 +65,7 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/v1/health', fn: 'controller', auth: 'none' },
   { method: 'GET', path: '/v1/status', fn: 'controller', auth: 'user' },
   { method: 'GET', path: '/v1/audit', fn: 'controller', auth: 'admin' },
+  { method: 'GET', path: '/v1/history', fn: 'controller', auth: 'admin' },
   // the controller's health and status at their published paths (same answers as /v1/health, /v1/status)
   { method: 'GET', path: '/health', fn: 'controller', auth: 'none' },
   { method: 'GET', path: '/status', fn: 'controller', auth: 'user' },

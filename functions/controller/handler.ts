@@ -88,6 +88,10 @@ export function createHandler(deps: ControllerHandlerDeps) {
           next_cursor: page.cursor ?? null,
         });
       },
+      'GET /v1/history': async (req) => {
+        const report = await controller.history(inputOf(req, 'GET /v1/history').query);
+        return json(200, { success: true, ...report } satisfies W.HistoryBody);
+      },
     },
     { authenticator },
   );

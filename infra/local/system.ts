@@ -337,7 +337,7 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     const handlers: Partial<Record<FunctionName, LambdaHttpHandler>> = {
       auth: createAuthHandler(services),
       files: createFilesHandler(services),
-      local: createLocalHandler({ authenticator: services.authenticator, faults }),
+      local: createLocalHandler({ authenticator: services.authenticator, faults, audit: services.controller?.store }),
     };
     const controller = services.controller;
     if (controller) handlers.controller = createControllerHandler({ controller, authenticator: services.authenticator });

@@ -9,6 +9,7 @@
  *   CTRL      HEALTH#<region>       the prober's per-replica health snapshot
  *   HINT      <object>              a user hint
  *   AUDIT     <iso time>#<id>       audit entry (TTL), read newest first
+ *   SAMPLE    <iso time>#<version>  controller sample for the history (TTL 24 h, history.ts)
  *
  * Everything the hot path needs is in the CTRL and HINT partitions, read together (two Queries
  * in parallel) into one snapshot, so one refresh serves every write until the cache lease ends. Transitions are conditional on the expected version and mode, so two deciders
@@ -34,6 +35,7 @@ import { BadRequest } from '../errors.js';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
 import type { ReplicaHealth } from './health.js';
+import { HISTORY_TTL_MS, type HistorySample, type HistoryWindow } from './history.js';
 import { initialState, type ControllerState, type Hint, type PolicyInputs, type ScoreParts } from './policy.js';
 import type { AuditEntry, AuditPage, ControllerStore, ControlSnapshot, OverrideInfo } from './store.js';
 
@@ -282,6 +284,61 @@ export class DynamoControllerStore implements ControllerStore {
     return { entries, cursor: last ? Buffer.from(String(last.sk), 'utf8').toString('base64url') : undefined };
   }
 
+  /** Audit entries of a time window (the timeline's events), oldest first. */
+  async listAuditBetween(w: HistoryWindow, limit: number): Promise<{ entries: AuditEntry[]; truncated: boolean }> {
+    const r = await this.newestBetween('AUDIT', w, limit);
+    return { entries: r.items.map(toAudit), truncated: r.truncated };
+  }
+
+  // ---- history -------------------------------------------------------------------------------
+
+  async recordSample(s: HistorySample): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { pk: 'SAMPLE', sk: `${new Date(s.at).toISOString()}#${randomUUID().slice(0, 8)}`, ...s, [TTL_ATTRIBUTE]: Math.floor((s.at + HISTORY_TTL_MS) / 1000) },
+      }),
+    );
+  }
+
+  async listSamples(w: HistoryWindow, limit: number): Promise<{ samples: HistorySample[]; truncated: boolean }> {
+    const r = await this.newestBetween('SAMPLE', w, limit);
+    return { samples: r.items.map(toSample), truncated: r.truncated };
+  }
+
+  /**
+   * The items of a time-keyed partition (sk '<iso time>#…') inside the window, newest first until
+   * `limit`, answered oldest first; expired items (TTL deletion lags) are skipped.
+   */
+  private async newestBetween(pk: string, w: HistoryWindow, limit: number): Promise<{ items: Item[]; truncated: boolean }> {
+    const nowSec = Math.floor(this.clock.now() / 1000);
+    const items: Item[] = [];
+    let start: Item | undefined;
+    let truncated = false;
+    do {
+      const r = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :p AND sk BETWEEN :a AND :b',
+          ExpressionAttributeValues: { ':p': pk, ':a': new Date(w.from).toISOString(), ':b': `${new Date(w.to).toISOString()}~` },
+          ScanIndexForward: false,
+          Limit: Math.min(1000, limit + 1 - items.length),
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const it of r.Items ?? []) {
+        if (Number(it[TTL_ATTRIBUTE] ?? Infinity) < nowSec) continue;
+        if (items.length === limit) {
+          truncated = true;
+          break;
+        }
+        items.push(it);
+      }
+      start = r.LastEvaluatedKey;
+    } while (start && !truncated);
+    return { items: items.reverse(), truncated };
+  }
+
   private async queryAll(pk: string): Promise<Item[]> {
     const out: Item[] = [];
     let start: Item | undefined;
@@ -330,6 +387,17 @@ function toOverride(it: Item): OverrideInfo {
 function toHealth(it: Item): ReplicaHealth {
   const { pk: _pk, sk: _sk, ...rest } = it;
   return rest as unknown as ReplicaHealth;
+}
+
+function toSample(it: Item): HistorySample {
+  return {
+    at: Number(it.at ?? 0),
+    score: Number(it.score ?? 0),
+    parts: it.parts as ScoreParts,
+    proposed: asMode(it.proposed),
+    mode: asMode(it.mode),
+    emergency: it.emergency === true,
+  };
 }
 
 function toAudit(it: Item): AuditEntry {

@@ -76,6 +76,11 @@ export class HealthTracker implements HealthSink {
     for (const r of regions) this.entry(r);
   }
 
+  /** Operations per replica that the percentiles and the error rate are taken over. */
+  get windowSize(): number {
+    return this.window;
+  }
+
   private entry(region: string): Entry {
     let e = this.entries.get(region);
     if (!e) {

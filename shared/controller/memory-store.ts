@@ -7,6 +7,7 @@ import { systemClock, type Clock } from '../clock.js';
 import type { Mode } from '../config.js';
 import { BadRequest } from '../errors.js';
 import type { ReplicaHealth } from './health.js';
+import { HISTORY_TTL_MS, type HistorySample, type HistoryWindow } from './history.js';
 import { initialState, type ControllerState, type Hint } from './policy.js';
 import type { AuditEntry, AuditPage, ControllerStore, ControlSnapshot, CriticalKeyInfo, OverrideInfo } from './store.js';
 
@@ -18,6 +19,8 @@ export class MemoryControllerStore implements ControllerStore {
   readonly health = new Map<string, ReplicaHealth>();
   /** Oldest first. */
   readonly audit: AuditEntry[] = [];
+  /** Oldest first. */
+  readonly samples: HistorySample[] = [];
   private readonly clock: Clock;
 
   constructor(o: { clock?: Clock } = {}) {
@@ -103,6 +106,27 @@ export class MemoryControllerStore implements ControllerStore {
     const entries = newest.slice(start, start + limit);
     return { entries, cursor: start + limit < newest.length ? entries.at(-1)?.id : undefined };
   }
+
+  async listAuditBetween(w: HistoryWindow, limit: number): Promise<{ entries: AuditEntry[]; truncated: boolean }> {
+    const r = newestWithin(this.audit, w, limit);
+    return { entries: r.items, truncated: r.truncated };
+  }
+
+  async recordSample(s: HistorySample): Promise<void> {
+    this.samples.push(structuredClone(s));
+  }
+
+  async listSamples(w: HistoryWindow, limit: number): Promise<{ samples: HistorySample[]; truncated: boolean }> {
+    // Expired like the table's TTL: kept 24 h.
+    const alive = this.samples.filter((s) => s.at + HISTORY_TTL_MS >= this.clock.now());
+    const r = newestWithin(alive, w, limit);
+    return { samples: r.items.map((s) => structuredClone(s)), truncated: r.truncated };
+  }
+}
+
+function newestWithin<T extends { at: number }>(items: readonly T[], w: HistoryWindow, limit: number): { items: T[]; truncated: boolean } {
+  const inside = items.filter((x) => x.at >= w.from && x.at <= w.to).sort((a, b) => a.at - b.at);
+  return { items: inside.slice(Math.max(0, inside.length - limit)), truncated: inside.length > limit };
 }
 
 function overrideKey(objectId: string | undefined): string {

@@ -11,6 +11,7 @@ import { fileVersions } from '../catalog/schema.js';
 import { logger } from '../observability.js';
 import type { ObjectStore } from '../storage/ports.js';
 import type { HealthTracker } from './health.js';
+import { sampleOfStep } from './history.js';
 import { controllerMetrics, type ControllerMetrics } from './metrics.js';
 import { normalise, recentChangePenalty, step, type PolicyInputs, type StepResult } from './policy.js';
 import type { Backlog } from './reports.js';
@@ -188,6 +189,8 @@ export class Prober {
       logger.info('controller state changed concurrently; sample dropped', { version: state.version });
       return { probes, inputs, backlog, writesPerSecond, conflict: true };
     }
+    // The dashboard's timeline (history.ts): a lost sample leaves a gap, never fails the tick.
+    await this.o.store.recordSample(sampleOfStep(result, now)).catch((err: unknown) => logger.warn('history sample not stored', { error: err as Error }));
     if (result.changed) {
       logger.info('consistency mode changed', { from: result.from, to: result.to, score: result.score, reason: result.reason });
       await this.o.store.appendAudit({

@@ -23,6 +23,8 @@ export interface ReplicaView {
   latency_p50_ms: number | null;
   latency_p95_ms: number | null;
   error_rate: number;
+  /** Operations the latency figures and the error rate were taken over (at most the health window). */
+  window_operations: number;
   consecutive_failures: number;
   last_ok_at: string | null;
   last_error_at: string | null;
@@ -31,7 +33,8 @@ export interface ReplicaView {
 
 function replicaView(h: ReplicaHealth): ReplicaView {
   const iso = (t?: number) => (t ? new Date(t).toISOString() : null);
-  const ms = (x?: number) => (x === undefined ? null : Math.round(x * 10) / 10);
+  // An unreachable replica has no current latency: figures from before it stopped answering are not reported as one.
+  const ms = (x?: number) => (x === undefined || !h.reachable ? null : Math.round(x * 10) / 10);
   return {
     region: h.region,
     reachable: h.reachable,
@@ -39,6 +42,7 @@ function replicaView(h: ReplicaHealth): ReplicaView {
     latency_p50_ms: ms(h.p50Ms),
     latency_p95_ms: ms(h.p95Ms),
     error_rate: h.errorRate,
+    window_operations: h.samples,
     consecutive_failures: h.consecutiveFailures,
     last_ok_at: iso(h.lastOkAt),
     last_error_at: iso(h.lastErrorAt),
@@ -77,7 +81,22 @@ export interface StatusReport {
   pending_copies: PendingCopiesView;
   transitions: AuditEntry[];
   timestamp: string;
+  /** The score's weights (configuration), so a view never assumes the defaults. */
+  weights: ControllerConfig['weights'];
+  /** Partition risk above this is an emergency (mode A at once). */
+  emergency_partition: number;
+  /** Replica latency and error rates are over each replica's last `operations` probes and data-path operations. */
+  health_window: { operations: number };
+  /** The per-object overrides (at most STATUS_LIST_CAP, by object id). */
+  object_override_list: { object_id: string; mode: Mode; actor: string; at: string }[];
+  /** The stored hints (at most STATUS_LIST_CAP, by object id). */
+  hints: { object_id: string; hint: 'strong' | 'available' }[];
+  /** Whether the last sample was an emergency (a majority of replicas unreachable or partition risk above the level). */
+  emergency: boolean;
 }
+
+/** Longest list of overrides or hints a status carries (the counts are always complete). */
+export const STATUS_LIST_CAP = 200;
 
 export function healthReportOf(o: { snap?: ControlSnapshot; storeOk: boolean; replicas: ReplicaHealth[]; at: number }): HealthReport {
   const total = o.replicas.length;
@@ -103,6 +122,8 @@ export function statusReportOf(o: {
   replicas: ReplicaHealth[];
   transitions: AuditEntry[];
   at: number;
+  /** The health tracker's window (operations per replica). */
+  healthWindow: number;
 }): StatusReport {
   const { snap, cfg, backlog } = o;
   const s = snap.state;
@@ -126,5 +147,17 @@ export function statusReportOf(o: {
     pending_copies: backlog.pendingCopies ?? EMPTY_PENDING_COPIES,
     transitions: o.transitions,
     timestamp: new Date(o.at).toISOString(),
+    weights: { ...cfg.weights },
+    emergency_partition: cfg.emergencyPartition,
+    health_window: { operations: o.healthWindow },
+    object_override_list: [...snap.objectOverrides]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .slice(0, STATUS_LIST_CAP)
+      .map(([object_id, v]) => ({ object_id, mode: v.mode, actor: v.actor, at: new Date(v.at).toISOString() })),
+    hints: [...snap.hints]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .slice(0, STATUS_LIST_CAP)
+      .map(([object_id, hint]) => ({ object_id, hint })),
+    emergency: s.samples.at(-1)?.emergency === true,
   };
 }

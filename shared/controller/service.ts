@@ -14,6 +14,7 @@ import { logger } from '../observability.js';
 import type { HealthSink, ModeDecision, ModeSource } from '../storage/ports.js';
 import { HealthTracker } from './health.js';
 import { healthReportOf, statusReportOf, type Backlog, type HealthReport, type StatusReport } from './reports.js';
+import { HISTORY_EVENT_CAP, HISTORY_READ_CAP, historyReport, historyWindow, type HistoryReport } from './history.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { isCritical, isFileId, objectKey, resolveTarget, type FileOwners, type Protects } from './targets.js';
 import { resolveMode, type Hint } from './policy.js';
@@ -314,6 +315,14 @@ export class ControllerService implements ModeSource, HealthSink {
       replicas: this.health.snapshots(this.regions),
       transitions: recent.entries.filter((e) => e.kind === 'transition').slice(0, 10),
       at: this.clock.now(),
+      healthWindow: this.health.windowSize,
     });
+  }
+
+  /** GET /v1/history: the stored samples and the audit's timeline events of one window (history.ts: a bad window is a 400). */
+  async history(q: { from?: string; to?: string }): Promise<HistoryReport> {
+    const w = historyWindow(q, this.clock.now());
+    const [s, a] = await Promise.all([this.store.listSamples(w, HISTORY_READ_CAP), this.store.listAuditBetween(w, HISTORY_EVENT_CAP)]);
+    return historyReport({ window: w, samples: s.samples, audit: a.entries, truncated: s.truncated || a.truncated });
   }
 }

@@ -6,6 +6,7 @@
  */
 import type { Mode } from '../config.js';
 import type { ReplicaHealth } from './health.js';
+import type { HistorySample, HistoryWindow } from './history.js';
 import type { ControllerState, Hint, PolicyInputs, ScoreParts } from './policy.js';
 
 export interface AuditEntry {
@@ -80,4 +81,10 @@ export interface ControllerStore {
   appendAudit(e: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): Promise<AuditEntry>;
   /** Newest first; rejects a cursor that is not one of its own with a 400. */
   listAudit(o?: { limit?: number; cursor?: string }): Promise<AuditPage>;
+  /** Audit entries with from <= at <= to, oldest first; past `limit`, the newest `limit` and truncated. */
+  listAuditBetween(w: HistoryWindow, limit: number): Promise<{ entries: AuditEntry[]; truncated: boolean }>;
+  /** Keep one controller sample for the history (24 h, history.ts). */
+  recordSample(s: HistorySample): Promise<void>;
+  /** Samples with from <= at <= to, oldest first; past `limit`, the newest `limit` and truncated. */
+  listSamples(w: HistoryWindow, limit: number): Promise<{ samples: HistorySample[]; truncated: boolean }>;
 }

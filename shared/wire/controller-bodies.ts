@@ -35,6 +35,7 @@ export const replicaViewBody = z
     latency_p50_ms: z.number().nullable().optional(),
     latency_p95_ms: z.number().nullable().optional(),
     error_rate: z.number().optional(),
+    window_operations: z.number().int().optional().meta({ description: 'Operations the latency figures and the error rate were taken over.' }),
     consecutive_failures: z.number().int().optional(),
     last_ok_at: iso.nullable().optional(),
     last_error_at: iso.nullable().optional(),
@@ -106,6 +107,12 @@ export const statusBody = z
     replication_lag_ms: z.number(),
     transitions: z.array(auditEntryBody),
     timestamp: iso,
+    weights: scoreParts.meta({ description: 'The weights of the score (configuration); the penalty weight is subtracted.' }),
+    emergency_partition: z.number(),
+    health_window: z.object({ operations: z.number().int().meta({ description: "Replica latency and error rates are over each replica's last this-many operations." }) }),
+    object_override_list: z.array(z.object({ object_id: z.string(), mode: modeEnum, actor: z.string(), at: iso })),
+    hints: z.array(z.object({ object_id: z.string(), hint: z.enum(['strong', 'available']) })),
+    emergency: z.boolean(),
   })
   .meta({ id: 'ControllerStatus' });
 export type StatusBody = z.infer<typeof statusBody>;
@@ -168,6 +175,38 @@ export const auditPageBody = z
   })
   .meta({ id: 'AuditPage' });
 export type AuditPageBody = z.infer<typeof auditPageBody>;
+
+export const historySampleBody = z
+  .object({ at: z.number().meta({ description: 'Epoch ms.' }), score: z.number(), parts: scoreParts, proposed: modeEnum, mode: modeEnum, emergency: z.boolean() })
+  .meta({ id: 'HistorySample' });
+export const historyEventBody = z
+  .object({
+    id: z.string(),
+    at: z.number().meta({ description: 'Epoch ms.' }),
+    kind: z.enum(['mode_change', 'override_set', 'override_cleared', 'critical_key_added', 'critical_key_removed', 'hint_set', 'fault_injected', 'fault_healed']),
+    actor: z.string(),
+    reason: z.string(),
+    from: modeEnum.optional(),
+    to: modeEnum.optional(),
+    object_id: z.string().optional(),
+    region: z.string().optional(),
+    emergency: z.boolean().optional(),
+  })
+  .meta({ id: 'HistoryEvent' });
+export const historyBody = z
+  .object({
+    success: z.literal(true),
+    from: iso,
+    to: iso,
+    window_ms: z.number().int(),
+    max_window_ms: z.number().int(),
+    bucket_ms: z.number().int().meta({ description: '0: every sample; else the samples were reduced to buckets this wide (the highest score of each).' }),
+    samples: z.array(historySampleBody),
+    events: z.array(historyEventBody),
+    truncated: z.boolean(),
+  })
+  .meta({ id: 'History' });
+export type HistoryBody = z.infer<typeof historyBody>;
 
 // ---------------------------------------------------------------- local fault injection
 

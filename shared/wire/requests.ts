@@ -141,6 +141,13 @@ export const requests = {
       cursor: z.string().max(512).pipe(text).optional(),
     }),
   },
+  // Times are epoch ms or ISO 8601; the window's rules (order, 24 h cap) are checked in shared/controller/history.ts.
+  'GET /v1/history': {
+    query: z.object({
+      from: z.string().max(40).pipe(text).optional(),
+      to: z.string().max(40).pipe(text).optional(),
+    }),
+  },
   'GET /health': {},
   'GET /status': {},
   // local fault injection

@@ -14,7 +14,7 @@
 import { z } from 'zod';
 import { errorBody, messageBody, profileBody, sessionBody } from './common-bodies.js';
 import { chunkPutBody, deletedBody, fileDetailBody, fileEnvelope, fileListBody, manifestBody, uploadSessionEnvelope, versionsBody } from './file-bodies.js';
-import { auditPageBody, controllerHealthBody, criticalKeyAddedBody, criticalKeyRemovedBody, criticalKeysBody, faultSetBody, faultsBody, hintAck, modeBody, overrideAck, overrideClearedBody, serviceHealthBody, statusBody } from './controller-bodies.js';
+import { auditPageBody, controllerHealthBody, criticalKeyAddedBody, criticalKeyRemovedBody, criticalKeysBody, faultSetBody, faultsBody, hintAck, historyBody, modeBody, overrideAck, overrideClearedBody, serviceHealthBody, statusBody } from './controller-bodies.js';
 
 export * from './common-bodies.js';
 export * from './file-bodies.js';
@@ -92,6 +92,7 @@ export const responses = {
   'GET /v1/health': { summary: "The controller's health.", ok: { 200: controllerHealthBody, 503: controllerHealthBody } },
   'GET /v1/status': { summary: "The controller's status: mode, score, inputs, replicas, backlog.", ok: { 200: statusBody } },
   'GET /v1/audit': { summary: 'The audit log, newest first (admin).', ok: { 200: auditPageBody } },
+  'GET /v1/history': { summary: "The controller's samples and timeline events (mode changes, overrides, faults) of a window of at most 24 h (admin).", ok: { 200: historyBody } },
   'GET /health': { summary: "The controller's health (published path).", ok: { 200: controllerHealthBody, 503: controllerHealthBody } },
   'GET /status': { summary: "The controller's status (published path).", ok: { 200: statusBody } },
   // local fault injection

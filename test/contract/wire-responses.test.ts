@@ -152,6 +152,9 @@ describe('every response matches its declared schema', () => {
       expect((await call('GET', path, { token: admin.token })).status).toBe(200);
     }
     expect((await call('GET', '/v1/audit', { token: admin.token })).status).toBe(200);
+    expect((await call('GET', `/v1/history?from=${Date.now() - 60_000}`, { token: admin.token })).status).toBe(200);
+    expect((await call('GET', '/v1/history?from=yesterday', { token: admin.token })).status).toBe(400);
+    expect((await call('GET', '/v1/history', { token: alice.token })).status).toBe(403);
   });
 
   it('local fault routes', async () => {

@@ -138,4 +138,37 @@ describe('controller API', () => {
     const next = await call('GET', '/v1/audit', { token: 'admin', query: { limit: '3', cursor: String(a.body.next_cursor) } });
     expect((next.body.entries as unknown[]).length).toBe(3);
   });
+
+  it('status carries the weights, the health window and the overrides and hints by object', async () => {
+    expect((await call('POST', '/v1/override', { token: 'admin', body: { mode: 'A', object_id: 'big/scratch.bin' } })).status).toBe(200);
+    expect((await call('POST', '/v1/hint', { token: 'admin', body: { object_id: 'photos/*', hint: 'available' } })).status).toBe(200);
+    const s = await call('GET', '/v1/status', { token: 'admin' });
+    expect(s.body).toMatchObject({
+      weights: DEFAULT_CONTROLLER.weights,
+      health_window: { operations: 50 },
+      emergency: false,
+      object_override_list: [{ object_id: 'big/scratch.bin', mode: 'A', actor: 'admin@example.com' }],
+    });
+    expect(s.body.hints).toContainEqual({ object_id: 'photos/*', hint: 'available' });
+    await call('DELETE', '/v1/override', { token: 'admin', query: { object_id: 'big/scratch.bin' } });
+  });
+
+  it('GET /v1/history: admin only; the window validated (a bad time names the field, over 24 h names the cap); overrides are events', async () => {
+    expect((await call('GET', '/v1/history', { token: 'alice' })).status).toBe(403);
+    const bad = await call('GET', '/v1/history', { token: 'admin', query: { from: 'an hour ago' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({ code: 'invalid_field', field: 'from' });
+    const badTo = await call('GET', '/v1/history', { token: 'admin', query: { to: '2026-02-30Tnoon' } });
+    expect([badTo.status, (badTo.body.error as unknown as { field?: string }).field]).toEqual([400, 'to']);
+    const long = await call('GET', '/v1/history', { token: 'admin', query: { from: String(Date.now() - 25 * 3_600_000) } });
+    expect(long.status).toBe(400);
+    expect((long.body.error as unknown as { message: string }).message).toMatch(/at most 24 h/);
+    const h = await call('GET', '/v1/history', { token: 'admin', query: { from: String(Date.now() - 600_000) } });
+    expect(h.status).toBe(200);
+    expect(h.body).toMatchObject({ success: true, window_ms: 600_000, max_window_ms: 86_400_000, bucket_ms: 0, truncated: false });
+    const kinds = (h.body.events as { kind: string }[]).map((e) => e.kind);
+    expect(kinds).toContain('override_set');
+    expect(kinds).toContain('override_cleared');
+    expect(kinds).toContain('critical_key_added');
+  });
 });

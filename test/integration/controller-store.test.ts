@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDynamoClients } from '#shared/clients.js';
 import { DEFAULT_CONTROLLER, type ControllerConfig } from '#shared/config.js';
-import { DynamoControllerStore } from '#shared/controller/dynamo-store.js';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoControllerStore, TTL_ATTRIBUTE } from '#shared/controller/dynamo-store.js';
 import { ControllerService } from '#shared/controller/service.js';
 import { objectKey, type FileOwners } from '#shared/controller/targets.js';
 import { HealthTracker } from '#shared/controller/health.js';
@@ -73,6 +74,38 @@ afterAll(async () => {
 });
 
 describe('controller store on dynalite', () => {
+  it('a prober tick stores its sample for the history (24 h TTL); a window reads samples and audit events oldest first', async () => {
+    let now = Date.parse('2026-06-01T12:00:00Z');
+    const store = await freshStore(() => now);
+    const stores = REGIONS.map((r) => new MemoryObjectStore(r));
+    const prober = new Prober({ stores, store, health: new HealthTracker(REGIONS, { failThreshold: 1 }), controller: cfg, metrics: recording(), clock: { now: () => now } });
+    await prober.tick();
+    now += 5000;
+    for (const s of stores.slice(1)) s.state = 'refuse';
+    await prober.tick();
+    const w = { from: now - 60_000, to: now };
+    const { samples, truncated } = await store.listSamples(w, 100);
+    expect(truncated).toBe(false);
+    expect(samples.map((s) => [s.at, s.mode, s.proposed, s.emergency])).toEqual([
+      [now - 5000, 'C', 'C', false],
+      [now, 'A', 'A', true],
+    ]);
+    expect(samples[1]?.parts.partition).toBeCloseTo(cfg.weights.partition * (2 / 3));
+    // The item carries the table's TTL attribute, 24 h after the sample.
+    const { doc } = createDynamoClients({ region: 'us-east-1', endpoint });
+    const raw = await doc.send(new QueryCommand({ TableName: store.table, KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'SAMPLE' } }));
+    expect(raw.Items?.map((i) => i[TTL_ATTRIBUTE])).toEqual([Math.floor((now - 5000) / 1000) + 86_400, Math.floor(now / 1000) + 86_400]);
+    // A narrower window, the newest past a limit, and the transition as an audit entry of the window.
+    expect((await store.listSamples({ from: now - 1000, to: now }, 100)).samples).toHaveLength(1);
+    expect(await store.listSamples(w, 1)).toMatchObject({ samples: [{ at: now }], truncated: true });
+    const audit = await store.listAuditBetween(w, 100);
+    expect(audit.entries.map((e) => e.action)).toEqual(['emergency_transition']);
+    expect((await store.listAuditBetween({ from: now + 1, to: now + 1000 }, 100)).entries).toEqual([]);
+    // Past its TTL a sample is not answered, even before the table deletes it.
+    now += 24 * 3_600_000 + 1000;
+    expect((await store.listSamples(w, 100)).samples).toEqual([]);
+  });
+
   it('two deciders racing from the same state: exactly one conditional write wins', async () => {
     const store = await freshStore();
     const s0 = await store.getState();
