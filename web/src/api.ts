@@ -253,6 +253,8 @@ export interface RegionHealth {
   consecutiveFailures?: number;
   lastOkAt?: string;
   lastError?: string;
+  /** Operations the latency and error rate were taken over. */
+  windowOps?: number;
 }
 
 export interface Transition {
@@ -292,6 +294,52 @@ export interface ControllerStatus {
   changedAt?: string;
   transitions: Transition[];
   at: string;
+  /** The score's weights as the server is configured; absent from an older server. */
+  weights?: ScoreParts;
+  /** Replica figures are over each replica's last this-many operations. */
+  healthWindowOps?: number;
+  /** The per-object overrides, by object id. */
+  overrideList: { objectId: string; mode: Mode; actor: string; at: string }[];
+  /** The saved hints, by object id. */
+  hints: { objectId: string; hint: Exclude<Hint, 'none'> }[];
+  /** The last sample was an emergency (a majority of replicas unreachable). */
+  emergency: boolean;
+}
+
+/** One controller sample of the history (GET /v1/history). */
+export interface HistoryPoint {
+  t: number;
+  score: number;
+  mode: Mode;
+  proposed: Mode;
+  emergency: boolean;
+  parts: ScoreParts;
+}
+
+export type TimelineEventKind = 'mode_change' | 'override_set' | 'override_cleared' | 'critical_key_added' | 'critical_key_removed' | 'hint_set' | 'fault_injected' | 'fault_healed';
+
+/** A marker of the timeline: a mode change or an operator action. */
+export interface TimelineEvent {
+  id: string;
+  t: number;
+  kind: TimelineEventKind;
+  actor: string;
+  reason: string;
+  from?: Mode;
+  to?: Mode;
+  objectId?: string;
+  region?: string;
+  emergency?: boolean;
+}
+
+export interface ControllerHistory {
+  from: number;
+  to: number;
+  /** 0 when every sample is there; else samples were reduced to buckets this wide. */
+  bucketMs: number;
+  samples: HistoryPoint[];
+  events: TimelineEvent[];
+  truncated: boolean;
 }
 
 export interface AuditEntry {
@@ -517,6 +565,7 @@ export function toRegionHealth(v: unknown, regionKey?: string): RegionHealth {
   const consecutiveFailures = num(o, 'consecutive_failures');
   const lastOkAt = time(o, 'last_ok_at');
   const lastError = str(o, 'last_error');
+  const windowOps = num(o, 'window_operations');
   return {
     region: str(o, 'region', 'name') ?? regionKey ?? '?',
     reachable: reachable ?? (state ? state === 'reachable' || state === 'up' || state === 'healthy' : false),
@@ -526,7 +575,36 @@ export function toRegionHealth(v: unknown, regionKey?: string): RegionHealth {
     ...(consecutiveFailures !== undefined ? { consecutiveFailures } : {}),
     ...(lastOkAt ? { lastOkAt } : {}),
     ...(lastError ? { lastError } : {}),
+    ...(windowOps !== undefined ? { windowOps } : {}),
   };
+}
+
+const EVENT_KINDS: readonly TimelineEventKind[] = ['mode_change', 'override_set', 'override_cleared', 'critical_key_added', 'critical_key_removed', 'hint_set', 'fault_injected', 'fault_healed'];
+
+export function toControllerHistory(v: unknown): ControllerHistory {
+  const p = payload(v);
+  const samples: HistoryPoint[] = (Array.isArray(p.samples) ? p.samples : []).flatMap((x) => {
+    const o = obj(x);
+    const t = num(o, 'at', 't');
+    const score = num(o, 'score');
+    const m = mode(o.mode);
+    if (t === undefined || score === undefined || !m) return [];
+    return [{ t, score, mode: m, proposed: mode(o.proposed) ?? m, emergency: o.emergency === true, parts: toScoreParts(o.parts) }];
+  });
+  const events: TimelineEvent[] = (Array.isArray(p.events) ? p.events : []).flatMap((x) => {
+    const o = obj(x);
+    const t = num(o, 'at', 't');
+    const kind = EVENT_KINDS.find((k) => k === o.kind);
+    if (t === undefined || !kind) return [];
+    const from = mode(o.from);
+    const to = mode(o.to);
+    const objectId = str(o, 'object_id');
+    const region = str(o, 'region');
+    return [{ id: str(o, 'id') ?? `${kind}-${t}`, t, kind, actor: str(o, 'actor') ?? '', reason: str(o, 'reason') ?? '', ...(from ? { from } : {}), ...(to ? { to } : {}), ...(objectId ? { objectId } : {}), ...(region ? { region } : {}), ...(o.emergency === true ? { emergency: true } : {}) }];
+  });
+  const from = Date.parse(str(p, 'from') ?? '');
+  const to = Date.parse(str(p, 'to') ?? '');
+  return { from: Number.isFinite(from) ? from : 0, to: Number.isFinite(to) ? to : 0, bucketMs: num(p, 'bucket_ms') ?? 0, samples, events, truncated: p.truncated === true };
 }
 
 export function toTransition(v: unknown): Transition {
@@ -578,6 +656,20 @@ export function toControllerStatus(v: unknown): ControllerStatus {
     criticalKeys: num(p, 'critical_keys') ?? 0,
     transitions,
     at: time(p, 'timestamp', 'updated_at') || new Date().toISOString(),
+    ...(isObj(p.weights) ? { weights: toScoreParts(p.weights) } : {}),
+    ...(num(obj(p.health_window), 'operations') !== undefined ? { healthWindowOps: num(obj(p.health_window), 'operations') } : {}),
+    overrideList: (Array.isArray(p.object_override_list) ? p.object_override_list : []).flatMap((x) => {
+      const o = obj(x);
+      const m = mode(o.mode);
+      const objectId = str(o, 'object_id');
+      return m && objectId ? [{ objectId, mode: m, actor: str(o, 'actor') ?? '', at: time(o, 'at') }] : [];
+    }),
+    hints: (Array.isArray(p.hints) ? p.hints : []).flatMap((x) => {
+      const o = obj(x);
+      const objectId = str(o, 'object_id');
+      return objectId && (o.hint === 'strong' || o.hint === 'available') ? [{ objectId, hint: o.hint }] : [];
+    }),
+    emergency: p.emergency === true || samples.at(-1)?.emergency === true,
     ...(globalOverride ? { globalOverride } : {}),
     ...(changedAt ? { changedAt } : {}),
   };
@@ -873,6 +965,11 @@ export function createApi(opts: ApiOptions = {}) {
     // controller ---------------------------------------------------------------------------
     async status(signal?: AbortSignal): Promise<ControllerStatus> {
       return toControllerStatus(await call('/v1/status', { signal }));
+    },
+    /** The controller's samples and timeline events between two times (epoch ms; the server caps the window at 24 h). */
+    async history(from: number, to?: number, signal?: AbortSignal): Promise<ControllerHistory> {
+      const q = new URLSearchParams({ from: String(Math.floor(from)), ...(to !== undefined ? { to: String(Math.floor(to)) } : {}) });
+      return toControllerHistory(await call(`/v1/history?${q.toString()}`, { signal }));
     },
     async audit(limit = 50): Promise<AuditEntry[]> {
       return list(await call(`/v1/audit?limit=${limit}`), 'entries', 'audit', 'items', 'events').map(toAuditEntry);

@@ -1,24 +1,40 @@
 import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
-import { errorMessage, type Api, type AuditEntry, type ControllerStatus, type CriticalKey, type Hint, type RegionFault, type ScoreParts } from '../api.js';
+import { errorMessage, type Api, type AuditEntry, type ControllerStatus, type CriticalKey, type Hint, type HistoryPoint, type RegionFault, type ScoreParts, type TimelineEvent } from '../api.js';
 import { formatDuration, formatRelative, formatTime, MODE_DESCRIPTIONS, type Mode } from '../format.js';
-import { pushSample, seedHistory, type Sample } from '../history.js';
+import { mergeEvents, mergeSamples, RANGES } from '../timeline.js';
 import { FaultPanel } from './FaultPanel.js';
 import { TimelineChart } from './TimelineChart.js';
 import { EmptyState, ErrorBanner, ModeBadge, Spinner, useToast } from './ui.js';
 
 export const POLL_MS = 2000;
 
-const PART_LABELS: Record<keyof ScoreParts, { label: string; weight: string }> = {
-  partition: { label: 'Partition risk', weight: '0.4' },
-  lag: { label: 'Replication lag', weight: '0.3' },
-  writes: { label: 'Write rate', weight: '0.2' },
-  hint: { label: 'User hints', weight: '0.1' },
-  penalty: { label: 'Recent-change penalty', weight: '−0.2' },
+const PART_LABELS: Record<keyof ScoreParts, string> = {
+  partition: 'Partition risk',
+  lag: 'Replication lag',
+  writes: 'Write rate',
+  hint: 'User hints',
+  penalty: 'Recent-change penalty',
 };
+
+/** A weight as the server reports it (the penalty's is subtracted); a dash when the server does not say. */
+function weightText(status: ControllerStatus, k: keyof ScoreParts): string {
+  const w = status.weights?.[k];
+  if (w === undefined) return '—';
+  return k === 'penalty' ? `−${w}` : String(w);
+}
+
+/** How often the timeline asks the server for samples newer than those it has. */
+const HISTORY_EVERY_POLLS = 2;
 
 export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number }) {
   const [status, setStatus] = useState<ControllerStatus>();
-  const [history, setHistory] = useState<Sample[]>([]);
+  const [rangeMs, setRangeMs] = useState<number>(RANGES[0]!.ms);
+  const [samples, setSamples] = useState<HistoryPoint[]>([]);
+  const [events, setEvents] = useState<TimelineEvent[]>([]);
+  const [historyError, setHistoryError] = useState<string>();
+  const [historyLoaded, setHistoryLoaded] = useState(false);
+  /** Server time of the newest history read: the next read starts a little before it. */
+  const historyTo = useRef(0);
   const [error, setError] = useState<string>();
   const [audit, setAudit] = useState<AuditEntry[]>();
   const [auditError, setAuditError] = useState<string>();
@@ -41,30 +57,47 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
     api.faults().then(setFaults, () => setFaults(undefined));
   }, [api]);
 
+  /**
+   * The timeline comes from the server's history (GET /v1/history), so a reload or another
+   * operator sees the same past: the whole range when it is chosen, then what is newer.
+   */
+  const loadHistory = useCallback(
+    async (full: boolean) => {
+      try {
+        const now = Date.now();
+        const from = full || historyTo.current === 0 ? now - rangeMs : Math.max(now - rangeMs, historyTo.current - 10_000);
+        const h = await api.history(from);
+        const since = (h.to || now) - rangeMs;
+        historyTo.current = h.to || now;
+        setSamples((old) => mergeSamples(full ? [] : old, h.samples, since));
+        setEvents((old) => mergeEvents(full ? [] : old, h.events, since));
+        setHistoryError(undefined);
+        setHistoryLoaded(true);
+      } catch (err) {
+        setHistoryError(errorMessage(err));
+      }
+    },
+    [api, rangeMs],
+  );
+
+  useEffect(() => {
+    historyTo.current = 0;
+    void loadHistory(true);
+  }, [loadHistory]);
+
   const poll = useCallback(async () => {
     try {
       const s = await api.status();
-      // Server time, so samples line up with the controller's own (seeded) samples.
-      const serverT = Date.parse(s.at);
-      const t = Number.isFinite(serverT) ? serverT : Date.now();
       setStatus(s);
       setLastOk(Date.now());
       setError(undefined);
-      setHistory((h) => {
-        let base = h;
-        if (base.length === 0 && s.samples.length > 0) {
-          const changedAt = s.changedAt ? Date.parse(s.changedAt) : NaN;
-          const from = s.transitions[0]?.from;
-          base = seedHistory(s.samples, s.mode, Number.isFinite(changedAt) ? { at: changedAt, ...(from ? { from } : {}) } : undefined);
-        }
-        return s.score === null ? base : pushSample(base, { t, mode: s.mode, score: s.score });
-      });
       polls.current++;
       if (polls.current % 3 === 0) loadAudit();
+      if (polls.current % HISTORY_EVERY_POLLS === 0) void loadHistory(false);
     } catch (err) {
       setError(errorMessage(err));
     }
-  }, [api, loadAudit]);
+  }, [api, loadAudit, loadHistory]);
 
   useEffect(() => {
     void poll();
@@ -78,6 +111,7 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
     void poll();
     loadAudit();
     loadFaults();
+    void loadHistory(false);
   };
 
   if (!status) {
@@ -96,6 +130,10 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
   }
 
   const reachable = status.regions.filter((r) => r.reachable).length;
+  const windowOps = status.healthWindowOps;
+  const windowText = windowOps ? `last ${windowOps} ops` : 'recent ops';
+  const serverNow = Date.parse(status.at);
+  const band = status.score === null ? undefined : bandOf(status.score, status.thresholds);
   return (
     <div className="page dashboard">
       <div className="page-head">
@@ -124,17 +162,17 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
 
         <section className="card" aria-labelledby="score-title">
           <h2 id="score-title">Score</h2>
-          <div className="score-value" data-testid="score">{status.score === null ? '—' : status.score.toFixed(2)}</div>
+          <div className={`score-value${band ? ` score-band-${band}` : ''}`} data-testid="score" data-band={band}>{status.score === null ? '—' : status.score.toFixed(2)}</div>
           <ScoreGauge score={status.score} thresholds={status.thresholds} mode={status.mode} />
           <ModeVsScore status={status} />
           <table className="table parts">
             <thead><tr><th scope="col">Input</th><th scope="col">Value</th><th scope="col">Weight</th><th scope="col">Contribution</th></tr></thead>
             <tbody>
               {(Object.keys(PART_LABELS) as (keyof ScoreParts)[]).map((k) => (
-                <tr key={k}>
-                  <th scope="row">{PART_LABELS[k].label}</th>
-                  <td><Meter value={status.inputs[k]} label={PART_LABELS[k].label} /></td>
-                  <td className="muted">{PART_LABELS[k].weight}</td>
+                <tr key={k} data-part={k}>
+                  <th scope="row">{PART_LABELS[k]}</th>
+                  <td><Meter value={status.inputs[k]} label={PART_LABELS[k]} /></td>
+                  <td className="muted" data-testid={`weight-${k}`}>{weightText(status, k)}</td>
                   <td className={status.parts[k] < 0 ? 'neg' : ''}>{status.parts[k] >= 0 ? '+' : ''}{status.parts[k].toFixed(2)}</td>
                 </tr>
               ))}
@@ -146,9 +184,23 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
       <section className="card" aria-labelledby="timeline-title">
         <div className="card-head">
           <h2 id="timeline-title">Timeline</h2>
-          <span className="muted small">{history.length} samples, every {pollMs / 1000} s</span>
+          <div className="range-picker" role="group" aria-label="Time range">
+            {RANGES.map((r) => (
+              <button key={r.ms} type="button" className={`btn btn-small ${r.ms === rangeMs ? 'btn-primary' : 'btn-ghost'}`} aria-pressed={r.ms === rangeMs} onClick={() => setRangeMs(r.ms)}>
+                {r.label}
+              </button>
+            ))}
+          </div>
         </div>
-        {history.length === 0 ? <EmptyState title="Collecting samples…">The chart fills as the controller reports its score.</EmptyState> : <TimelineChart samples={history} thresholds={status.thresholds} />}
+        <p className="muted small">{samples.length} samples and {events.length} events in the last {RANGES.find((r) => r.ms === rangeMs)?.label}, kept 24 h on the server.</p>
+        {historyError && <ErrorBanner message={`Cannot read the history: ${historyError}`} onRetry={() => void loadHistory(true)} />}
+        {!historyLoaded && !historyError ? (
+          <Spinner label="Loading history" />
+        ) : samples.length === 0 && events.length === 0 ? (
+          <EmptyState title="No samples in this range yet">The chart fills as the controller reports its score.</EmptyState>
+        ) : (
+          <TimelineChart samples={samples} events={events} end={Number.isFinite(serverNow) ? serverNow : Date.now()} spanMs={rangeMs} thresholds={status.thresholds} />
+        )}
       </section>
 
       <div className="grid">
@@ -159,9 +211,10 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
               {reachable}/{status.regions.length} reachable
             </span>
           </div>
+          <p className="muted small" data-testid="health-window">Latency (EWMA and p95) and error rate over each replica&rsquo;s {windowText} (probes and reads/writes); an unreachable replica shows no latency.</p>
           {status.regions.length === 0 ? <EmptyState title="No replica reports yet" /> : (
             <table className="table regions">
-              <thead><tr><th scope="col">Region</th><th scope="col">State</th><th scope="col">Latency</th><th scope="col">p95</th><th scope="col" title={ERROR_WINDOW_TITLE}>Errors (last {ERROR_WINDOW} ops)</th></tr></thead>
+              <thead><tr><th scope="col">Region</th><th scope="col">State</th><th scope="col">Latency</th><th scope="col">p95</th><th scope="col" title={errorWindowTitle(windowOps)}>Errors ({windowText})</th></tr></thead>
               <tbody>
                 {status.regions.map((r) => (
                   <tr key={r.region} data-region={r.region} data-reachable={String(r.reachable)}>
@@ -181,7 +234,7 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
                         <td data-label="p95">—</td>
                       </>
                     )}
-                    <td data-label={`Errors (last ${ERROR_WINDOW} ops)`} title={r.lastError ? 'Last error recorded on the server (details in its log)' : undefined}>{r.errorRate !== undefined ? `${Math.round(r.errorRate * 100)}%` : '—'}</td>
+                    <td data-label={`Errors (${windowText})`} title={r.lastError ? 'Last error recorded on the server (details in its log)' : undefined}>{r.errorRate !== undefined ? `${Math.round(r.errorRate * 100)}%` : '—'}</td>
                   </tr>
                 ))}
               </tbody>
@@ -235,9 +288,7 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
   );
 }
 
-/** The replica health keeps a window of each replica's latest operations (50 by default on the server; not yet reported by the API). */
-const ERROR_WINDOW = 50;
-const ERROR_WINDOW_TITLE = `Share of failed probes and reads/writes among each replica's last ${ERROR_WINDOW} operations`;
+const errorWindowTitle = (ops: number | undefined) => `Share of failed probes and reads/writes among each replica's ${ops ? `last ${ops}` : 'recent'} operations`;
 
 /** The band a score falls in. */
 export function bandOf(score: number, t: { strong: number; available: number }): Mode {
@@ -249,7 +300,7 @@ function ModeVsScore({ status }: { status: ControllerStatus }) {
   if (status.score === null) return null;
   const band = bandOf(status.score, status.thresholds);
   if (band === status.mode) return null;
-  const emergency = status.samples.at(-1)?.emergency === true || /emergency/i.test(status.reason);
+  const emergency = status.emergency || /emergency/i.test(status.reason);
   const why = status.globalOverride
     ? `an operator override holds mode ${status.mode}`
     : emergency
@@ -295,6 +346,13 @@ function Controls({ api, status, onChanged }: { api: Api; status: ControllerStat
   const [keys, setKeys] = useState<CriticalKey[]>();
   const [newKey, setNewKey] = useState('');
   const [busy, setBusy] = useState(false);
+  // A saved hint shows its value when its object is chosen again (the status lists the hints).
+  const savedHint = status.hints.find((h) => h.objectId === hintId.trim())?.hint;
+  const chooseHintId = (v: string) => {
+    setHintId(v);
+    const saved = status.hints.find((h) => h.objectId === v.trim())?.hint;
+    if (saved) setHint(saved);
+  };
 
   const loadKeys = useCallback(() => {
     api.criticalKeys().then(setKeys, () => setKeys([]));
@@ -338,7 +396,18 @@ function Controls({ api, status, onChanged }: { api: Api; status: ControllerStat
 
         <form className="control" onSubmit={submit(() => api.setOverride(objMode, objId.trim()), `Override for ${objId.trim()} set to ${objMode}.`)}>
           <h3>Per-object override</h3>
-          <p className="muted small">An object id is a file name, or owner-id/name. {status.objectOverrides} set.</p>
+          <p className="muted small">An object id is a file name, or owner-id/name. {status.objectOverrides} set{status.objectOverrides > status.overrideList.length ? ` (first ${status.overrideList.length} listed)` : ''}.</p>
+          {status.overrideList.length > 0 && (
+            <ul className="key-list" aria-label="Objects under override" data-testid="override-list">
+              {status.overrideList.map((o) => (
+                <li key={o.objectId}>
+                  <code>{o.objectId}</code> <span className={`pill pill-mode-${o.mode}`}>{o.mode}</span>
+                  <span className="muted small"> by {o.actor}</span>
+                  <button type="button" className="btn btn-small btn-ghost" onClick={() => { setObjId(o.objectId); setObjMode(o.mode); }} aria-label={`Edit override of ${o.objectId}`}>Edit</button>
+                </li>
+              ))}
+            </ul>
+          )}
           <label className="field">
             <span>Object id</span>
             <input value={objId} onChange={(e) => setObjId(e.target.value)} required placeholder="reports/q3.pdf" />
@@ -358,8 +427,12 @@ function Controls({ api, status, onChanged }: { api: Api; status: ControllerStat
           <p className="muted small">Shift one object toward strong or available (a file id, or any object id).</p>
           <label className="field">
             <span>Object id</span>
-            <input value={hintId} onChange={(e) => setHintId(e.target.value)} required />
+            <input value={hintId} onChange={(e) => chooseHintId(e.target.value)} required list="saved-hints" />
           </label>
+          <datalist id="saved-hints">
+            {status.hints.map((h) => <option key={h.objectId} value={h.objectId} />)}
+          </datalist>
+          {savedHint && <p className="muted small" data-testid="saved-hint">Saved hint: {savedHint}.</p>}
           <div className="row">
             <label className="field field-inline">
               <span>Hint</span>
