@@ -29,6 +29,8 @@ export function TimelineChart({ samples, events, end, spanMs, thresholds }: { sa
   const { width: W, height: H } = CHART_BOX;
 
   const onMove = (e: MouseEvent<SVGSVGElement>) => {
+    // Over a marker, its event's tooltip stays (set on mouseenter).
+    if (e.target instanceof Element && e.target.closest('[data-marker]')) return;
     const rect = e.currentTarget.getBoundingClientRect();
     if (rect.width === 0) return;
     const x = ((e.clientX - rect.left) / rect.width) * W;
