@@ -57,7 +57,7 @@ describe.skipIf(!hasChromium)('account page in Chromium: password change and ser
     expect(stored.token && stored.token !== user.token).toBe(true);
     expect((await stack.fetchJson('/api/v1/auth/me', { token: stored.token })).status).toBe(200);
     await page.getByRole('link', { name: 'Files' }).click();
-    await page.getByRole('heading', { name: 'Files' }).waitFor();
+    await page.getByRole('heading', { name: 'Files', exact: true }).waitFor();
     const login = await stack.fetchJson('/api/v1/auth/login', { body: { email: user.email, password: 'brand-new-pass-1' } });
     expect(login.status).toBe(200);
 

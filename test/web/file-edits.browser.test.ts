@@ -7,15 +7,29 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { randomUUID } from 'node:crypto';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
+import { scaled } from '../helpers/load.js';
+import { waitFor } from '../helpers/wait.js';
 import { ensureWebBuilt, hasChromium, launch, newPage, openSignedIn, seriousViolations, shot } from './browser.js';
 
+/**
+ * Upload through the API for the test's setup. On a loaded machine a replica write can time out
+ * (503, nothing committed): the upload is retried with the same Idempotency-Key, and said so.
+ */
 async function upload(stack: TestStack, user: TestUser, name: string, content: string): Promise<{ file_id: string; version: number }> {
-  const form = new FormData();
-  form.append('file', new Blob([content]), name);
-  const res = await fetch(`${stack.url}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` }, body: form });
-  if (res.status !== 201) throw new Error(`upload ${name}: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { data: { file_id: string; version: number } }).data;
+  const key = randomUUID();
+  return waitFor(async () => {
+    const form = new FormData();
+    form.append('file', new Blob([content]), name);
+    const res = await fetch(`${stack.url}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}`, 'Idempotency-Key': key }, body: form });
+    if (res.status === 503) {
+      console.warn(`upload ${name}: 503, retrying: ${await res.text()}`);
+      return undefined;
+    }
+    if (res.status !== 201) throw new Error(`upload ${name}: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { data: { file_id: string; version: number } }).data;
+  }, `upload of ${name}`, scaled(60_000), 500);
 }
 
 async function text(stack: TestStack, user: TestUser, id: string): Promise<string> {

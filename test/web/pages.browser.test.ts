@@ -86,10 +86,10 @@ describe.skipIf(!hasChromium)('pages in Chromium: accessibility, 404, phone layo
     const page = await newPage(browser);
     await openSignedIn(page, stack, user, '/files/does-not-exist');
     await page.getByRole('heading', { name: 'Page not found' }).waitFor();
-    expect(await page.getByRole('heading', { name: 'Files' }).count()).toBe(0);
+    expect(await page.getByRole('heading', { name: 'Files', exact: true }).count()).toBe(0);
     expect(await page.getByTestId('not-found').textContent()).toContain('/files/does-not-exist');
     await page.getByRole('button', { name: 'Go to your files' }).click();
-    await page.getByRole('heading', { name: 'Files' }).waitFor();
+    await page.getByRole('heading', { name: 'Files', exact: true }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/');
     await page.context().close();
   });
