@@ -47,8 +47,12 @@ export interface DataApiOptions {
   client?: RDSDataClient;
 }
 
-/** Opens an embedded catalog keeping its files under `dataDir` (in memory when undefined). */
-export type EmbeddedCatalogOpener = (dataDir: string | undefined) => Promise<Catalog>;
+/**
+ * Opens an embedded catalog keeping its files under `dataDir` (in memory when undefined).
+ * `prepare` (the migrations, when the caller migrates) may be run by the opener on a fresh
+ * directory before it hands the catalog out.
+ */
+export type EmbeddedCatalogOpener = (dataDir: string | undefined, opts?: { prepare?: (db: Db) => Promise<unknown> }) => Promise<Catalog>;
 
 export interface OpenCatalogOptions {
   /** postgres://… : use that server through node-postgres. */
@@ -111,7 +115,7 @@ function openEmbedded(opts: OpenCatalogOptions): Promise<Catalog> {
   if (!opts.embedded) {
     throw new Error('No catalog to open: give databaseUrl, dataApi, or an embedded opener (openPgliteCatalog from shared/catalog/pglite.ts)');
   }
-  return opts.embedded(opts.dataDir);
+  return opts.embedded(opts.dataDir, opts.migrate === true ? { prepare: (db) => migrate(db) } : {});
 }
 
 async function openPostgres(url: string, max: number): Promise<Catalog> {
