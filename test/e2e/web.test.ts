@@ -79,6 +79,9 @@ describe.skipIf(!hasChromium)('web app end to end (Chromium)', () => {
 
   it('registers, uploads a 3 MB file to 100%, downloads it byte-exact, deletes and restores it', async () => {
     const page = await newPage();
+    // As a browser without the File System Access API: the file goes to the browser's own downloads
+    // (test/web/downloads.browser.test.ts covers the save dialog).
+    await page.addInitScript(() => Object.defineProperty(window, 'showSaveFilePicker', { value: undefined, configurable: true, writable: true }));
     await page.goto(stack.url);
     await page.getByRole('heading', { name: 'Sign in' }).waitFor();
     await shot(page, 'signin.png');

@@ -7,7 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { TestStack, TestUser } from '../helpers/stack.js';
+import { randomUUID } from 'node:crypto';
+import { scaled } from '../helpers/load.js';
+import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
+import { waitFor } from '../helpers/wait.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -37,6 +40,24 @@ export async function launch(): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/** A suite's set-up: the web app built, the local stack started with `env`, Chromium launched. */
+export async function startBrowserStack(env: Record<string, string> = {}): Promise<{ stack: TestStack; browser: Browser }> {
+  ensureWebBuilt();
+  const stack = await startTestStack(env);
+  try {
+    return { stack, browser: await launch() };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+}
+
+/** A suite's tear-down: Chromium closed, the stack stopped (whatever of them was started). */
+export async function stopBrowserStack(s: { stack?: TestStack; browser?: Browser }): Promise<void> {
+  await s.browser?.close();
+  await s.stack?.stop();
 }
 
 export async function newPage(browser: Browser, o: { width?: number; height?: number; dark?: boolean } = {}): Promise<Page> {
@@ -84,4 +105,64 @@ export async function seriousViolations(page: Page): Promise<AxeFinding[]> {
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
       .map((v) => ({ id: v.id, impact: v.impact ?? '', help: v.help, nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${(n.failureSummary ?? '').replace(/\s+/g, ' ').slice(0, 200)}`) }));
   });
+}
+
+/**
+ * Stand in for the browser's save dialog only: `showSaveFilePicker` answers with a real
+ * FileSystemFileHandle of the origin-private file system, named as the dialog suggested. The
+ * download then writes through the File System Access API exactly as into a file the person chose.
+ */
+export async function stubSavePicker(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    (window as unknown as { showSaveFilePicker: (o?: { suggestedName?: string }) => Promise<FileSystemFileHandle> }).showSaveFilePicker = async (o) => {
+      const dir = await navigator.storage.getDirectory();
+      return dir.getFileHandle(o?.suggestedName ?? 'download', { create: true });
+    };
+  });
+}
+
+/** A browser without the File System Access API (as Firefox and Safari are). */
+export async function withoutSavePicker(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    Object.defineProperty(window, 'showSaveFilePicker', { value: undefined, configurable: true, writable: true });
+  });
+}
+
+/** The size and SHA-256 of a file in the page's origin-private file system, read back in the page; null when it does not exist. */
+export async function savedFileDigest(page: Page, name: string): Promise<{ size: number; sha256: string } | null> {
+  return page.evaluate(async (n) => {
+    const dir = await navigator.storage.getDirectory();
+    let file: File;
+    try {
+      file = await (await dir.getFileHandle(n)).getFile();
+    } catch {
+      return null;
+    }
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+    return { size: file.size, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
+  }, name);
+}
+
+/**
+ * Upload through the API for a test's setup. On a loaded machine a replica write can time out
+ * (503, nothing committed): the upload is retried with the same Idempotency-Key, and said so.
+ */
+export async function uploadFile(stack: TestStack, user: TestUser, name: string, content: string | Uint8Array): Promise<{ file_id: string; version: number }> {
+  const key = randomUUID();
+  return waitFor(
+    async () => {
+      const form = new FormData();
+      form.append('file', new Blob([typeof content === 'string' ? content : new Uint8Array(content)]), name);
+      const res = await fetch(`${stack.url}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}`, 'Idempotency-Key': key }, body: form });
+      if (res.status === 503) {
+        console.warn(`upload ${name}: 503, retrying: ${await res.text()}`);
+        return undefined;
+      }
+      if (res.status !== 201) throw new Error(`upload ${name}: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { data: { file_id: string; version: number } }).data;
+    },
+    `upload of ${name}`,
+    scaled(60_000),
+    500,
+  );
 }

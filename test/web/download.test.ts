@@ -8,25 +8,25 @@ import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createApi } from '../../web/src/api.js';
-import { checkManifest, decodeStoredChunk, downloadFile } from '../../web/src/download.js';
+import { blobSaver, checkManifest, decodeStoredChunk, downloadFile, downloadTo, MEMORY_SAVE_MAX_BYTES, openFileSink, type ByteSink, type SaveFileHandle } from '../../web/src/download.js';
 import { DOWNLOAD_TOKEN_HEADER, DOWNLOAD_TOO_LARGE, STREAM_MAX_BYTES } from '../../shared/downloads.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const raw = (b: Buffer) => Buffer.concat([Buffer.of(0), b]);
 const deflated = (b: Buffer) => Buffer.concat([Buffer.of(1), deflateRawSync(b)]);
 
-/** A file of three chunks: two raw, the middle one compressible and stored deflated. */
-function makeFile() {
-  const chunks = [randomBytes(1000), Buffer.alloc(1500, 7), randomBytes(700)];
+/** A file of three chunks: two raw, the middle one compressible and stored deflated (or `n` random chunks). */
+function makeFile(n?: number) {
+  const chunks = n === undefined ? [randomBytes(1000), Buffer.alloc(1500, 7), randomBytes(700)] : Array.from({ length: n }, (_, i) => randomBytes(900 + i * 13));
   const stored = [raw(chunks[0]!), deflated(chunks[1]!), raw(chunks[2]!)];
   const whole = Buffer.concat(chunks);
   let offset = 0;
   const entries = chunks.map((c, index) => {
-    const e = { index, hash: sha(c), size: c.length, offset, compressed: index === 1, region: 'eu-west-1' };
+    const e = { index, hash: sha(c), size: c.length, offset, compressed: n === undefined && index === 1, region: 'eu-west-1' };
     offset += c.length;
     return e;
   });
-  return { chunks, stored, whole, entries };
+  return { chunks, stored: n === undefined ? stored : chunks.map(raw), whole, entries };
 }
 
 interface Call {
@@ -35,7 +35,12 @@ interface Call {
 }
 
 /** A server: the API on the page's origin, presigned chunk URLs on an S3 host. */
-function server(file: ReturnType<typeof makeFile>, o: { streamStatus?: number; brokenOnce?: number[]; corrupt?: number[]; noHolder?: number[] } = {}) {
+function server(
+  file: ReturnType<typeof makeFile>,
+  o: { streamStatus?: number; streamDamaged?: boolean; brokenOnce?: number[]; corrupt?: number[]; corruptOnce?: number[]; noHolder?: number[]; hold?: (index: number, signal?: AbortSignal | null) => Promise<void> } = {},
+) {
+  const served: number[] = [];
+  const damagedOnce = new Set(o.corruptOnce ?? []);
   const calls: Call[] = [];
   let manifests = 0;
   const brokenOnce = new Set(o.brokenOnce ?? []);
@@ -46,7 +51,17 @@ function server(file: ReturnType<typeof makeFile>, o: { streamStatus?: number; b
       if (o.streamStatus === 413) {
         return Response.json({ success: false, error: { code: DOWNLOAD_TOO_LARGE, message: 'too large', manifest: '/api/v1/files/f1/manifest' } }, { status: 413 });
       }
-      return new Response(new Uint8Array(file.whole), { headers: { 'Content-Disposition': 'attachment; filename="small.bin"' } });
+      const body = o.streamDamaged ? Buffer.from(file.whole).fill(0, 10, 20) : file.whole;
+      // Served in pieces, as a network delivers them.
+      const pieces = new ReadableStream<Uint8Array>({
+        start(c) {
+          for (let i = 0; i < body.length; i += 512) c.enqueue(new Uint8Array(body.subarray(i, i + 512)));
+          c.close();
+        },
+      });
+      return new Response(pieces, {
+        headers: { 'Content-Disposition': 'attachment; filename="small.bin"', 'Content-Length': String(body.length), ETag: `"${sha(file.whole)}.3"` },
+      });
     }
     if (url.host === 'app.example.com' && url.pathname === '/api/v1/files/f1/manifest') {
       const generation = manifests++;
@@ -62,12 +77,15 @@ function server(file: ReturnType<typeof makeFile>, o: { streamStatus?: number; b
       const index = file.entries.findIndex((e) => url.pathname.endsWith(e.hash));
       // An expired signature: only the first manifest's URL of this chunk fails.
       if (brokenOnce.has(index) && url.searchParams.get('X-Amz-Signature') === 'g0') return new Response('<Error>Request has expired</Error>', { status: 403 });
+      await o.hold?.(index, init?.signal);
       if (o.corrupt?.includes(index)) return new Response(new Uint8Array(raw(Buffer.alloc(file.entries[index]!.size, 1))));
+      if (damagedOnce.delete(index)) return new Response(new Uint8Array(raw(Buffer.alloc(file.entries[index]!.size, 1))));
+      served.push(index);
       return new Response(new Uint8Array(file.stored[index]!));
     }
     return new Response('not found', { status: 404 });
   };
-  return { fetch, calls, manifests: () => manifests };
+  return { fetch, calls, served, manifests: () => manifests };
 }
 
 const apiFor = (f: ReturnType<typeof server>) => createApi({ fetch: f.fetch, getToken: () => 'tok' });
@@ -143,5 +161,172 @@ describe('web downloads', () => {
     expect(Buffer.from(await decodeStoredChunk(new Uint8Array(deflated(text)))).equals(text)).toBe(true);
     expect(Buffer.from(await decodeStoredChunk(new Uint8Array(raw(text)))).equals(text)).toBe(true);
     await expect(decodeStoredChunk(new Uint8Array([7, 1, 2]))).rejects.toThrow(/unknown chunk encoding/);
+  });
+});
+
+/** A sink that records each write, and whether it was closed or aborted. */
+function recordingSink() {
+  const writes: Buffer[] = [];
+  const state = { closed: false, aborted: false };
+  const sink: ByteSink = {
+    write: async (b) => void writes.push(Buffer.from(b)),
+    close: async () => void (state.closed = true),
+    abort: async () => void (state.aborted = true),
+  };
+  return { sink, writes, state };
+}
+
+/**
+ * A file handle as the File System Access API gives it: writes go to a temporary file that replaces
+ * the file's content only on close; abort discards them; remove deletes the file.
+ */
+function fakeFileHandle() {
+  const file = { exists: true, content: Buffer.alloc(0) };
+  const log: string[] = [];
+  let temp: Buffer[] = [];
+  const handle: SaveFileHandle = {
+    getFile: async () => ({ size: file.content.length }),
+    remove: async () => {
+      log.push('remove');
+      file.exists = false;
+    },
+    createWritable: async () => ({
+      write: async (b: Uint8Array) => void temp.push(Buffer.from(b)),
+      close: async () => {
+        log.push('close');
+        file.content = Buffer.concat(temp);
+      },
+      abort: async () => {
+        log.push('abort');
+        temp = [];
+      },
+    }),
+  };
+  return { handle, file, log };
+}
+
+/** Resolves when `signal` aborts (a held response gives up with the request). */
+const abortOf = (signal?: AbortSignal | null) =>
+  new Promise<never>((_, reject) => signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')), { once: true }));
+
+describe('downloads streamed to where they are saved', () => {
+  it('writes chunks that arrive out of order to the file in order, holding no more than the chunks in flight, and reports progress', async () => {
+    const file = makeFile(9);
+    // The first chunk's answer is held until three later ones have been served.
+    let releaseFirst: () => void = () => undefined;
+    const firstHeld = new Promise<void>((r) => (releaseFirst = r));
+    const s = server(file, {
+      hold: async (index) => {
+        if (index === 0) await firstHeld;
+      },
+    });
+    const rec = recordingSink();
+    const progress: number[] = [];
+    const done = downloadTo(apiFor(s), 'f1', rec.sink, {
+      size: STREAM_MAX_BYTES + 1,
+      fetch: async (...a) => {
+        const res = await s.fetch(...a);
+        if (s.served.length === 3) releaseFirst();
+        return res;
+      },
+      concurrency: 4,
+      onProgress: (n) => progress.push(n),
+    });
+    const saved = await done;
+    expect(saved).toMatchObject({ via: 'manifest', bytes: file.whole.length, filename: 'big.bin' });
+    expect(s.served.slice(0, 4)).toEqual([1, 2, 3, 0]); // fetched out of order…
+    expect(rec.writes.map((w) => sha(w))).toEqual(file.entries.map((e) => e.hash)); // …written in order
+    expect(Buffer.concat(rec.writes).equals(file.whole)).toBe(true);
+    expect(rec.state).toEqual({ closed: true, aborted: false });
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(progress.at(-1)).toBe(file.whole.length);
+    expect(progress).toHaveLength(9);
+  });
+
+  it('refetches a chunk that arrives damaged (from a fresh manifest) and writes only verified bytes', async () => {
+    const file = makeFile(4);
+    const s = server(file, { corruptOnce: [2] });
+    const rec = recordingSink();
+    await downloadTo(apiFor(s), 'f1', rec.sink, { size: STREAM_MAX_BYTES + 1, fetch: s.fetch, concurrency: 2 });
+    expect(Buffer.concat(rec.writes).equals(file.whole)).toBe(true);
+    expect(s.manifests()).toBe(2);
+    expect(s.calls.filter((c) => c.url.includes(file.entries[2]!.hash))).toHaveLength(2);
+  });
+
+  it('aborts the sink and writes nothing more when a chunk stays damaged', async () => {
+    const file = makeFile(5);
+    const s = server(file, { corrupt: [3] });
+    const rec = recordingSink();
+    await expect(downloadTo(apiFor(s), 'f1', rec.sink, { size: STREAM_MAX_BYTES + 1, fetch: s.fetch, concurrency: 1 })).rejects.toMatchObject({ code: 'corrupt_chunk' });
+    expect(rec.writes).toHaveLength(3);
+    expect(rec.state).toEqual({ closed: false, aborted: true });
+  });
+
+  it('cancel aborts the file being written: no partial content is kept and the new empty file is removed', async () => {
+    const file = makeFile(6);
+    const ctl = new AbortController();
+    // Chunks from the fourth on are held until the request is cancelled.
+    const s = server(file, { hold: async (index, signal) => (index >= 3 ? abortOf(signal) : undefined) });
+    const fh = fakeFileHandle();
+    const sink = await openFileSink(fh.handle);
+    const progress: number[] = [];
+    const run = downloadTo(apiFor(s), 'f1', sink, {
+      size: STREAM_MAX_BYTES + 1,
+      fetch: s.fetch,
+      signal: ctl.signal,
+      concurrency: 2,
+      onProgress: (n) => {
+        progress.push(n);
+        if (progress.length === 2) ctl.abort(new DOMException('Cancelled', 'AbortError'));
+      },
+    });
+    await expect(run).rejects.toMatchObject({ name: 'AbortError' });
+    expect(progress).toHaveLength(2);
+    expect(fh.log).toEqual(['abort', 'remove']);
+    expect(fh.file).toEqual({ exists: false, content: Buffer.alloc(0) });
+  });
+
+  it('streams a small file piece by piece into the file, checked whole against the SHA-256 of its ETag', async () => {
+    const file = makeFile(3);
+    const s = server(file);
+    const fh = fakeFileHandle();
+    const progress: number[] = [];
+    const saved = await downloadTo(apiFor(s), 'f1', await openFileSink(fh.handle), { size: file.whole.length, onProgress: (n) => progress.push(n) });
+    expect(saved).toMatchObject({ via: 'stream', bytes: file.whole.length, filename: 'small.bin' });
+    expect(fh.log).toEqual(['close']);
+    expect(fh.file.content.equals(file.whole)).toBe(true);
+    expect(progress.length).toBeGreaterThan(3); // one report per piece, not one at the end
+    expect(progress.at(-1)).toBe(file.whole.length);
+  });
+
+  it('discards a streamed file whose bytes do not match its SHA-256', async () => {
+    const file = makeFile(3);
+    const s = server(file, { streamDamaged: true });
+    const fh = fakeFileHandle();
+    await expect(downloadTo(apiFor(s), 'f1', await openFileSink(fh.handle), { size: file.whole.length })).rejects.toMatchObject({ code: 'corrupt_chunk' });
+    expect(fh.log).toEqual(['abort', 'remove']);
+    expect(fh.file.exists).toBe(false);
+  });
+
+  it('keeps an existing file the download was to replace when it fails (only the new content is discarded)', async () => {
+    const file = makeFile(3);
+    const s = server(file, { streamDamaged: true });
+    const fh = fakeFileHandle();
+    fh.file.content = Buffer.from('the old content');
+    await expect(downloadTo(apiFor(s), 'f1', await openFileSink(fh.handle), { size: file.whole.length })).rejects.toMatchObject({ code: 'corrupt_chunk' });
+    expect(fh.log).toEqual(['abort']);
+    expect(fh.file.content.toString()).toBe('the old content');
+  });
+
+  it('the in-memory fallback hands one Blob over on close, and refuses a file over its stated limit', async () => {
+    const file = makeFile(3);
+    const got: Blob[] = [];
+    await downloadTo(apiFor(server(file)), 'f1', blobSaver((b) => got.push(b)), { size: file.whole.length });
+    expect(got).toHaveLength(1);
+    expect((await bytes(got[0]!)).equals(file.whole)).toBe(true);
+    const small: Blob[] = [];
+    await expect(downloadTo(apiFor(server(file)), 'f1', blobSaver((b) => small.push(b), 1000), {})).rejects.toMatchObject({ code: 'download_needs_disk' });
+    expect(small).toHaveLength(0);
+    expect(MEMORY_SAVE_MAX_BYTES).toBe(256 * 1024 * 1024);
   });
 });

@@ -2,7 +2,9 @@
 /**
  * The files page's Download button for a file larger than one streamed response: the page fetches
  * the manifest, then every chunk from its presigned URL (decoded, verified), and saves the
- * assembled file; the streaming route is never asked. A small file still comes streamed.
+ * assembled file; the streaming route is never asked. A small file still comes streamed. Without the
+ * File System Access API (jsdom, like Firefox) the bytes gather in one Blob, for files up to the
+ * stated in-memory limit only.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
@@ -12,6 +14,7 @@ import { createApi } from '../../web/src/api.js';
 import { FilesPage } from '../../web/src/components/FilesPage.js';
 import { ToastProvider } from '../../web/src/components/ui.js';
 import { STREAM_MAX_BYTES } from '../../shared/downloads.js';
+import { MEMORY_SAVE_MAX_BYTES } from '../../web/src/download.js';
 import { fakeFetch } from './fake-fetch.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -84,7 +87,7 @@ describe('FilesPage downloads', () => {
 
   it('shows an error and saves nothing when a chunk arrives damaged', async () => {
     const part = randomBytes(2048);
-    const big = { file_id: 'big2', name: 'disk.img', size: STREAM_MAX_BYTES * 2, version: 1, chunks: 1, uploaded: new Date().toISOString() };
+    const big = { file_id: 'big2', name: 'disk.img', size: STREAM_MAX_BYTES + 2048, version: 1, chunks: 1, uploaded: new Date().toISOString() };
     vi.stubGlobal('fetch', async () => new Response(new Uint8Array(Buffer.concat([Buffer.of(0), Buffer.alloc(2048, 9)]))));
     const f = fakeFetch({
       'GET /v1/status': () => ({ body: STATUS }),
@@ -100,6 +103,23 @@ describe('FilesPage downloads', () => {
     );
     fireEvent.click(await screen.findByRole('button', { name: 'Download disk.img' }));
     expect(await screen.findByText(/Download failed: Part 1 of the file arrived damaged/)).toBeTruthy();
+    expect(saved).toHaveLength(0);
+  });
+
+  it('without a save dialog (no File System Access API), refuses a file over the in-memory limit before fetching anything', async () => {
+    const huge = { file_id: 'h1', name: 'backup.tar', size: MEMORY_SAVE_MAX_BYTES + 1, version: 1, chunks: 257, uploaded: new Date().toISOString() };
+    const f = fakeFetch({
+      'GET /v1/status': () => ({ body: STATUS }),
+      'GET /api/v1/files': () => ({ body: { success: true, data: { files: [huge] } } }),
+    });
+    render(
+      <ToastProvider>
+        <FilesPage api={createApi({ fetch: f.fetch, getToken: () => 't' })} />
+      </ToastProvider>,
+    );
+    fireEvent.click(await screen.findByRole('button', { name: 'Download backup.tar' }));
+    expect(await screen.findByText(/Download failed: This browser can only save files up to 256 MiB/)).toBeTruthy();
+    expect(f.calls.map((c) => c.path).filter((p) => p.includes('/h1/'))).toEqual([]);
     expect(saved).toHaveLength(0);
   });
 

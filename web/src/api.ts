@@ -136,6 +136,8 @@ export const CODE_MESSAGES: Record<string, CodeMessage> = {
   invalid_response: 'The server sent a response the app cannot read. Reload the page.',
   chunk_fetch_failed: server('Part of the file could not be fetched. Try again.'),
   corrupt_chunk: server('Part of the file arrived damaged. Try again.'),
+  save_failed: server('The file could not be written where it is being saved (the disk may be full). Nothing was kept.'),
+  download_needs_disk: server('This browser cannot save a file this large from EchoFS. Use Chrome or Edge, or the echofs command-line tool.'),
 };
 
 /** The sentence to show for an API error: by code (4xx: the server's text where it is specific), then by status. */
@@ -235,6 +237,17 @@ export interface Manifest {
   /** How long the URLs stay valid, in seconds. */
   expiresIn: number;
   chunks: ManifestChunk[];
+}
+
+/** An open download response: its body not read yet. */
+export interface DownloadResponse {
+  body: ReadableStream<Uint8Array> | null;
+  filename?: string;
+  /** Content-Length, when the server sent one. */
+  size?: number;
+  /** The version's SHA-256 (the ETag is "<sha256>.<version>"). */
+  sha256?: string;
+  contentType?: string;
 }
 
 export interface UploadSession {
@@ -924,6 +937,25 @@ export function createApi(opts: ApiOptions = {}) {
       const res = await send(`/api/v1/files/${enc(id)}/download${q}`, { signal, headers: { Accept: '*/*' }, downloadToken: true });
       const filename = filenameFromDisposition(res.headers.get('content-disposition'));
       return { blob: await res.blob(), ...(filename ? { filename } : {}) };
+    },
+    /**
+     * The file's bytes as a stream (the current version, or `version`), with what the headers say:
+     * the server's file name, the length, and the version's SHA-256 (from its ETag).
+     */
+    async openDownload(id: string, version?: number, signal?: AbortSignal): Promise<DownloadResponse> {
+      const q = version !== undefined ? `?version=${version}` : '';
+      const res = await send(`/api/v1/files/${enc(id)}/download${q}`, { signal, headers: { Accept: '*/*' }, downloadToken: true });
+      const filename = filenameFromDisposition(res.headers.get('content-disposition'));
+      const length = Number(res.headers.get('content-length') ?? NaN);
+      const sha256 = /^(?:W\/)?"([0-9a-f]{64})\.\d+"$/.exec(res.headers.get('etag')?.trim() ?? '')?.[1];
+      const contentType = res.headers.get('content-type') ?? undefined;
+      return {
+        body: res.body,
+        ...(filename ? { filename } : {}),
+        ...(Number.isSafeInteger(length) && length >= 0 ? { size: length } : {}),
+        ...(sha256 ? { sha256 } : {}),
+        ...(contentType ? { contentType } : {}),
+      };
     },
     /** The chunk list of the file (or of `version`) with presigned URLs, for downloads too large to stream. */
     async manifest(id: string, version?: number, signal?: AbortSignal): Promise<Manifest> {

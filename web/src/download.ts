@@ -1,14 +1,24 @@
 /**
- * Downloads in the browser. A file up to STREAM_MAX_BYTES comes in one streamed response from the
- * download route. A larger one cannot (a Lambda Function URL streams at most 200 MB per response):
- * it is fetched chunk by chunk, several at once, from the presigned replica URLs of its manifest,
- * each chunk decoded (1-byte codec header: 0 raw, 1 deflate-raw) and checked against its size and
- * SHA-256 before it is kept. A chunk that fails (an expired URL, an unreachable replica, a bad
- * copy) is fetched once more from a fresh manifest, which names the best holder at that moment.
+ * Downloads in the browser, streamed to where they are saved: the bytes go to a ByteSink in file
+ * order as they arrive, and are never assembled whole in the page.
+ *
+ * A file up to STREAM_MAX_BYTES comes in one streamed response from the download route; each piece
+ * is written as it arrives and the whole is checked against the version's SHA-256 (its ETag) before
+ * the sink is closed. A larger one cannot (a Lambda Function URL streams at most 200 MB per
+ * response): it is fetched chunk by chunk, several at once, from the presigned replica URLs of its
+ * manifest, each chunk decoded (1-byte codec header: 0 raw, 1 deflate-raw) and checked against its
+ * size and SHA-256, then written in order (a chunk that arrives early waits for its turn, so at
+ * most `concurrency` chunks are held). A chunk that fails (an expired URL, an unreachable replica,
+ * a bad copy) is fetched once more from a fresh manifest, which names the best holder at that
+ * moment. Any failure or a cancel aborts the sink, which keeps no partial file.
+ *
+ * Sinks: a file chosen with the File System Access API (openFileSink, Chromium), or, where that API
+ * is missing, an in-memory Blob saved through the browser's download (blobSaver), only for files up
+ * to MEMORY_SAVE_MAX_BYTES.
  */
 import { DOWNLOAD_TOO_LARGE, STREAM_MAX_BYTES } from '../../shared/downloads.js';
 import { ApiError, isAbort, type Api, type Manifest, type ManifestChunk } from './api.js';
-import { toHex } from './sha256.js';
+import { Sha256, toHex } from './sha256.js';
 
 export interface DownloadOptions {
   /** A version other than the current one. */
@@ -22,29 +32,142 @@ export interface DownloadOptions {
   concurrency?: number;
   /** Fetch for the presigned URLs (default the global fetch; no credentials are sent). */
   fetch?: typeof fetch;
-  /** Bytes received so far and in total (manifest downloads). */
+  /** Bytes written so far and in total (0 when the total is not known yet). */
   onProgress?: (done: number, total: number) => void;
+}
+
+/** Where a download's bytes go, in file order. Closed once every byte is verified; aborted otherwise. */
+export interface ByteSink {
+  write(bytes: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  /** Give up: nothing of what was written may be kept. */
+  abort(reason?: unknown): Promise<void>;
+}
+
+export interface Saved {
+  filename?: string;
+  /** How the bytes came: one streamed response, or chunks from the manifest's presigned URLs. */
+  via: 'stream' | 'manifest';
+  bytes: number;
+  contentType?: string;
 }
 
 export interface Downloaded {
   blob: Blob;
   filename?: string;
-  /** How the bytes came: one streamed response, or chunks from the manifest's presigned URLs. */
   via: 'stream' | 'manifest';
 }
 
-/** A file's bytes by the route its size allows (see the module comment). */
-export async function downloadFile(api: Api, fileId: string, o: DownloadOptions = {}): Promise<Downloaded> {
+/**
+ * Largest file saved through an in-memory Blob, where the browser has no File System Access API
+ * (the whole file then sits in the page until the browser has taken it).
+ */
+export const MEMORY_SAVE_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Download a file into `sink` by the route its size allows (see the module comment); the sink is
+ * closed when every byte is written and verified, and aborted on any failure or cancel.
+ */
+export async function downloadTo(api: Api, fileId: string, sink: ByteSink, o: DownloadOptions = {}): Promise<Saved> {
+  let saved: Saved;
+  // A failure to write (a full disk, a file removed meanwhile) is said as such, not as a network error.
+  const writes: ByteSink = {
+    ...sink,
+    write: (bytes) =>
+      sink.write(bytes).catch((err: unknown) => {
+        throw isAbort(err) || err instanceof ApiError ? err : new ApiError(0, 'save_failed', 'The file could not be written where it is being saved (the disk may be full). Nothing was kept.');
+      }),
+  };
+  try {
+    saved = await fetchInto(api, fileId, writes, o);
+  } catch (err) {
+    await sink.abort(err).catch(() => undefined);
+    throw err;
+  }
+  await sink.close();
+  return saved;
+}
+
+async function fetchInto(api: Api, fileId: string, sink: ByteSink, o: DownloadOptions): Promise<Saved> {
   const limit = o.streamLimit ?? STREAM_MAX_BYTES;
   if (o.size === undefined || o.size <= limit) {
     try {
-      return { ...(await api.download(fileId, o.version, o.signal)), via: 'stream' };
+      return await streamInto(api, fileId, sink, o);
     } catch (err) {
       // The server knows the size better (the file may have grown since it was listed).
       if (!(err instanceof ApiError && err.status === 413 && err.code === DOWNLOAD_TOO_LARGE)) throw err;
     }
   }
-  return { ...(await downloadFromManifest(api, fileId, o)), via: 'manifest' };
+  return manifestInto(api, fileId, sink, o);
+}
+
+/** What `run` writes, as one Blob (small files, and callers that need the bytes themselves). */
+async function asBlob(run: (sink: ByteSink) => Promise<Saved>): Promise<Downloaded> {
+  const parts: Blob[] = [];
+  const sink: ByteSink = {
+    write: async (b) => void parts.push(new Blob([b as Uint8Array<ArrayBuffer>])),
+    close: async () => undefined,
+    abort: async () => void parts.splice(0),
+  };
+  const saved = await run(sink);
+  return { blob: new Blob(parts, saved.contentType ? { type: saved.contentType } : {}), via: saved.via, ...(saved.filename ? { filename: saved.filename } : {}) };
+}
+
+/** A file's bytes as one Blob, by the route its size allows. */
+export function downloadFile(api: Api, fileId: string, o: DownloadOptions = {}): Promise<Downloaded> {
+  return asBlob((sink) => downloadTo(api, fileId, sink, o));
+}
+
+/** A file's bytes as one Blob, chunk by chunk from the manifest's presigned URLs. */
+export function downloadFromManifest(api: Api, fileId: string, o: DownloadOptions = {}): Promise<Downloaded> {
+  return asBlob(async (sink) => {
+    try {
+      const saved = await manifestInto(api, fileId, sink, o);
+      await sink.close();
+      return saved;
+    } catch (err) {
+      await sink.abort(err);
+      throw err;
+    }
+  });
+}
+
+/** One streamed response, written piece by piece and checked whole against the version's SHA-256. */
+async function streamInto(api: Api, fileId: string, sink: ByteSink, o: DownloadOptions): Promise<Saved> {
+  const res = await api.openDownload(fileId, o.version, o.signal);
+  const total = res.size ?? o.size ?? 0;
+  const hash = new Sha256();
+  let done = 0;
+  if (res.body) {
+    const reader = res.body.getReader();
+    const read = async () => {
+      try {
+        return await reader.read();
+      } catch (err) {
+        if (isAbort(err)) throw err;
+        if (o.signal?.aborted) throw o.signal.reason ?? err;
+        throw new ApiError(0, 'network_error', 'The download was cut off before the whole file arrived. Try again.');
+      }
+    };
+    try {
+      for (;;) {
+        const { done: end, value } = await read();
+        if (end) break;
+        if (!value || value.length === 0) continue;
+        hash.update(value);
+        await sink.write(value);
+        done += value.length;
+        o.onProgress?.(done, total);
+      }
+    } catch (err) {
+      await reader.cancel().catch(() => undefined);
+      throw err;
+    }
+  }
+  if (res.size !== undefined && done !== res.size) throw new ApiError(0, 'corrupt_chunk', `The file arrived with ${done} bytes instead of ${res.size}.`);
+  if (res.sha256 && hash.hex() !== res.sha256) throw new ApiError(0, 'corrupt_chunk', 'The file arrived damaged (its SHA-256 differs).');
+  o.onProgress?.(done, total || done);
+  return { via: 'stream', bytes: done, ...(res.filename ? { filename: res.filename } : {}), ...(res.contentType ? { contentType: res.contentType } : {}) };
 }
 
 const invalid = (why: string) => new ApiError(200, 'invalid_response', `The server sent a manifest the app cannot use: ${why}.`);
@@ -95,30 +218,25 @@ async function fetchChunk(doFetch: typeof fetch, c: ManifestChunk, signal: Abort
   return plain;
 }
 
-/** Every chunk from the manifest's presigned URLs, verified, assembled in order. */
-export async function downloadFromManifest(api: Api, fileId: string, o: DownloadOptions = {}): Promise<{ blob: Blob; filename?: string }> {
+/** Every chunk from the manifest's presigned URLs, verified, written to the sink in order. */
+async function manifestInto(api: Api, fileId: string, sink: ByteSink, o: DownloadOptions): Promise<Saved> {
   const doFetch = o.fetch ?? ((...a: Parameters<typeof fetch>) => globalThis.fetch(...a));
   // Cancelled by the caller, or by the first chunk that fails for good (the others stop too).
   const stop = new AbortController();
   const cancel = () => stop.abort(o.signal?.reason);
   if (o.signal?.aborted) cancel();
   o.signal?.addEventListener('abort', cancel, { once: true });
-  const signal = stop.signal;
   try {
-    return await fromManifest(api, fileId, o, doFetch, signal, stop);
+    return await fromManifest(api, fileId, sink, o, doFetch, stop);
   } finally {
     o.signal?.removeEventListener('abort', cancel);
   }
 }
 
-async function fromManifest(
-  api: Api,
-  fileId: string,
-  o: DownloadOptions,
-  doFetch: typeof fetch,
-  signal: AbortSignal,
-  stop: AbortController,
-): Promise<{ blob: Blob; filename?: string }> {
+const aborted = (signal: AbortSignal): unknown => signal.reason ?? new DOMException('Aborted', 'AbortError');
+
+async function fromManifest(api: Api, fileId: string, sink: ByteSink, o: DownloadOptions, doFetch: typeof fetch, stop: AbortController): Promise<Saved> {
+  const signal = stop.signal;
   const first = await api.manifest(fileId, o.version, signal);
   checkManifest(first);
   // The latest manifest and its generation; a chunk that failed with the latest one asks for a new
@@ -146,7 +264,7 @@ async function fromManifest(
     try {
       return await fetchChunk(doFetch, used.manifest.chunks[index]!, signal);
     } catch (err) {
-      if (isAbort(err)) throw err;
+      if (isAbort(err) || signal.aborted) throw err;
       const fresh = await refresh(used.generation);
       const again = fresh.manifest.chunks[index]!;
       if (again.hash !== first.chunks[index]!.hash) throw invalid(`chunk ${index} changed while it was downloaded`);
@@ -154,9 +272,23 @@ async function fromManifest(
     }
   };
 
+  // Chunks are written in order: a chunk fetched early waits until the one before it is written.
   const chunks = first.chunks;
-  // Each verified chunk becomes a Blob at once, so the browser may keep it out of the JS heap.
-  const parts: Blob[] = new Array<Blob>(chunks.length);
+  let written = 0;
+  const waiting = new Map<number, () => void>();
+  const turn = (index: number): Promise<void> =>
+    index === written
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => {
+          const onAbort = () => reject(aborted(signal));
+          if (signal.aborted) return onAbort();
+          signal.addEventListener('abort', onAbort, { once: true });
+          waiting.set(index, () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          });
+        });
+
   let next = 0;
   let done = 0;
   const worker = async () => {
@@ -164,9 +296,14 @@ async function fromManifest(
       const index = next++;
       try {
         const plain = await fetchOne(index);
-        parts[index] = new Blob([plain as Uint8Array<ArrayBuffer>]);
+        await turn(index);
+        if (signal.aborted) throw aborted(signal);
+        await sink.write(plain);
+        written = index + 1;
         done += plain.length;
         o.onProgress?.(done, first.size);
+        waiting.get(written)?.();
+        waiting.delete(written);
       } catch (err) {
         stop.abort(err);
         throw err;
@@ -174,7 +311,94 @@ async function fromManifest(
     }
   };
   const workers = Array.from({ length: Math.max(1, Math.min(o.concurrency ?? 4, chunks.length)) }, worker);
-  await Promise.all(workers);
-  if (signal.aborted) throw signal.reason ?? new DOMException('Aborted', 'AbortError');
-  return { blob: new Blob(parts, { type: first.contentType }), ...(first.name ? { filename: first.name } : {}) };
+  // The first failure is the one to report (the others only saw the abort it caused).
+  const results = await Promise.allSettled(workers);
+  if (signal.aborted) throw aborted(signal);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  if (first.size === 0) o.onProgress?.(0, 0);
+  return { via: 'manifest', bytes: done, ...(first.name ? { filename: first.name } : {}), ...(first.contentType ? { contentType: first.contentType } : {}) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sinks
+
+/** The parts of a FileSystemWritableFileStream a download uses. */
+export interface WritableFile {
+  write(data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+  abort(reason?: unknown): Promise<void>;
+}
+
+/** The parts of a FileSystemFileHandle (File System Access API) a download uses. */
+export interface SaveFileHandle {
+  createWritable(options?: { keepExistingData?: boolean }): Promise<WritableFile>;
+  getFile?(): Promise<{ size: number }>;
+  /** Chromium: delete the file itself. */
+  remove?(): Promise<void>;
+}
+
+export type SaveFilePicker = (options?: { suggestedName?: string }) => Promise<SaveFileHandle>;
+
+/** The browser's save dialog of the File System Access API, where it exists (Chromium). */
+export function saveFilePicker(): SaveFilePicker | undefined {
+  if (typeof window === 'undefined') return undefined;
+  const p = (window as unknown as { showSaveFilePicker?: SaveFilePicker }).showSaveFilePicker;
+  return typeof p === 'function' ? p.bind(window) : undefined;
+}
+
+/**
+ * A sink writing into a file chosen with the save dialog. The browser writes into a temporary file
+ * that replaces the chosen one only on close; abort discards it, and a file the dialog had just
+ * created (empty before the download) is removed as well, so a cancelled or failed download leaves
+ * nothing behind.
+ */
+export async function openFileSink(handle: SaveFileHandle): Promise<ByteSink> {
+  const wasEmpty = handle.getFile ? (await handle.getFile().then((f) => f.size === 0, () => false)) : false;
+  const writable = await handle.createWritable({ keepExistingData: false });
+  let open = true;
+  return {
+    write: (bytes) => writable.write(bytes),
+    async close() {
+      open = false;
+      await writable.close();
+    },
+    async abort(reason) {
+      if (!open) return;
+      open = false;
+      await writable.abort(reason).catch(() => undefined);
+      if (wasEmpty) await handle.remove?.().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Where the File System Access API is missing: the bytes gather in an in-memory Blob, handed to
+ * `save` (the browser's download) on close. Refuses more than MEMORY_SAVE_MAX_BYTES.
+ */
+export function blobSaver(save: (blob: Blob) => void, max = MEMORY_SAVE_MAX_BYTES): ByteSink {
+  let parts: Blob[] = [];
+  let size = 0;
+  return {
+    async write(bytes) {
+      size += bytes.length;
+      if (size > max) throw tooLargeForMemory(max);
+      parts.push(new Blob([bytes as Uint8Array<ArrayBuffer>]));
+    },
+    async close() {
+      save(new Blob(parts));
+      parts = [];
+    },
+    async abort() {
+      parts = [];
+    },
+  };
+}
+
+export function tooLargeForMemory(max = MEMORY_SAVE_MAX_BYTES): ApiError {
+  return new ApiError(
+    0,
+    'download_needs_disk',
+    `This browser can only save files up to ${Math.round(max / (1024 * 1024))} MiB from EchoFS. Use a browser that can save straight to disk (such as Chrome or Edge), or the echofs command-line tool.`,
+  );
 }

@@ -1,8 +1,8 @@
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent, type FormEvent } from 'react';
-import { ApiError, errorMessage, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
-import { downloadFile } from '../download.js';
+import { ApiError, errorMessage, isAbort, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
+import { blobSaver, downloadTo, MEMORY_SAVE_MAX_BYTES, openFileSink, saveFilePicker, tooLargeForMemory, type ByteSink } from '../download.js';
 import { formatBytes, formatDate, formatDuration, formatRelative } from '../format.js';
-import { FINISHED, overallProgress, phaseLabel, queueSummary, uploadEta, uploadSpeed, UploadQueue, type UploadItem } from '../upload.js';
+import { FINISHED, overallProgress, phaseLabel, queueSummary, SPEED_WINDOW_MS, uploadEta, uploadSpeed, UploadQueue, type UploadItem } from '../upload.js';
 import { Dialog, EmptyState, ErrorBanner, ModeBadge, ProgressBar, Spinner, useToast } from './ui.js';
 
 /** Save a blob under a file name through a temporary object URL. */
@@ -70,6 +70,29 @@ export async function freeName(name: string, taken: (candidate: string) => Promi
   return `${stem} (${Date.now()})${ext}`;
 }
 
+/** A download in progress: bytes written to where it is saved so far, the recent rate, its cancel. */
+interface DownloadRow {
+  id: string;
+  name: string;
+  done: number;
+  total: number;
+  samples: { at: number; bytes: number }[];
+  cancel: () => void;
+}
+
+/**
+ * Where a download of `name` is saved: a file chosen in the browser's save dialog (File System
+ * Access API), opened before any byte is fetched; else an in-memory Blob handed to the browser's
+ * download, for files up to MEMORY_SAVE_MAX_BYTES. Rejects with an AbortError when the dialog is
+ * dismissed.
+ */
+export async function chooseSaveTarget(name: string, size: number | undefined): Promise<ByteSink> {
+  const picker = saveFilePicker();
+  if (picker) return openFileSink(await picker({ suggestedName: name }));
+  if (size !== undefined && size > MEMORY_SAVE_MAX_BYTES) throw tooLargeForMemory();
+  return blobSaver((blob) => saveBlob(blob, name));
+}
+
 interface Conflict {
   blob: File | Blob;
   name: string;
@@ -94,7 +117,15 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
   const [details, setDetails] = useState<FileSummary>();
   const [renaming, setRenaming] = useState<FileSummary>();
   const [busy, setBusy] = useState<string>();
-  const [progress, setProgress] = useState<{ id: string; percent: number }>();
+  const [downloads, setDownloads] = useState<DownloadRow[]>([]);
+  // Downloads stop (their files discarded) when the page goes away.
+  const downloadControllers = useRef(new Set<AbortController>());
+  useEffect(() => {
+    const ctls = downloadControllers.current;
+    return () => {
+      for (const c of ctls) c.abort(new DOMException('Cancelled', 'AbortError'));
+    };
+  }, []);
   const notify = useToast();
   const input = useRef<HTMLInputElement>(null);
   const dragDepth = useRef(0);
@@ -233,22 +264,53 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
     void addFiles(e.dataTransfer.files);
   };
 
-  /** The current version (size from the list) or an older one (size from its version entry). */
+  /**
+   * The current version (size from the list) or an older one (size from its version entry), streamed
+   * to where it is saved with its progress, speed and a cancel in the downloads panel.
+   */
   const download = async (f: FileSummary, version?: number, size?: number) => {
-    setBusy(f.id);
+    const total = size ?? (version === undefined ? f.size : undefined);
+    const name = f.name;
+    let sink: ByteSink;
     try {
-      // Files too large for one streamed response come chunk by chunk from presigned URLs.
-      const { blob, filename } = await downloadFile(api, f.id, {
-        version,
-        size: size ?? (version === undefined ? f.size : undefined),
-        onProgress: (done, total) => setProgress({ id: f.id, percent: total > 0 ? Math.floor((100 * done) / total) : 100 }),
-      });
-      saveBlob(blob, filename ?? f.name);
+      // The save dialog first, while the click still counts as the person's gesture.
+      sink = await chooseSaveTarget(name, total);
     } catch (err) {
-      notify({ message: `Download failed: ${errorMessage(err)}`, tone: 'error' });
+      if (!isAbort(err)) notify({ message: `Download failed: ${errorMessage(err)}`, tone: 'error' });
+      return;
+    }
+    const ctl = new AbortController();
+    downloadControllers.current.add(ctl);
+    const id = `d${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+    const row: DownloadRow = { id, name, done: 0, total: total ?? 0, samples: [], cancel: () => ctl.abort(new DOMException('Cancelled', 'AbortError')) };
+    setDownloads((ds) => [...ds, row]);
+    let shownAt = 0;
+    try {
+      await downloadTo(api, f.id, sink, {
+        version,
+        size: total,
+        signal: ctl.signal,
+        onProgress: (done, all) => {
+          // At most ten renders a second (a stream reports every piece it reads), and the last one.
+          const at = Date.now();
+          if (at - shownAt < 100 && !(all > 0 && done >= all)) return;
+          shownAt = at;
+          setDownloads((ds) =>
+            ds.map((d) => {
+              if (d.id !== id) return d;
+              const samples = [...d.samples.filter((x) => at - x.at <= SPEED_WINDOW_MS), { at, bytes: done - d.done }];
+              return { ...d, done, total: all || d.total, samples };
+            }),
+          );
+        },
+      });
+      notify({ message: `Saved “${name}”.`, tone: 'success' });
+    } catch (err) {
+      if (isAbort(err)) notify({ message: `Download of “${name}” cancelled; nothing was kept.` });
+      else notify({ message: `Download failed: ${errorMessage(err)}`, tone: 'error' });
     } finally {
-      setBusy(undefined);
-      setProgress(undefined);
+      downloadControllers.current.delete(ctl);
+      setDownloads((ds) => ds.filter((d) => d.id !== id));
     }
   };
 
@@ -378,6 +440,19 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
         </section>
       )}
 
+      {downloads.length > 0 && (
+        <section className="card uploads downloads" aria-label="Downloads">
+          <div className="card-head">
+            <h2>Downloads <span className="muted">· {downloads.length} in progress</span></h2>
+          </div>
+          <ul className="upload-list">
+            {downloads.map((d) => (
+              <DownloadProgress key={d.id} item={d} />
+            ))}
+          </ul>
+        </section>
+      )}
+
       <div className="list-tools" role="search">
         <label className="field field-inline search-field">
           <span className="visually-hidden">Search files by name</span>
@@ -448,7 +523,7 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
                     </td>
                     <td className="cell-actions">
                       <button type="button" className="btn btn-small" onClick={() => void download(f)} disabled={busy === f.id} aria-label={`Download ${f.name}`}>
-                        {progress?.id === f.id ? `Downloading ${progress.percent} %` : 'Download'}
+                        Download
                       </button>
                       <button type="button" className="btn btn-small btn-ghost" onClick={() => setDetails(f)} aria-label={`Versions of ${f.name}`}>
                         Versions
@@ -547,6 +622,32 @@ function ConflictChoice({ conflict, more, onChoose }: { conflict: Conflict; more
       </div>
       {more > 0 && <p className="muted small">{more} more name{more === 1 ? '' : 's'} to decide after this one.</p>}
     </div>
+  );
+}
+
+function DownloadProgress({ item }: { item: DownloadRow }) {
+  const fraction = item.total > 0 ? Math.min(1, item.done / item.total) : 0;
+  const speed = uploadSpeed(item);
+  return (
+    <li className="upload upload-uploading" data-download={item.name}>
+      <div className="upload-top">
+        <span className="file-name" title={item.name}>{item.name}</span>
+        <span className="muted upload-size">{item.total > 0 ? formatBytes(item.total) : ''}</span>
+      </div>
+      <ProgressBar value={fraction} label={`Download of ${item.name}`} />
+      <div className="upload-bottom">
+        <span className="upload-status" data-testid="download-status">
+          {formatBytes(item.done)}
+          {item.total > 0 ? ` of ${formatBytes(item.total)} · ${Math.floor(fraction * 100)}%` : ''}
+          {speed !== undefined && <span className="upload-speed"> · {formatBytes(speed)}/s</span>}
+        </span>
+        <span className="upload-actions">
+          <button type="button" className="btn btn-small btn-ghost" onClick={item.cancel} aria-label={`Cancel download of ${item.name}`}>
+            Cancel
+          </button>
+        </span>
+      </div>
+    </li>
   );
 }
 
