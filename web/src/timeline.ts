@@ -50,7 +50,42 @@ export interface Tick {
 
 export interface Marker {
   event: TimelineEvent;
+  /** Where the event is on the time axis. */
   x: number;
+  /** Where its handle (the hover target above the plot) is drawn: spread apart from its neighbours. */
+  handleX: number;
+}
+
+/** Width of a marker's handle, and the least distance between two handles' centres. */
+export const HANDLE_WIDTH = 10;
+export const HANDLE_GAP = 12;
+
+/**
+ * Handle positions for markers at `xs` (ascending), so that no two handles are closer than `gap`
+ * and each can be hovered by itself: markers that crowd together are laid side by side, in their
+ * order, centred on their mean position, within [lo, hi]; a marker with room stays where it is.
+ */
+export function spreadHandles(xs: readonly number[], gap: number, lo: number, hi: number): number[] {
+  interface Cluster {
+    n: number;
+    sum: number;
+  }
+  const start = (c: Cluster) => {
+    const width = (c.n - 1) * gap;
+    return Math.max(lo, Math.min(hi - width, c.sum / c.n - width / 2));
+  };
+  const clusters: Cluster[] = [];
+  for (const x of xs) {
+    clusters.push({ n: 1, sum: x });
+    // Merge with the cluster before while the two would overlap.
+    for (;;) {
+      const b = clusters[clusters.length - 1]!;
+      const a = clusters[clusters.length - 2];
+      if (!a || start(b) - (start(a) + (a.n - 1) * gap) >= gap) break;
+      clusters.splice(clusters.length - 2, 2, { n: a.n + b.n, sum: a.sum + b.sum });
+    }
+  }
+  return clusters.flatMap((c) => Array.from({ length: c.n }, (_, i) => r1(start(c) + i * gap)));
 }
 
 export interface TimelineGeometry {
@@ -109,7 +144,9 @@ export function timelineGeometry(o: { samples: readonly HistoryPoint[]; events: 
   for (let t = Math.ceil((start - offset) / step) * step + offset; t <= o.end; t += step) xTicks.push({ value: t, pos: xs(t), label: tickLabel(t, step) });
   const yTicks: Tick[] = [0, 0.25, 0.5, 0.75, 1].map((v) => ({ value: v, pos: ys(v), label: v.toFixed(2) }));
   const thresholds = [o.thresholds.strong, o.thresholds.available].map((value) => ({ value, y: ys(value) }));
-  const markers = o.events.filter((e) => e.t >= start && e.t <= o.end).map((event) => ({ event, x: xs(event.t) }));
+  const inRange = o.events.filter((e) => e.t >= start && e.t <= o.end).map((event) => ({ event, x: xs(event.t) })).sort((a, b) => a.x - b.x || a.event.t - b.event.t);
+  const handles = spreadHandles(inRange.map((m) => m.x), HANDLE_GAP, plot.x, plot.x + plot.width);
+  const markers = inRange.map((m, i) => ({ ...m, handleX: handles[i] ?? m.x }));
   return { plot, bands, scorePath, points, xTicks, yTicks, thresholds, markers };
 }
 

@@ -1,7 +1,7 @@
 import { useState, type MouseEvent } from 'react';
 import type { HistoryPoint, TimelineEvent } from '../api.js';
 import { formatTime } from '../format.js';
-import { CHART_BOX, describeEvent, EVENT_LABELS, nearestPoint, timelineGeometry } from '../timeline.js';
+import { CHART_BOX, describeEvent, EVENT_LABELS, HANDLE_WIDTH, nearestPoint, timelineGeometry } from '../timeline.js';
 
 const MARKER_CLASS: Record<TimelineEvent['kind'], string> = {
   mode_change: 'mk-mode',
@@ -74,11 +74,14 @@ export function TimelineChart({ samples, events, end, spanMs, thresholds }: { sa
               className={`marker ${MARKER_CLASS[m.event.kind]}`}
               data-marker={m.event.kind}
               data-region={m.event.region}
-              onMouseEnter={() => setHover({ kind: 'event', x: m.x, y: g.plot.y, event: m.event })}
+              data-event-id={m.event.id}
+              onMouseEnter={() => setHover({ kind: 'event', x: m.handleX, y: g.plot.y, event: m.event })}
             >
               <title>{`${formatTime(m.event.t)} · ${describeEvent(m.event)}`}</title>
               <line x1={m.x} x2={m.x} y1={g.plot.y} y2={g.plot.y + g.plot.height} />
-              <rect x={m.x - 5} y={g.plot.y - 10} width="10" height="10" rx="2" />
+              {/* A handle moved aside from a crowded spot is tied to its time by a short leader. */}
+              {m.handleX !== m.x && <line className="marker-leader" x1={m.handleX} x2={m.x} y1={g.plot.y - 2} y2={g.plot.y} />}
+              <rect className="marker-handle" data-marker-handle={m.event.kind} x={m.handleX - HANDLE_WIDTH / 2} y={g.plot.y - 12} width={HANDLE_WIDTH} height="10" rx="2" />
             </g>
           ))}
           {hover?.kind === 'sample' && <line className="hover-line" x1={hover.x} x2={hover.x} y1={g.plot.y} y2={g.plot.y + g.plot.height} />}
