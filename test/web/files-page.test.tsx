@@ -121,6 +121,79 @@ describe('FilesPage', () => {
     expect(screen.getByRole('button', { name: 'Dismiss slow.txt' })).toBeTruthy();
   });
 
+  it('shows an upload refused for the quota at its own row, in the error map’s words with the server’s figures, and moves focus there', async () => {
+    renderPage(
+      {
+        'GET /api/v1/files': () => ({ body: { data: [] } }),
+        'POST /api/v1/uploads': () => ({
+          status: 413,
+          body: { success: false, error: { code: 'quota_exceeded', message: 'Storing 5000 more bytes would exceed your quota: 1000 of 4096 bytes are used.' } },
+        }),
+      },
+      (api) => new UploadQueue(api, { sleep: async () => undefined }),
+    );
+    await screen.findByText('No files yet');
+    fireEvent.change(screen.getByTestId('file-input'), { target: { files: [new File(['x'.repeat(5000)], 'big.txt')] } });
+    const row = await waitFor(() => {
+      const el = document.querySelector('[data-upload="big.txt"][data-error-code="quota_exceeded"]');
+      if (!el) throw new Error('no failed row yet');
+      return el as HTMLElement;
+    });
+    const alert = within(row).getByRole('alert');
+    expect(alert.textContent).toContain('Your storage is full. Delete files you no longer need');
+    expect(alert.textContent).toContain('1000 of 4096 bytes are used');
+    await waitFor(() => expect(document.activeElement).toBe(row));
+    expect(row.getAttribute('aria-describedby')).toBe(alert.id);
+    expect(within(row).getByRole('button', { name: 'Dismiss big.txt' })).toBeTruthy();
+  });
+
+  it('shows a taken name, a file too large and a write refused for a critical key at each upload’s row', async () => {
+    const declared = new Map<string, string[]>();
+    renderPage(
+      {
+        'GET /api/v1/files': () => ({ body: { data: [] } }),
+        'POST /api/v1/uploads': ({ body }) => {
+          const name = (body as { name: string }).name;
+          if (name === 'huge.iso') return { status: 413, body: { success: false, error: { code: 'file_too_large', message: 'File is 9000 bytes; the maximum file size is 10 bytes.' } } };
+          declared.set(`s-${name}`, (body as { chunks: { hash: string }[] }).chunks.map((c) => c.hash));
+          return { status: 201, body: { data: { upload_id: `s-${name}`, missing: declared.get(`s-${name}`) } } };
+        },
+        'GET /api/v1/uploads/{id}': ({ path }) => {
+          const id = decodeURIComponent(path.split('/')[4] ?? '');
+          return { body: { data: { upload_id: id, missing: declared.get(id) ?? [] } } };
+        },
+        'PUT /api/v1/uploads/{id}/chunks/{hash}': ({ path }) =>
+          path.includes('ledger')
+            ? { status: 503, headers: { 'Retry-After': '1' }, body: { success: false, error: { code: 'replicas_unavailable', message: 'internal detail' } } }
+            : { body: { success: true } },
+        'POST /api/v1/uploads/{id}/commit': () => ({ status: 409, body: { success: false, error: { code: 'name_taken', message: "A file named 'notes.txt' exists already; choose another name." } } }),
+      },
+      (api) => new UploadQueue(api, { sleep: async () => undefined, maxAttempts: 2, parallelFiles: 3 }),
+    );
+    await screen.findByText('No files yet');
+    fireEvent.change(screen.getByTestId('file-input'), {
+      target: { files: [new File(['n'], 'notes.txt'), new File(['h'.repeat(9000)], 'huge.iso'), new File(['l'], 'ledger.csv')] },
+    });
+    const failedRow = (name: string, code: string) =>
+      waitFor(() => {
+        const el = document.querySelector(`[data-upload="${name}"][data-error-code="${code}"]`);
+        if (!el) throw new Error(`${name} has not failed with ${code}`);
+        return el as HTMLElement;
+      });
+    const taken = await failedRow('notes.txt', 'name_taken');
+    expect(within(taken).getByRole('alert').textContent).toContain("A file named 'notes.txt' exists already");
+    const huge = await failedRow('huge.iso', 'file_too_large');
+    expect(within(huge).getByRole('alert').textContent).toContain('This file is larger than the server accepts.');
+    const ledger = await failedRow('ledger.csv', 'replicas_unavailable');
+    const text = within(ledger).getByRole('alert').textContent ?? '';
+    expect(text).toContain('Not enough storage regions are reachable to save this safely');
+    expect(text).toContain('gave up after 2 attempts');
+    expect(text).not.toContain('internal detail');
+    expect(within(ledger).getByRole('button', { name: 'Resume upload of ledger.csv' })).toBeTruthy();
+    // Focus sits on a failed row (the latest to fail).
+    expect([taken, huge, ledger]).toContain(document.activeElement);
+  });
+
   it('labels replicas complete only when every region holds every chunk', () => {
     const base = { id: 'x', name: 'x', size: 1, uploadedAt: '', version: 1, chunks: 1 };
     const regions = ['r1', 'r2', 'r3'];

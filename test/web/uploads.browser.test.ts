@@ -1,13 +1,13 @@
 /**
  * Upload feedback in Chromium against the real local stack: overall progress with speed and time
  * left; an upload cut off by the network goes on by itself when the browser is back online, and
- * then says why it starts part-way.
+ * then says why it starts part-way. A refused upload says why at its own row, which gets focus.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { ensureWebBuilt, hasChromium, launch, newPage, openSignedIn, shot } from './browser.js';
+import { ensureWebBuilt, hasChromium, launch, newPage, openSignedIn, seriousViolations, shot } from './browser.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -87,4 +87,26 @@ describe.skipIf(!hasChromium)('upload feedback in Chromium', () => {
     expect(sha256(new Uint8Array(await dl.arrayBuffer()))).toBe(sha256(content));
     await page.context().close();
   }, 120_000);
+
+  it('shows an upload refused for the quota at its own row, in friendly words, and moves focus there', async () => {
+    const user = await stack.register();
+    const page = await newPage(browser);
+    await openSignedIn(page, stack, user, '/');
+    await page.getByText('No files yet').waitFor();
+    // The server's answer for a user whose storage is full.
+    await page.route('**/api/v1/uploads', (route) =>
+      route.fulfill({
+        status: 413,
+        json: { success: false, error: { code: 'quota_exceeded', message: 'Storing 70000 more bytes would exceed your quota: 100 of 1000 bytes are used. Delete files you no longer need (files in the bin do not count) and retry.' } },
+      }),
+    );
+    await page.getByTestId('file-input').setInputFiles({ name: 'full.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(70_000, 1) });
+    const row = page.locator('[data-upload="full.bin"][data-error-code="quota_exceeded"]');
+    await row.waitFor();
+    expect(await row.getByRole('alert').textContent()).toContain('Your storage is full.');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.getAttribute('data-upload'))).toBe('full.bin');
+    expect(await seriousViolations(page)).toEqual([]);
+    await shot(page, 'upload-quota-error.png', false);
+    await page.context().close();
+  });
 });

@@ -140,6 +140,16 @@ export const CODE_MESSAGES: Record<string, CodeMessage> = {
   download_needs_disk: server('This browser cannot save a file this large from EchoFS. Use Chrome or Edge, or the echofs command-line tool.'),
 };
 
+/**
+ * The map's own sentence for a code (for a code whose 4xx text comes from the server, the fixed
+ * sentence beside it), without the server's figures: what a person reads first. Undefined for a
+ * code the map does not know.
+ */
+export function codeMessage(code: string | undefined): string | undefined {
+  const m = code !== undefined && Object.prototype.hasOwnProperty.call(CODE_MESSAGES, code) ? CODE_MESSAGES[code] : undefined;
+  return typeof m === 'string' ? m : m?.fallback;
+}
+
 /** The sentence to show for an API error: by code (4xx: the server's text where it is specific), then by status. */
 export function friendlyApiMessage(status: number, code: string, serverMessage: string | undefined): string {
   const byCode = Object.prototype.hasOwnProperty.call(CODE_MESSAGES, code) ? CODE_MESSAGES[code] : undefined;

@@ -23,6 +23,8 @@ export interface UploadItem {
   attempt: number;
   uploadId?: string;
   error?: string;
+  /** The error code of a failure (the server's, or the client's own), for its friendly text. */
+  errorCode?: string;
   retryInMs?: number;
   /** The last failure can be retried (network, 5xx): the queue retries it when the browser is back online. */
   retryable?: boolean;
@@ -44,7 +46,7 @@ export type UploadEvent =
   | { type: 'committing'; id: string }
   | { type: 'retrying'; id: string; attempt: number; delayMs: number; error: string }
   | { type: 'done'; id: string; file: FileSummary }
-  | { type: 'failed'; id: string; error: string; retryable?: boolean }
+  | { type: 'failed'; id: string; error: string; code?: string; retryable?: boolean }
   | { type: 'cancelled'; id: string }
   | { type: 'requeue'; id: string }
   | { type: 'remove'; id: string };
@@ -65,7 +67,7 @@ function step(it: UploadItem, ev: Exclude<UploadEvent, { type: 'add' | 'remove' 
   const finished = FINISHED.has(it.phase);
   switch (ev.type) {
     case 'requeue':
-      return it.phase === 'failed' ? { ...it, phase: 'queued', attempt: 0, error: undefined, retryInMs: undefined, retryable: undefined, samples: [] } : it;
+      return it.phase === 'failed' ? { ...it, phase: 'queued', attempt: 0, error: undefined, errorCode: undefined, retryInMs: undefined, retryable: undefined, samples: [] } : it;
     case 'cancelled':
       return finished ? it : { ...it, phase: 'cancelled', retryInMs: undefined };
   }
@@ -98,7 +100,7 @@ function step(it: UploadItem, ev: Exclude<UploadEvent, { type: 'add' | 'remove' 
     case 'done':
       return { ...it, phase: 'done', doneBytes: it.totalBytes, hashedBytes: it.size, file: ev.file, error: undefined, retryInMs: undefined };
     case 'failed':
-      return { ...it, phase: 'failed', error: ev.error, retryInMs: undefined, retryable: ev.retryable ?? false };
+      return { ...it, phase: 'failed', error: ev.error, retryInMs: undefined, retryable: ev.retryable ?? false, ...(ev.code ? { errorCode: ev.code } : {}) };
   }
 }
 
@@ -251,11 +253,15 @@ export function backoffDelay(attempt: number, err: unknown, base = 500, max = 10
 
 class Fatal extends Error {
   readonly retryable: boolean;
-  constructor(message: string, o: { retryable: boolean }) {
+  readonly code: string | undefined;
+  constructor(message: string, o: { retryable: boolean; code?: string }) {
     super(message);
     this.retryable = o.retryable;
+    this.code = o.code;
   }
 }
+
+const codeOf = (err: unknown): string | undefined => (err instanceof ApiError ? err.code : undefined);
 
 /**
  * Drive one upload to the end. Resolves when the file is committed; emits `failed` (resumable by
@@ -282,7 +288,7 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
   let networkWaits = 0;
   const handleFailure = async (err: unknown): Promise<void> => {
     if (signal.aborted || isAbort(err)) throw err;
-    if (!(err instanceof ApiError) || !err.retryable) throw new Fatal(errorMessage(err), { retryable: false });
+    if (!(err instanceof ApiError) || !err.retryable) throw new Fatal(errorMessage(err), { retryable: false, code: codeOf(err) });
     if (err.status === 0) {
       // No answer at all: wait for the network (the online event, or a capped backoff) for as long as it takes.
       networkWaits++;
@@ -302,7 +308,7 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
     }
     networkWaits = 0;
     attempt++;
-    if (attempt >= maxAttempts) throw new Fatal(`${err.message} (gave up after ${attempt} attempts; you can resume)`, { retryable: true });
+    if (attempt >= maxAttempts) throw new Fatal(`${err.message} (gave up after ${attempt} attempts; you can resume)`, { retryable: true, code: err.code });
     const delayMs = backoffDelay(attempt, err, o.baseDelayMs, o.maxDelayMs);
     emit({ type: 'retrying', id: job.id, attempt, delayMs, error: err.message });
     await sleep(delayMs, signal);
@@ -385,7 +391,8 @@ export async function runUpload(job: UploadJob, api: UploadApi, emit: (ev: Uploa
       if (job.uploadId) api.abortUpload(job.uploadId).catch(() => undefined);
       return;
     }
-    emit({ type: 'failed', id: job.id, error: err instanceof Fatal ? err.message : errorMessage(err), retryable: err instanceof Fatal && err.retryable });
+    const code = err instanceof Fatal ? err.code : codeOf(err);
+    emit({ type: 'failed', id: job.id, error: err instanceof Fatal ? err.message : errorMessage(err), retryable: err instanceof Fatal && err.retryable, ...(code ? { code } : {}) });
   }
 }
 

@@ -1,5 +1,5 @@
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent, type FormEvent } from 'react';
-import { ApiError, errorMessage, isAbort, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
+import { ApiError, codeMessage, errorMessage, isAbort, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
 import { blobSaver, downloadTo, MEMORY_SAVE_MAX_BYTES, openFileSink, saveFilePicker, tooLargeForMemory, type ByteSink } from '../download.js';
 import { formatBytes, formatDate, formatDuration, formatRelative } from '../format.js';
 import { FINISHED, overallProgress, phaseLabel, queueSummary, SPEED_WINDOW_MS, uploadEta, uploadSpeed, UploadQueue, type UploadItem } from '../upload.js';
@@ -651,21 +651,47 @@ function DownloadProgress({ item }: { item: DownloadRow }) {
   );
 }
 
+/**
+ * What a failed upload says at its row: the error-code map's sentence first, then the specifics the
+ * server or the engine gave (the name that is taken, the sizes, the attempts), when they add to it.
+ */
+export function uploadFailureText(item: Pick<UploadItem, 'error' | 'errorCode'>): { headline: string; detail?: string } {
+  const headline = codeMessage(item.errorCode) ?? item.error ?? 'The upload failed.';
+  const detail = item.error && item.error !== headline ? item.error : undefined;
+  return detail ? { headline, detail } : { headline };
+}
+
 function UploadRow({ item, queue }: { item: UploadItem; queue: UploadQueue }) {
   const progress = overallProgress(item);
   const speed = item.phase === 'uploading' ? uploadSpeed(item) : undefined;
   const eta = uploadEta(item);
   const tone = item.phase === 'failed' ? 'error' : item.phase === 'retrying' ? 'warn' : item.phase === 'cancelled' ? 'muted' : 'ok';
+  const failed = item.phase === 'failed';
+  const row = useRef<HTMLLIElement>(null);
+  // A failure is reported where it happened: focus moves to the upload's row, which reads its error.
+  useEffect(() => {
+    if (failed) row.current?.focus();
+  }, [failed]);
+  const errorId = `upload-error-${item.id}`;
+  const failure = failed ? uploadFailureText(item) : undefined;
   return (
-    <li className={`upload upload-${item.phase}`} data-upload={item.name}>
+    <li
+      ref={row}
+      className={`upload upload-${item.phase}`}
+      data-upload={item.name}
+      data-error-code={failed ? item.errorCode : undefined}
+      tabIndex={failed ? -1 : undefined}
+      aria-label={failed ? `Upload of ${item.name} failed` : undefined}
+      aria-describedby={failed ? errorId : undefined}
+    >
       <div className="upload-top">
         <span className="file-name" title={item.name}>{item.name}</span>
         <span className="muted upload-size">{formatBytes(item.size)}</span>
       </div>
       <ProgressBar value={progress} label={`Upload of ${item.name}`} tone={tone} />
       <div className="upload-bottom">
-        <span className={`upload-status${item.phase === 'failed' ? ' text-error' : ''}`} aria-live="polite">
-          {phaseLabel(item)}
+        <span className={`upload-status${failed ? ' text-error' : ''}`} aria-live={failed ? undefined : 'polite'}>
+          {failed ? 'Not uploaded' : phaseLabel(item)}
           {speed !== undefined && <span className="upload-speed"> · {formatBytes(speed)}/s</span>}
           {eta !== undefined && <span className="upload-eta"> · {timeLeft(eta)}</span>}
         </span>
@@ -687,6 +713,12 @@ function UploadRow({ item, queue }: { item: UploadItem; queue: UploadQueue }) {
           )}
         </span>
       </div>
+      {failure && (
+        <p id={errorId} className="field-error upload-error" role="alert" data-testid="upload-error">
+          {failure.headline}
+          {failure.detail && <span className="upload-error-detail"> {failure.detail}</span>}
+        </p>
+      )}
       {item.note && !FINISHED.has(item.phase) && <p className="upload-note muted small" data-testid="upload-note">{item.note}</p>}
     </li>
   );
