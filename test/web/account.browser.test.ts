@@ -6,23 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { ensureWebBuilt, hasChromium, launch, newPage, openSignedIn, seriousViolations, shot } from './browser.js';
+import type { TestStack } from '../helpers/stack.js';
+import { hasChromium, newPage, openSignedIn, seriousViolations, shot, startBrowserStack, stopBrowserStack } from './browser.js';
 
 describe.skipIf(!hasChromium)('account page in Chromium: password change and server-side sign-out', () => {
   let stack: TestStack;
   let browser: Browser;
 
-  beforeAll(async () => {
-    ensureWebBuilt();
-    stack = await startTestStack({});
-    browser = await launch();
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  beforeAll(async () => void ({ stack, browser } = await startBrowserStack({})), 180_000);
+  afterAll(() => stopBrowserStack({ stack, browser }));
 
   it('changes the password: errors at their fields, the new session kept, the old token revoked', async () => {
     const user = await stack.register();

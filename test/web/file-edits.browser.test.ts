@@ -7,30 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { randomUUID } from 'node:crypto';
-import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
-import { scaled } from '../helpers/load.js';
-import { waitFor } from '../helpers/wait.js';
-import { ensureWebBuilt, hasChromium, launch, newPage, openSignedIn, seriousViolations, shot } from './browser.js';
-
-/**
- * Upload through the API for the test's setup. On a loaded machine a replica write can time out
- * (503, nothing committed): the upload is retried with the same Idempotency-Key, and said so.
- */
-async function upload(stack: TestStack, user: TestUser, name: string, content: string): Promise<{ file_id: string; version: number }> {
-  const key = randomUUID();
-  return waitFor(async () => {
-    const form = new FormData();
-    form.append('file', new Blob([content]), name);
-    const res = await fetch(`${stack.url}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}`, 'Idempotency-Key': key }, body: form });
-    if (res.status === 503) {
-      console.warn(`upload ${name}: 503, retrying: ${await res.text()}`);
-      return undefined;
-    }
-    if (res.status !== 201) throw new Error(`upload ${name}: ${res.status} ${await res.text()}`);
-    return ((await res.json()) as { data: { file_id: string; version: number } }).data;
-  }, `upload of ${name}`, scaled(60_000), 500);
-}
+import type { TestStack, TestUser } from '../helpers/stack.js';
+import { hasChromium, newPage, openSignedIn, seriousViolations, shot, startBrowserStack, stopBrowserStack, uploadFile } from './browser.js';
 
 async function text(stack: TestStack, user: TestUser, id: string): Promise<string> {
   const res = await fetch(`${stack.url}/api/v1/files/${id}/download`, { headers: { Authorization: `Bearer ${user.token}` } });
@@ -45,21 +23,13 @@ describe.skipIf(!hasChromium)('editing files in Chromium: restore a version, ren
   let stack: TestStack;
   let browser: Browser;
 
-  beforeAll(async () => {
-    ensureWebBuilt();
-    stack = await startTestStack({ ECHOFS_TRASH_RETENTION_SECONDS: String(7 * 86400) });
-    browser = await launch();
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  beforeAll(async () => void ({ stack, browser } = await startBrowserStack({ ECHOFS_TRASH_RETENTION_SECONDS: String(7 * 86400) })), 180_000);
+  afterAll(() => stopBrowserStack({ stack, browser }));
 
   it('restores version 1 from the versions view: the file gets version 3 with the bytes of version 1', async () => {
     const user = await stack.register();
-    const f = await upload(stack, user, 'plan.txt', 'plan A');
-    await upload(stack, user, 'plan.txt', 'plan B');
+    const f = await uploadFile(stack, user, 'plan.txt', 'plan A');
+    await uploadFile(stack, user, 'plan.txt', 'plan B');
     for (const dark of [false, true]) {
       const page = await newPage(browser, { dark });
       await openSignedIn(page, stack, user, '/');
@@ -83,8 +53,8 @@ describe.skipIf(!hasChromium)('editing files in Chromium: restore a version, ren
 
   it('renames a file: a taken name is reported at the field, which gets focus; a free one renames it', async () => {
     const user = await stack.register();
-    const f = await upload(stack, user, 'draft.txt', 'words');
-    await upload(stack, user, 'final.txt', 'other');
+    const f = await uploadFile(stack, user, 'draft.txt', 'words');
+    await uploadFile(stack, user, 'final.txt', 'other');
     const page = await newPage(browser, { dark: true });
     await openSignedIn(page, stack, user, '/');
     await page.getByRole('button', { name: 'Rename draft.txt' }).click();
@@ -110,8 +80,8 @@ describe.skipIf(!hasChromium)('editing files in Chromium: restore a version, ren
 
   it('deletes a file in the trash forever after a confirmation, on a phone, and shows the retention period', async () => {
     const user = await stack.register();
-    const doomed = await upload(stack, user, 'old-photos.zip', 'zip');
-    const kept = await upload(stack, user, 'kept.txt', 'kept');
+    const doomed = await uploadFile(stack, user, 'old-photos.zip', 'zip');
+    const kept = await uploadFile(stack, user, 'kept.txt', 'kept');
     for (const f of [doomed, kept]) expect((await stack.fetchJson(`/api/v1/files/${f.file_id}`, { method: 'DELETE', token: user.token })).status).toBe(200);
     for (const dark of [false, true]) {
       const page = await newPage(browser, { width: 390, height: 844, dark });

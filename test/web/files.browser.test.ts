@@ -6,16 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Route } from 'playwright-core';
-import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
-import { ensureWebBuilt, hasChromium, launch, newPage, openSignedIn, seriousViolations, shot } from './browser.js';
-
-async function upload(stack: TestStack, user: TestUser, name: string, content: string | Uint8Array): Promise<{ file_id: string; version: number }> {
-  const form = new FormData();
-  form.append('file', new Blob([typeof content === 'string' ? content : new Uint8Array(content)]), name);
-  const res = await fetch(`${stack.url}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` }, body: form });
-  if (res.status !== 201) throw new Error(`upload ${name}: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { data: { file_id: string; version: number } }).data;
-}
+import type { TestStack, TestUser } from '../helpers/stack.js';
+import { hasChromium, newPage, openSignedIn, seriousViolations, shot, startBrowserStack, stopBrowserStack, uploadFile } from './browser.js';
 
 async function names(stack: TestStack, user: TestUser): Promise<{ name: string; version: number }[]> {
   const r = await stack.fetchJson('/api/v1/files', { token: user.token });
@@ -26,21 +18,13 @@ describe.skipIf(!hasChromium)('file list in Chromium: trash, search, sort, pages
   let stack: TestStack;
   let browser: Browser;
 
-  beforeAll(async () => {
-    ensureWebBuilt();
-    stack = await startTestStack({});
-    browser = await launch();
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  beforeAll(async () => void ({ stack, browser } = await startBrowserStack({})), 180_000);
+  afterAll(() => stopBrowserStack({ stack, browser }));
 
   it('restores a deleted file from the trash view', async () => {
     const user = await stack.register();
-    const f = await upload(stack, user, 'budget.xlsx', 'numbers');
-    await upload(stack, user, 'keep.txt', 'stays');
+    const f = await uploadFile(stack, user, 'budget.xlsx', 'numbers');
+    await uploadFile(stack, user, 'keep.txt', 'stays');
     const page = await newPage(browser);
     await openSignedIn(page, stack, user, '/');
     await page.getByRole('button', { name: 'Delete budget.xlsx' }).click();
@@ -66,9 +50,9 @@ describe.skipIf(!hasChromium)('file list in Chromium: trash, search, sort, pages
     const user = await stack.register();
     const all: string[] = [];
     for (let i = 0; i < 120; i++) all.push(`doc-${String(i).padStart(3, '0')}.txt`);
-    for (let i = 0; i < all.length; i += 8) await Promise.all(all.slice(i, i + 8).map((n, j) => upload(stack, user, n, 'x'.repeat(i + j + 1))));
+    for (let i = 0; i < all.length; i += 8) await Promise.all(all.slice(i, i + 8).map((n, j) => uploadFile(stack, user, n, 'x'.repeat(i + j + 1))));
     // The newest file is uploaded last: it must come first when sorted by "Modified".
-    await upload(stack, user, 'zz-latest.txt', 'new');
+    await uploadFile(stack, user, 'zz-latest.txt', 'new');
     const page = await newPage(browser);
     const listCalls: string[] = [];
     page.on('request', (r) => {
@@ -114,7 +98,7 @@ describe.skipIf(!hasChromium)('file list in Chromium: trash, search, sort, pages
 
   it('asks "replace or keep both" for a name that exists: replace makes version 2, keep both uploads a renamed copy', async () => {
     const user = await stack.register();
-    await upload(stack, user, 'notes.txt', 'first');
+    await uploadFile(stack, user, 'notes.txt', 'first');
     const page = await newPage(browser);
     await openSignedIn(page, stack, user, '/');
     await page.locator('tr[data-file="notes.txt"]').waitFor();

@@ -6,18 +6,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
-import { ensureWebBuilt, hasChromium, launch, newPage, openSignedIn, seriousViolations, shot } from './browser.js';
+import type { TestStack, TestUser } from '../helpers/stack.js';
+import { hasChromium, newPage, openSignedIn, seriousViolations, shot, startBrowserStack, stopBrowserStack, uploadFile } from './browser.js';
 
 const LONG_NAME = `quarterly-report-${'very-long-segment-'.repeat(12)}final.pdf`;
 const CJK_NAME = '東京オフィスの四半期売上報告書と来年度の事業計画に関する詳細な資料.xlsx';
 
 async function uploadSmall(stack: TestStack, user: TestUser, name: string, bytes = 2048): Promise<string> {
-  const form = new FormData();
-  form.append('file', new Blob([new Uint8Array(bytes).fill(65)]), name);
-  const res = await fetch(`${stack.url}/api/v1/files/upload`, { method: 'POST', headers: { Authorization: `Bearer ${user.token}` }, body: form });
-  if (res.status !== 201) throw new Error(`upload ${name}: ${res.status} ${await res.text()}`);
-  return ((await res.json()) as { data: { file_id: string } }).data.file_id;
+  return (await uploadFile(stack, user, name, new Uint8Array(bytes).fill(65))).file_id;
 }
 
 describe.skipIf(!hasChromium)('pages in Chromium: accessibility, 404, phone layout', () => {
@@ -27,9 +23,7 @@ describe.skipIf(!hasChromium)('pages in Chromium: accessibility, 404, phone layo
   let admin: TestUser;
 
   beforeAll(async () => {
-    ensureWebBuilt();
-    stack = await startTestStack({ ECHOFS_PROBE_INTERVAL_MS: '500' });
-    browser = await launch();
+    ({ stack, browser } = await startBrowserStack({ ECHOFS_PROBE_INTERVAL_MS: '500' }));
     user = await stack.register();
     admin = await stack.registerAdmin();
     await uploadSmall(stack, user, LONG_NAME);
@@ -38,10 +32,7 @@ describe.skipIf(!hasChromium)('pages in Chromium: accessibility, 404, phone layo
     await stack.fetchJson(`/api/v1/files/${gone}`, { method: 'DELETE', token: user.token });
   }, 180_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  afterAll(() => stopBrowserStack({ stack, browser }));
 
   /** Each page: how to reach it and what shows it has rendered. */
   const pages: { name: string; as?: 'user' | 'admin'; path: string; ready: (p: Page) => Promise<unknown> }[] = [

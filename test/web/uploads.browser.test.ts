@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Browser } from 'playwright-core';
-import { startTestStack, type TestStack } from '../helpers/stack.js';
-import { ensureWebBuilt, hasChromium, launch, newPage, openSignedIn, seriousViolations, shot } from './browser.js';
+import type { TestStack } from '../helpers/stack.js';
+import { hasChromium, newPage, openSignedIn, seriousViolations, shot, startBrowserStack, stopBrowserStack } from './browser.js';
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -15,16 +15,8 @@ describe.skipIf(!hasChromium)('upload feedback in Chromium', () => {
   let stack: TestStack;
   let browser: Browser;
 
-  beforeAll(async () => {
-    ensureWebBuilt();
-    stack = await startTestStack({});
-    browser = await launch();
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  beforeAll(async () => void ({ stack, browser } = await startBrowserStack({})), 180_000);
+  afterAll(() => stopBrowserStack({ stack, browser }));
 
   it('goes offline mid-upload, waits, resumes by itself when online again, and says why it resumed part-way', async () => {
     const user = await stack.register();

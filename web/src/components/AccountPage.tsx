@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage, type Api, type Session, type User } from '../api.js';
-import { useToast } from './ui.js';
+import { PageHead, useToast } from './ui.js';
 
 type Field = 'current_password' | 'new_password' | 'confirm_password';
 const FIELDS: readonly Field[] = ['current_password', 'new_password', 'confirm_password'];
@@ -70,14 +70,14 @@ export function AccountPage({ api, user, onSession }: { api: Api; user: User; on
 
   return (
     <div className="page account-page">
-      <div className="page-head">
-        <div>
-          <h1>Account</h1>
-          <p className="muted">
+      <PageHead
+        title="Account"
+        subtitle={
+          <>
             Signed in as <strong>{user.username || user.email}</strong> ({user.email}).
-          </p>
-        </div>
-      </div>
+          </>
+        }
+      />
       <section className="card account-card" aria-labelledby="password-heading">
         <h2 id="password-heading">Change password</h2>
         <p className="muted small">Changing it signs out every other device where you are signed in.</p>

@@ -4,7 +4,7 @@ import { formatDuration, formatRelative, formatTime, MODE_DESCRIPTIONS, type Mod
 import { mergeEvents, mergeSamples, RANGES } from '../timeline.js';
 import { FaultPanel } from './FaultPanel.js';
 import { TimelineChart } from './TimelineChart.js';
-import { EmptyState, ErrorBanner, ModeBadge, Spinner, useToast } from './ui.js';
+import { EmptyState, ErrorBanner, ModeBadge, PageHead, Spinner, useToast } from './ui.js';
 
 export const POLL_MS = 2000;
 
@@ -117,9 +117,7 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
   if (!status) {
     return (
       <div className="page">
-        <div className="page-head">
-          <h1>Consistency</h1>
-        </div>
+        <PageHead title="Consistency" />
         {error ? <ErrorBanner message={`Cannot read the controller status: ${error}`} onRetry={() => void poll()} /> : (
           <div className="card loading-card">
             <Spinner label="Loading controller status" /> Loading controller status…
@@ -136,15 +134,11 @@ export function Dashboard({ api, pollMs = POLL_MS }: { api: Api; pollMs?: number
   const band = status.score === null ? undefined : bandOf(status.score, status.thresholds);
   return (
     <div className="page dashboard">
-      <div className="page-head">
-        <div>
-          <h1>Consistency</h1>
-          <p className="muted">
-            Live view of the adaptive controller · updated {lastOk ? formatTime(lastOk) : '—'}
-          </p>
-        </div>
-        <button type="button" className="btn btn-ghost" onClick={refreshAll}>Refresh</button>
-      </div>
+      <PageHead
+        title="Consistency"
+        subtitle={<>Live view of the adaptive controller · updated {lastOk ? formatTime(lastOk) : '—'}</>}
+        actions={<button type="button" className="btn btn-ghost" onClick={refreshAll}>Refresh</button>}
+      />
       {error && <ErrorBanner message={`Lost contact with the controller: ${error.replace(/\.$/, '')}. Showing the last known state.`} />}
 
       <div className="grid grid-top">

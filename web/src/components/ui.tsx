@@ -134,3 +134,16 @@ export function Dialog({ open, title, onClose, children }: { open: boolean; titl
     </dialog>
   );
 }
+
+/** A page's heading: its title, a line under it, and the page's actions at the side. */
+export function PageHead({ title, subtitle, actions }: { title: string; subtitle?: ReactNode; actions?: ReactNode }) {
+  return (
+    <div className="page-head">
+      <div>
+        <h1>{title}</h1>
+        {subtitle !== undefined && <p className="muted">{subtitle}</p>}
+      </div>
+      {actions}
+    </div>
+  );
+}
