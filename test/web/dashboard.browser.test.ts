@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Locator } from 'playwright-core';
 import { ADMIN_EMAIL, type TestStack } from '../helpers/stack.js';
 import { scaled } from '../helpers/load.js';
+import { HANDLE_WIDTH } from '../../web/src/timeline.js';
 import { hasChromium, newPage, openSignedIn, seriousViolations, shot, startBrowserStack, stopBrowserStack } from './browser.js';
 
 /** Each marker's handle shows its own event's text when hovered (the handle's tooltip is its <title>). */
@@ -22,8 +23,13 @@ async function hoverEachHandle(timeline: Locator): Promise<string[]> {
     const marker = markers.nth(i);
     const title = (await marker.locator('title').textContent()) ?? '';
     // Playwright hovers only when the handle itself receives the pointer, not a neighbour over it.
-    await marker.locator('rect.marker-handle').hover();
-    await expect.poll(() => tooltip.textContent()).toBe(title);
+    // The chart moves on with each poll: a hover that a shift carried off the handle is made again.
+    await expect
+      .poll(async () => {
+        await marker.locator('rect.marker-handle').hover();
+        return tooltip.textContent();
+      })
+      .toBe(title);
     seen.push(title);
   }
   return seen;
@@ -61,10 +67,11 @@ describe.skipIf(!hasChromium)('dashboard in Chromium: inject a fault, see A and 
       return titles.some((t) => t.includes('→ A'));
     }, { timeout: scaled(30_000) }).toBe(true);
 
-    // The fault markers' lines nearly coincide, yet every handle is apart and hoverable by itself.
+    // The markers' lines are closer than a handle is wide (their handles would overlap where they
+    // stand), yet every handle is apart and hoverable by itself.
     const lines = await timeline.locator('g[data-marker] > line:first-of-type').evaluateAll((ls) => ls.map((l) => Number(l.getAttribute('x1'))));
     const sorted = [...lines].sort((a, b) => a - b);
-    expect(Math.min(...sorted.slice(1).map((x, i) => x - sorted[i]!))).toBeLessThan(5);
+    expect(Math.min(...sorted.slice(1).map((x, i) => x - sorted[i]!))).toBeLessThan(HANDLE_WIDTH);
     const hovered = await hoverEachHandle(timeline);
     expect(hovered.filter((t) => t.includes('Fault injected'))).toHaveLength(majority);
     expect(hovered.some((t) => t.includes('Mode change'))).toBe(true);
