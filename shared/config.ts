@@ -146,6 +146,7 @@ const schema = z.object({
   ECHOFS_MODE_CACHE_MS: intVar('ECHOFS_MODE_CACHE_MS', 1000, 0, 600_000),
   ECHOFS_PROBE_TIMEOUT_MS: intVar('ECHOFS_PROBE_TIMEOUT_MS', 2000, 50, 120_000),
   ECHOFS_AUDIT_TTL_DAYS: intVar('ECHOFS_AUDIT_TTL_DAYS', 90, 1, 3650),
+  ECHOFS_DURABILITY_BUDGET_MS: intVar('ECHOFS_DURABILITY_BUDGET_MS', 1000, 0, 60_000),
   ECHOFS_PUBLIC_URL: z.string().optional(),
 });
 
@@ -212,6 +213,12 @@ export interface ControllerConfig {
   modeCacheMs: number;
   probeTimeoutMs: number;
   auditTtlDays: number;
+  /**
+   * Latency-aware strong writes (controller mode C only): when the majority-th fastest replica is
+   * much slower than the fastest but expected within this many ms, a write waits a short while for
+   * a majority, then is acknowledged with the copies it has and the rest left pending. 0 turns it off.
+   */
+  durabilityBudgetMs: number;
 }
 
 export const DEFAULT_CONTROLLER: ControllerConfig = {
@@ -226,6 +233,7 @@ export const DEFAULT_CONTROLLER: ControllerConfig = {
   modeCacheMs: 1000,
   probeTimeoutMs: 2000,
   auditTtlDays: 90,
+  durabilityBudgetMs: 1000,
 };
 
 /** "partition=0.4,lag=0.3,..." (any subset) -> weights, defaults for the rest. */
@@ -289,6 +297,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     modeCacheMs: e.ECHOFS_MODE_CACHE_MS,
     probeTimeoutMs: e.ECHOFS_PROBE_TIMEOUT_MS,
     auditTtlDays: e.ECHOFS_AUDIT_TTL_DAYS,
+    durabilityBudgetMs: e.ECHOFS_DURABILITY_BUDGET_MS,
   };
   if (controller.thresholdC > controller.thresholdA) problems.push('ECHOFS_CTRL_THRESHOLD_C must not exceed ECHOFS_CTRL_THRESHOLD_A');
   if (problems.length > 0) throw new ConfigError(problems);

@@ -197,15 +197,19 @@ export function shiftByHint(mode: Mode, hint: Hint | undefined): Mode {
   return mode;
 }
 
+/** Which rule decided an object's mode. */
+export type ModeSourceKind = 'critical' | 'object-override' | 'global-override' | 'hint' | 'controller';
+
 /**
  * The mode of one object: critical key → C always; per-object override; global override; the
- * controller's mode shifted by the object's hint.
+ * controller's mode shifted by the object's hint. `source` says which rule decided ('hint' when a
+ * hint was set, whether or not it shifted the mode).
  */
-export function resolveMode(controllerMode: Mode, p: ObjectPolicy): { mode: Mode; reason: string } {
-  if (p.critical) return { mode: 'C', reason: 'critical key: always strong' };
-  if (p.objectOverride) return { mode: p.objectOverride, reason: `per-object override (${p.objectOverride})` };
-  if (p.globalOverride) return { mode: p.globalOverride, reason: `global override (${p.globalOverride})` };
+export function resolveMode(controllerMode: Mode, p: ObjectPolicy): { mode: Mode; reason: string; source: ModeSourceKind } {
+  if (p.critical) return { mode: 'C', reason: 'critical key: always strong', source: 'critical' };
+  if (p.objectOverride) return { mode: p.objectOverride, reason: `per-object override (${p.objectOverride})`, source: 'object-override' };
+  if (p.globalOverride) return { mode: p.globalOverride, reason: `global override (${p.globalOverride})`, source: 'global-override' };
   const mode = shiftByHint(controllerMode, p.hint);
-  if (mode !== controllerMode) return { mode, reason: `controller mode ${controllerMode} shifted by hint '${p.hint}'` };
-  return { mode, reason: `controller mode ${controllerMode}` };
+  if (mode !== controllerMode) return { mode, reason: `controller mode ${controllerMode} shifted by hint '${p.hint}'`, source: 'hint' };
+  return { mode, reason: `controller mode ${controllerMode}`, source: p.hint && p.hint !== 'none' ? 'hint' : 'controller' };
 }

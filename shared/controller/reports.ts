@@ -7,6 +7,7 @@ import type { ReplicaHealth } from './health.js';
 import type { PolicyInputs, Sample, ScoreParts } from './policy.js';
 import type { AuditEntry, ControlSnapshot } from './store.js';
 import { EMPTY_PENDING_COPIES, type PendingCopiesView } from '../storage/backlog-report.js';
+import type { WritePathDecision, WritePathKind } from './write-path.js';
 
 export interface Backlog {
   pending: number;
@@ -93,6 +94,47 @@ export interface StatusReport {
   hints: { object_id: string; hint: 'strong' | 'available' }[];
   /** Whether the last sample was an emergency (a majority of replicas unreachable or partition risk above the level). */
   emergency: boolean;
+  write_path: WritePathView;
+}
+
+/** The write path of mode C: this process's decision and estimates, and the last change any process audited. */
+export interface WritePathView {
+  path: WritePathKind;
+  reason: string;
+  /** When this process last changed path; null when it never did. */
+  since: string | null;
+  /** Deadline path: how long a write waits for a majority (ms). */
+  wait_ms: number | null;
+  fastest_ms: number | null;
+  majority_ms: number | null;
+  budget_ms: number;
+  replicas: { region: string; reachable: boolean; estimate_ms: number | null; p95_ms: number | null; in_flight_ms: number | null; samples: number }[];
+  /** The newest write path change in the audit log (any process), if among the recent entries. */
+  last_change: { at: string; path: WritePathKind | null; reason: string } | null;
+}
+
+const finite = (x: number | null | undefined): number | null => (x === null || x === undefined || !Number.isFinite(x) ? null : x);
+
+export function writePathView(d: WritePathDecision, budgetMs: number, last?: AuditEntry): WritePathView {
+  const lastPath = last?.detail?.path;
+  return {
+    path: d.path,
+    reason: d.reason,
+    since: d.since > 0 ? new Date(d.since).toISOString() : null,
+    wait_ms: d.waitMs ?? null,
+    fastest_ms: finite(d.fastestMs),
+    majority_ms: finite(d.majorityMs),
+    budget_ms: budgetMs,
+    replicas: d.estimates.map((e) => ({
+      region: e.region,
+      reachable: e.reachable,
+      estimate_ms: finite(e.estimateMs),
+      p95_ms: e.p95Ms,
+      in_flight_ms: e.inFlightAgeMs,
+      samples: e.samples,
+    })),
+    last_change: last ? { at: new Date(last.at).toISOString(), path: lastPath === 'strong' || lastPath === 'deadline' ? lastPath : null, reason: last.reason } : null,
+  };
 }
 
 /** Longest list of overrides or hints a status carries (the counts are always complete). */
@@ -124,6 +166,9 @@ export function statusReportOf(o: {
   at: number;
   /** The health tracker's window (operations per replica). */
   healthWindow: number;
+  writePath: WritePathDecision;
+  /** The newest audited write path change, if any. */
+  lastWritePathChange?: AuditEntry;
 }): StatusReport {
   const { snap, cfg, backlog } = o;
   const s = snap.state;
@@ -159,5 +204,6 @@ export function statusReportOf(o: {
       .slice(0, STATUS_LIST_CAP)
       .map(([object_id, hint]) => ({ object_id, hint })),
     emergency: s.samples.at(-1)?.emergency === true,
+    write_path: writePathView(o.writePath, cfg.durabilityBudgetMs, o.lastWritePathChange),
   };
 }

@@ -11,13 +11,14 @@ import type { ControllerConfig, Mode } from '../config.js';
 import { DEFAULT_CONTROLLER } from '../config.js';
 import { NotFound } from '../errors.js';
 import { logger } from '../observability.js';
-import type { HealthSink, ModeDecision, ModeSource } from '../storage/ports.js';
+import type { DeadlinePath, HealthSink, ModeDecision, ModeSource } from '../storage/ports.js';
 import { HealthTracker } from './health.js';
 import { healthReportOf, statusReportOf, type Backlog, type HealthReport, type StatusReport } from './reports.js';
 import { HISTORY_EVENT_CAP, HISTORY_READ_CAP, historyReport, historyWindow, type HistoryReport } from './history.js';
 import { SnapshotCache } from './snapshot-cache.js';
 import { isCritical, isFileId, objectKey, resolveTarget, type FileOwners, type Protects } from './targets.js';
 import { resolveMode, type Hint } from './policy.js';
+import { WritePath, type WritePathDecision } from './write-path.js';
 import type { AuditEntry, AuditPage, ControllerStore, ControlSnapshot, CriticalKeyInfo } from './store.js';
 
 // The report shapes, where callers of the service have always found them.
@@ -51,6 +52,17 @@ export interface Actor {
 
 const actorName = (a: Actor): string => a.email ?? a.id;
 
+/** The audit action of a change of write path. */
+export const WRITE_PATH_ACTION = 'write_path';
+
+/** What the engine needs of a deadline-path decision; undefined on plain strong. */
+function deadlinePathOf(d: WritePathDecision): DeadlinePath | undefined {
+  if (d.path !== 'deadline' || d.waitMs === undefined) return undefined;
+  const estimatesMs: Record<string, number> = {};
+  for (const e of d.estimates) if (e.estimateMs !== null) estimatesMs[e.region] = e.estimateMs;
+  return { waitMs: d.waitMs, estimatesMs, reason: `deadline path: ${d.reason}` };
+}
+
 const describe = (p: Protects): string => (p.file_id ? `file ${p.file_id} (${p.key})` : p.key);
 
 export class ControllerService implements ModeSource, HealthSink {
@@ -66,6 +78,8 @@ export class ControllerService implements ModeSource, HealthSink {
   private readonly observed = new Set<string>();
   private readonly flushedReachable = new Map<string, boolean>();
   private flushedAt = -Infinity;
+  /** This process's write latency estimates and the write path of mode C (write-path.ts). */
+  readonly writePath: WritePath;
 
   constructor(o: ControllerServiceOptions) {
     this.store = o.store;
@@ -81,6 +95,12 @@ export class ControllerService implements ModeSource, HealthSink {
       ttlMs: this.cfg.modeCacheMs,
       onRead: (s) => this.health.adopt(s.health),
       sleep: o.sleep,
+    });
+    this.writePath = new WritePath({
+      regions: o.regions,
+      budgetMs: this.cfg.durabilityBudgetMs,
+      clock: this.clock,
+      reachable: (r) => this.health.isReachable(r),
     });
   }
 
@@ -126,7 +146,43 @@ export class ControllerService implements ModeSource, HealthSink {
     // Reads are always allowed to hedge: chunks are immutable, so a second holder's copy is the
     // same bytes in every mode, and the hedge delay follows observed latency, so a second request
     // goes out only when the first holder is slow (latency stress).
+    // The latency-aware write path belongs to the controller's own strong mode only: a critical
+    // key, an override or a hint keeps its exact semantics (a majority or a failed write).
+    if (r.mode === 'C' && r.source === 'controller') {
+      const path = deadlinePathOf(await this.currentWritePath());
+      if (path) return { mode: 'C', reason: `${r.reason}; ${path.reason}`, hedgeReads: true, writePath: path };
+    }
     return { mode: r.mode, reason: r.reason, hedgeReads: true };
+  }
+
+  /**
+   * The write path of mode C in this process, from its own write latency estimates. A change is
+   * audited (`write_path`) before the request that made it goes on; a failed audit is logged.
+   */
+  async currentWritePath(): Promise<WritePathDecision> {
+    const { decision, change } = this.writePath.evaluate();
+    if (change) {
+      logger.info('write path changed', { from: change.from, to: change.to, reason: decision.reason });
+      await this.store
+        .appendAudit({
+          kind: 'transition',
+          actor: 'controller',
+          action: WRITE_PATH_ACTION,
+          reason: `write path ${change.from} → ${change.to}: ${decision.reason}`,
+          at: decision.since,
+          detail: {
+            path: change.to,
+            from_path: change.from,
+            wait_ms: decision.waitMs ?? null,
+            fastest_ms: decision.fastestMs ?? null,
+            majority_ms: decision.majorityMs ?? null,
+            budget_ms: this.writePath.budgetMs,
+            estimates_ms: Object.fromEntries(decision.estimates.map((e) => [e.region, e.reachable ? e.estimateMs : null])),
+          },
+        })
+        .catch((err: unknown) => logger.warn('write path change not audited', { error: err as Error }));
+    }
+    return decision;
   }
 
   /** GET /v1/mode: a file id is answered as its owner's file; anything else as given. */
@@ -189,6 +245,10 @@ export class ControllerService implements ModeSource, HealthSink {
 
   recordWrite(): void {
     this.health.recordWrite();
+  }
+
+  writeStarted(region: string): (ok: boolean) => void {
+    return this.writePath.begin(region);
   }
 
   // ---- operations (controller API) ---------------------------------------------------------
@@ -308,14 +368,18 @@ export class ControllerService implements ModeSource, HealthSink {
       }
     }
     const recent = await this.store.listAudit({ limit: 50 });
+    const writePath = await this.currentWritePath();
     return statusReportOf({
       snap,
       cfg: this.cfg,
       backlog,
       replicas: this.health.snapshots(this.regions),
-      transitions: recent.entries.filter((e) => e.kind === 'transition').slice(0, 10),
+      // Mode transitions only: write path changes are audited as transitions too, but are not a mode's reason.
+      transitions: recent.entries.filter((e) => e.kind === 'transition' && e.action !== WRITE_PATH_ACTION).slice(0, 10),
       at: this.clock.now(),
       healthWindow: this.health.windowSize,
+      writePath,
+      lastWritePathChange: recent.entries.find((e) => e.action === WRITE_PATH_ACTION),
     });
   }
 

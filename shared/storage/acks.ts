@@ -2,6 +2,9 @@
  * How many replica acknowledgements a chunk write needs, by mode (DESIGN §2), with N replicas and
  * majority Q = floor(N/2)+1:
  *   C: Q acks, or the write fails.
+ *   C on the controller's deadline path (shared/controller/write-path.ts): Q acks up to its wait,
+ *      then the acks it has (at least one); the wait ends early when, by the replicas' latency
+ *      estimates, no majority can arrive within it.
  *   H: Q acks up to a deadline (or until Q has become impossible), then one ack.
  *   A: one ack.
  * Pure: the caller supplies the write attempts; stragglers keep running after the decision.
@@ -26,8 +29,16 @@ export interface AckOutcome {
   failed: Record<string, string>;
   /** Regions whose attempt was still running at the decision. */
   inFlight: string[];
-  /** True when H accepted fewer than Q acks. */
+  /** True when H, or C on the deadline path, accepted fewer than Q acks. */
   degraded: boolean;
+}
+
+/** C only: the controller's deadline path. */
+export interface MajorityWait {
+  /** How long to wait for Q acks before accepting the ones there are (ms). */
+  waitMs: number;
+  /** Write latency estimates by region (ms); a region without one is assumed able to arrive in time. */
+  estimatesMs: Readonly<Record<string, number>>;
 }
 
 export interface AckPolicy {
@@ -38,6 +49,19 @@ export interface AckPolicy {
   alreadyPresent: number;
   /** H only: how long to wait for Q before accepting one. */
   hybridDeadlineMs: number;
+  /** C only: wait for Q at most this long, then accept what there is (the deadline path). */
+  majorityWait?: MajorityWait;
+}
+
+/**
+ * Whether the acks still missing for a majority cannot arrive within the wait, by the estimates of
+ * the replicas still writing: the (Q − have)-th fastest of them is expected after the wait ends.
+ */
+function majorityOutOfReach(inFlight: readonly string[], need: number, w: MajorityWait): boolean {
+  if (need <= 0) return false;
+  if (inFlight.length < need) return true;
+  const expected = inFlight.map((r) => w.estimatesMs[r] ?? 0).sort((a, b) => a - b);
+  return (expected[need - 1] as number) > w.waitMs;
 }
 
 export function awaitAcks(attempts: readonly Attempt[], policy: AckPolicy): Promise<AckOutcome> {
@@ -62,9 +86,16 @@ export function awaitAcks(attempts: readonly Attempt[], policy: AckPolicy): Prom
       const qPossible = have + remaining >= q;
       if (have >= q) return decide(true, false);
       switch (policy.mode) {
-        case 'C':
-          if (!qPossible) decide(false, false);
+        case 'C': {
+          const w = policy.majorityWait;
+          if (w && have >= 1) {
+            const inFlight = attempts.map((a) => a.region).filter((r) => !acked.includes(r) && !(r in failed));
+            if (deadlinePassed || !qPossible || majorityOutOfReach(inFlight, q - have, w)) return decide(true, true);
+            return;
+          }
+          if (w ? remaining === 0 : !qPossible) decide(false, false);
           return;
+        }
         case 'A':
           if (have >= 1) return decide(true, have < q);
           if (remaining === 0) decide(false, false);
@@ -75,11 +106,12 @@ export function awaitAcks(attempts: readonly Attempt[], policy: AckPolicy): Prom
           return;
       }
     };
-    if (policy.mode === 'H') {
+    const waitMs = policy.mode === 'H' ? policy.hybridDeadlineMs : policy.mode === 'C' ? policy.majorityWait?.waitMs : undefined;
+    if (waitMs !== undefined) {
       timer = setTimeout(() => {
         deadlinePassed = true;
         evaluate();
-      }, Math.max(0, policy.hybridDeadlineMs));
+      }, Math.max(0, waitMs));
       timer.unref?.();
     }
     for (const a of attempts) {

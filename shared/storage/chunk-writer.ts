@@ -1,7 +1,8 @@
 /**
- * The chunk writer: stores one chunk on the replicas under the object's mode (quorum, hybrid
- * deadline or one ack), records where its copies live (present / pending placements), marks
- * straggling copies present when they land, and fails a strong write that cannot reach a majority.
+ * The chunk writer: stores one chunk on the replicas under the object's mode (quorum, the strong
+ * mode's deadline path, hybrid deadline or one ack), records where its copies live (present /
+ * pending placements), marks straggling copies present when they land, and fails a strong write
+ * that cannot reach a majority.
  */
 import { BadRequest, PayloadTooLarge, Unavailable } from '../errors.js';
 import { metrics, MetricUnit } from '../observability.js';
@@ -43,9 +44,17 @@ export class ChunkWriter {
     const writeStarted = performance.now();
     const attempts: Attempt[] = targets.map((region) => ({
       region,
-      done: this.ctx.timed(region, () => this.ctx.store(region).put(key, enc.stored)),
+      done: this.ctx.timedWrite(region, () => this.ctx.store(region).put(key, enc.stored)),
     }));
-    const outcome = await awaitAcks(attempts, { mode, replicas: this.ctx.regions.length, alreadyPresent: present.length, hybridDeadlineMs: this.ctx.hybridDeadlineMs() });
+    // The controller's deadline path applies to strong writes only (see ModeDecision.writePath).
+    const path = mode === 'C' ? decision.writePath : undefined;
+    const outcome = await awaitAcks(attempts, {
+      mode,
+      replicas: this.ctx.regions.length,
+      alreadyPresent: present.length,
+      hybridDeadlineMs: this.ctx.hybridDeadlineMs(),
+      ...(path ? { majorityWait: { waitMs: path.waitMs, estimatesMs: path.estimatesMs } } : {}),
+    });
     const holders = [...present, ...outcome.acked];
     const pending = this.ctx.regions.filter((r) => !holders.includes(r));
 
@@ -60,12 +69,13 @@ export class ChunkWriter {
       // A straggler that fails stays pending for the replicator; its failure was already observed.
       this.ctx.track(a.done.then(() => this.markPresent(ownerId, hash, a.region), () => undefined));
     }
+    // A strong write the deadline path acknowledged with fewer than a majority is hybrid, truthfully.
+    let ackMode = this.ctx.ackMode(decision, holders.length);
+    let satisfied = outcome.satisfied;
     // A write waiting for its quorum may outlive the mode it started under: when a majority became
     // unreachable meanwhile, the controller has moved to available (emergency). The write is then
     // acknowledged under the mode in force when it completes, with the copy it has; a critical key
     // or an override still resolves to strong, and the write fails.
-    let ackMode = mode;
-    let satisfied = outcome.satisfied;
     if (!satisfied && mode !== 'A' && holders.length >= 1 && redecide) {
       const now = await redecide().catch(() => undefined);
       if (now?.mode === 'A') {
@@ -77,13 +87,14 @@ export class ChunkWriter {
     if (!satisfied) {
       metrics.addMetric('ChunkWriteRejected', MetricUnit.Count, 1);
       const why = Object.entries(outcome.failed).map(([r, e]) => `${r}: ${e}`).join('; ');
+      const needed = this.ctx.copiesNeeded(decision);
       throw new Unavailable(
-        mode === 'C'
+        needed > 1
           ? `Strong write needs ${q} of ${this.ctx.regions.length} replicas and only ${holders.length} acknowledged; nothing was committed. Retry later. (${why})`
           : `No replica acknowledged the write; nothing was committed. Retry later. (${why})`,
         5,
         'replicas_unavailable',
-        { mode, acked: holders, needed: mode === 'C' ? q : 1 },
+        { mode, acked: holders, needed },
       );
     }
     this.ctx.health.recordWrite?.(plain.length);

@@ -64,9 +64,17 @@ export class EngineContext {
     return this.modeSource.modeFor(ownerId, name);
   }
 
-  /** Copies a chunk needs before a commit may count on it: a majority in strong mode, else one. */
-  copiesNeeded(mode: Mode): number {
-    return mode === 'C' ? this.quorum : 1;
+  /** Copies a chunk needs before a commit may count on it: a majority in strong mode (not on its deadline path), else one. */
+  copiesNeeded(decision: Pick<ModeDecision, 'mode' | 'writePath'>): number {
+    return decision.mode === 'C' && !decision.writePath ? this.quorum : 1;
+  }
+
+  /**
+   * The mode a write is acknowledged under, from the mode it was decided under and the regions
+   * holding it: a strong write on the deadline path that holds fewer than a majority is hybrid.
+   */
+  ackMode(decision: Pick<ModeDecision, 'mode' | 'writePath'>, holders: number): Mode {
+    return decision.mode === 'C' && decision.writePath && holders < this.quorum ? 'H' : decision.mode;
   }
 
   /** Wait for background replica work that outlived its request (tests, shutdown). */
@@ -96,6 +104,19 @@ export class EngineContext {
     let worst = 0;
     for (const r of this.regions) worst = Math.max(worst, this.health.latency?.(r) ?? 0);
     return Math.min(this.hybrid.maxMs, Math.max(this.hybrid.minMs, worst * this.hybrid.factor));
+  }
+
+  /** A chunk write to one replica: timed into health, and into the write latency estimates. */
+  async timedWrite<T>(region: string, op: () => Promise<T>): Promise<T> {
+    const end = this.health.writeStarted?.(region);
+    try {
+      const v = await this.timed(region, op);
+      end?.(true);
+      return v;
+    } catch (err) {
+      end?.(false);
+      throw err;
+    }
   }
 
   /** Run one replica call and report its outcome to the health sink (not when we cancelled it ourselves). */

@@ -22,6 +22,21 @@ export interface ModeDecision {
   reason: string;
   /** Reads may hedge to further holders when the first is slow (default); false reads holders one by one. */
   hedgeReads?: boolean;
+  /**
+   * Mode C from the controller's own decision only (never a critical key, an override or a strong
+   * hint): the latency-aware deadline path (shared/controller/write-path.ts). A chunk write waits
+   * for a majority at most `waitMs`, then is acknowledged with the copies it has (reported as mode
+   * H, degraded, with the rest pending); a commit needs one copy of each chunk.
+   */
+  writePath?: DeadlinePath;
+}
+
+export interface DeadlinePath {
+  /** How long a write waits for a majority (ms). */
+  waitMs: number;
+  /** Write latency estimates by region (ms): the wait ends early when no majority can arrive within it. */
+  estimatesMs: Record<string, number>;
+  reason: string;
 }
 
 /** Object key of a chunk: owner id (a uuid) and the SHA-256 hex of the plaintext; never user text. */
@@ -44,6 +59,8 @@ export interface HealthSink {
   latency?(region: string): number | undefined;
   /** Persist the observations made so far where other processes see them (awaited within the request). */
   flush?(): Promise<void>;
+  /** A chunk write to `region` starts (write latency estimates); call the result with its outcome when it ends. */
+  writeStarted?(region: string): (ok: boolean) => void;
 }
 
 /** A mode source for a fixed mode (ECHOFS_MODE), used until the controller decides per object. */

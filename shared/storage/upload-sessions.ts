@@ -79,7 +79,7 @@ export class UploadSessions {
     const hashes = [...new Set(input.chunks.map((c) => c.hash))];
     await this.ctx.catalog.touchChunks(ownerId, hashes, now);
     const decision = await this.ctx.decide(ownerId, name);
-    const missing = await this.missingChunks(ownerId, hashes, this.ctx.copiesNeeded(decision.mode));
+    const missing = await this.missingChunks(ownerId, hashes, this.ctx.copiesNeeded(decision));
     return { uploadId: s.id, name, size: input.size, sha256: input.sha256, chunks: input.chunks.length, missing, expiresAt, committed: false, chunkSize: CHUNK_SIZE };
   }
 
@@ -95,7 +95,7 @@ export class UploadSessions {
 
   async getSession(ownerId: string, uploadId: string): Promise<SessionInfo> {
     const s = await this.session(ownerId, uploadId);
-    const need = s.committedAt ? 1 : this.ctx.copiesNeeded((await this.ctx.decide(ownerId, s.name)).mode);
+    const need = s.committedAt ? 1 : this.ctx.copiesNeeded(await this.ctx.decide(ownerId, s.name));
     const missing = s.committedAt ? [] : await this.missingChunks(ownerId, s.chunks.map((c) => c.hash), need);
     return { uploadId: s.id, name: s.name, size: Number(s.size), sha256: s.sha256, chunks: s.chunks.length, missing, expiresAt: s.expiresAt, committed: s.committedAt !== null, chunkSize: CHUNK_SIZE };
   }
@@ -207,7 +207,7 @@ export class UploadSessions {
     const s = await this.session(ownerId, uploadId);
     if (s.committedAt) throw new Conflict('This upload session was already committed.', 'upload_committed');
     const decision = await this.ctx.decide(ownerId, s.name);
-    const missing = await this.missingChunks(ownerId, s.chunks.map((c) => c.hash), this.ctx.copiesNeeded(decision.mode));
+    const missing = await this.missingChunks(ownerId, s.chunks.map((c) => c.hash), this.ctx.copiesNeeded(decision));
     if (missing.length > 0) {
       throw new BadRequest(
         `${missing.length} chunk(s) are not stored on enough replicas for mode ${decision.mode} yet; send them (PUT /api/v1/uploads/{id}/chunks/{hash}), then commit again.`,
@@ -229,8 +229,10 @@ export class UploadSessions {
       present.set(p.region, held);
     }
     const acked = this.ctx.regions.filter((r) => (present.get(r)?.size ?? 0) === hashes.length);
-    const f = await this.commits.commitVersion(ownerId, { name: s.name, size: Number(s.size), sha256: s.sha256, contentType: s.contentType, chunks: s.chunks, mode: decision.mode, ifMatch, sessionId: s.id });
-    return { ...f, ack: this.commits.ack(decision.mode, acked, []) };
+    // On the strong mode's deadline path, a version held by fewer than a majority is acknowledged as hybrid.
+    const mode = this.ctx.ackMode(decision, acked.length);
+    const f = await this.commits.commitVersion(ownerId, { name: s.name, size: Number(s.size), sha256: s.sha256, contentType: s.contentType, chunks: s.chunks, mode, ifMatch, sessionId: s.id });
+    return { ...f, ack: this.commits.ack(mode, acked, []) };
   }
 
   async abortSession(ownerId: string, uploadId: string): Promise<void> {

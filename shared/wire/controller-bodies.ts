@@ -87,6 +87,33 @@ export const auditEntryBody = z
   .meta({ id: 'AuditEntry' });
 export type AuditEntryBody = z.infer<typeof auditEntryBody>;
 
+export const writePathBody = z
+  .object({
+    path: z.enum(['strong', 'deadline']).meta({ description: "Mode C's write path in the answering process: 'strong' waits for a majority; 'deadline' waits at most wait_ms, then acknowledges with the copies it has." }),
+    reason: z.string(),
+    since: iso.nullable().meta({ description: 'When the answering process last changed path; null when it never did.' }),
+    wait_ms: z.number().nullable().meta({ description: 'Deadline path: how long a write waits for a majority.' }),
+    fastest_ms: z.number().nullable().meta({ description: "The fastest replica's write latency estimate." }),
+    majority_ms: z.number().nullable().meta({ description: "The majority-th fastest replica's write latency estimate (null: unreachable)." }),
+    budget_ms: z.number().meta({ description: 'ECHOFS_DURABILITY_BUDGET_MS: the deadline path is taken only while the majority-th estimate is within it.' }),
+    replicas: z.array(
+      z.object({
+        region: z.string(),
+        reachable: z.boolean(),
+        estimate_ms: z.number().nullable().meta({ description: 'P95 of recent successful chunk writes, raised to the age of the oldest write in flight; null when unknown or unreachable.' }),
+        p95_ms: z.number().nullable(),
+        in_flight_ms: z.number().nullable(),
+        samples: z.number().int(),
+      }),
+    ),
+    last_change: z
+      .object({ at: iso, path: z.enum(['strong', 'deadline']).nullable(), reason: z.string() })
+      .nullable()
+      .meta({ description: "The newest write path change in the audit log (any process's), if among the recent entries." }),
+  })
+  .meta({ id: 'WritePath', description: "The latency-aware write path of the controller's strong mode; estimates are the answering process's own observations." });
+export type WritePathBody = z.infer<typeof writePathBody>;
+
 export const statusBody = z
   .looseObject({
     mode: modeEnum,
@@ -113,6 +140,7 @@ export const statusBody = z
     object_override_list: z.array(z.object({ object_id: z.string(), mode: modeEnum, actor: z.string(), at: iso })),
     hints: z.array(z.object({ object_id: z.string(), hint: z.enum(['strong', 'available']) })),
     emergency: z.boolean(),
+    write_path: writePathBody,
   })
   .meta({ id: 'ControllerStatus' });
 export type StatusBody = z.infer<typeof statusBody>;

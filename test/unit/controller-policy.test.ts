@@ -223,14 +223,14 @@ describe('per-object resolution', () => {
     expect(resolveMode('C', { critical: false, objectOverride: 'H', globalOverride: 'A', hint: 'strong' }).mode).toBe('H');
   });
   it('global override beats the controller and the hint', () => {
-    expect(resolveMode('C', { critical: false, globalOverride: 'A', hint: 'strong' })).toEqual({ mode: 'A', reason: 'global override (A)' });
+    expect(resolveMode('C', { critical: false, globalOverride: 'A', hint: 'strong' })).toEqual({ mode: 'A', reason: 'global override (A)', source: 'global-override' });
   });
   it('otherwise the controller mode shifted by the hint', () => {
     expect(resolveMode('H', { critical: false, hint: 'strong' }).mode).toBe('C');
     expect(resolveMode('H', { critical: false, hint: 'available' }).mode).toBe('A');
     expect(resolveMode('A', { critical: false, hint: 'strong' }).mode).toBe('H');
     expect(resolveMode('C', { critical: false, hint: 'available' }).mode).toBe('H');
-    expect(resolveMode('H', { critical: false, hint: 'none' })).toEqual({ mode: 'H', reason: 'controller mode H' });
+    expect(resolveMode('H', { critical: false, hint: 'none' })).toEqual({ mode: 'H', reason: 'controller mode H', source: 'controller' });
   });
   it('a hint never shifts past the ends', () => {
     expect(shiftByHint('C', 'strong')).toBe('C');

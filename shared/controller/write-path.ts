@@ -1,0 +1,251 @@
+/**
+ * The latency-aware write path of the controller's own strong mode (C).
+ *
+ * Each replica's write latency estimate is the P95 of its recent successful chunk writes, raised to
+ * the age of its oldest write still in flight (so a black-holed replica looks slow at once, before
+ * any call to it has failed); a replica the health picture judges unreachable counts as infinitely
+ * slow. With N replicas and majority Q, let `fastest` be the smallest estimate and `majority-th`
+ * the Q-th smallest:
+ *
+ *   majority-th > 1.5 × fastest + 15 ms and majority-th ≤ the durability budget
+ *     → deadline path: a write waits for a majority at most 1.2 × fastest (clamped 10 ms–1 s),
+ *       then is acknowledged with the copies it holds; the rest stay pending for the straggling
+ *       writes and the replicator, and the acknowledgement says so (degraded, pending).
+ *   otherwise → plain strong: a majority or the write fails (a majority beyond the budget is the
+ *       controller's business: its partition input and emergency rule, not this path's).
+ *
+ * A change of path is taken at most once per `dwellMs`, except a change to strong for any reason
+ * other than the replicas having drawn level again (budget exceeded, estimates missing), which is
+ * taken at once. The estimates are this process's own observations: nothing here needs memory
+ * shared with other processes for correctness (an unknown estimate means plain strong).
+ */
+import type { Clock } from '../clock.js';
+import { percentile } from './health.js';
+
+export type WritePathKind = 'strong' | 'deadline';
+
+/** Why a path was proposed. */
+export type WritePathCause = 'off' | 'single' | 'unknown' | 'unreachable' | 'over-budget' | 'level' | 'slow-majority';
+
+export const WRITE_PATH = {
+  /** The majority-th replica counts as slow above slowFactor × fastest + slowMarginMs. */
+  slowFactor: 1.5,
+  slowMarginMs: 15,
+  /** The deadline path waits waitFactor × fastest for a majority, clamped to [minWaitMs, maxWaitMs]. */
+  waitFactor: 1.2,
+  minWaitMs: 10,
+  maxWaitMs: 1000,
+  /** Successful writes kept per replica for its P95, and how long one counts. */
+  windowOps: 20,
+  maxAgeMs: 60_000,
+  /** Least time between two changes of path (except an immediate return to strong). */
+  dwellMs: 1000,
+} as const;
+
+export interface ReplicaWriteEstimate {
+  region: string;
+  reachable: boolean;
+  /** P95 of the recent successful writes (ms), if any. */
+  p95Ms: number | null;
+  /** Age of the oldest write still in flight (ms), if any. */
+  inFlightAgeMs: number | null;
+  /** The estimate: max of the two; Infinity when unreachable; null when nothing is known. */
+  estimateMs: number | null;
+  /** Successful writes the P95 was taken over. */
+  samples: number;
+}
+
+export interface WritePathProposal {
+  path: WritePathKind;
+  cause: WritePathCause;
+  reason: string;
+  /** Deadline path: how long a write waits for a majority (ms). */
+  waitMs?: number;
+  fastestMs?: number;
+  majorityMs?: number;
+}
+
+const round = (x: number): number => Math.round(x * 10) / 10;
+const fmtMs = (x: number): string => (Number.isFinite(x) ? `${Math.round(x)} ms` : '∞');
+
+/** How long a deadline-path write waits for a majority, from the fastest replica's estimate. */
+export function majorityWaitMs(fastestMs: number): number {
+  return Math.round(Math.min(WRITE_PATH.maxWaitMs, Math.max(WRITE_PATH.minWaitMs, WRITE_PATH.waitFactor * fastestMs)));
+}
+
+/** The path the estimates call for (pure; no dwell). */
+export function proposeWritePath(estimates: readonly ReplicaWriteEstimate[], quorum: number, budgetMs: number): WritePathProposal {
+  if (budgetMs <= 0) return { path: 'strong', cause: 'off', reason: 'latency-aware writes are off (durability budget 0)' };
+  if (quorum <= 1 || estimates.length < 2) return { path: 'strong', cause: 'single', reason: 'one copy is a majority: nothing to wait for' };
+  const unknown = estimates.filter((e) => e.reachable && e.estimateMs === null).map((e) => e.region);
+  if (unknown.length > 0) return { path: 'strong', cause: 'unknown', reason: `no recent write latency for ${unknown.join(', ')}: writes wait for a majority` };
+  const sorted = estimates
+    .map((e) => ({ region: e.region, ms: e.reachable ? (e.estimateMs as number) : Number.POSITIVE_INFINITY }))
+    .sort((a, b) => a.ms - b.ms);
+  const fastest = sorted[0] as { region: string; ms: number };
+  const majorityTh = sorted[Math.min(quorum, sorted.length) - 1] as { region: string; ms: number };
+  const figures = { fastestMs: round(fastest.ms), majorityMs: round(majorityTh.ms) };
+  if (!Number.isFinite(fastest.ms)) return { path: 'strong', cause: 'unreachable', reason: 'no replica is reachable' };
+  if (majorityTh.ms > budgetMs) {
+    return {
+      path: 'strong',
+      cause: 'over-budget',
+      reason: `the majority-th fastest replica (${majorityTh.region}, ${fmtMs(majorityTh.ms)}) is beyond the durability budget of ${budgetMs} ms: writes wait for a majority`,
+      ...(Number.isFinite(majorityTh.ms) ? figures : { fastestMs: figures.fastestMs }),
+    };
+  }
+  const slowAbove = WRITE_PATH.slowFactor * fastest.ms + WRITE_PATH.slowMarginMs;
+  if (majorityTh.ms > slowAbove) {
+    const waitMs = majorityWaitMs(fastest.ms);
+    return {
+      path: 'deadline',
+      cause: 'slow-majority',
+      reason:
+        `the majority-th fastest replica (${majorityTh.region}, ${fmtMs(majorityTh.ms)}) is slower than 1.5 × the fastest (${fastest.region}, ${fmtMs(fastest.ms)}) + 15 ms ` +
+        `and within the durability budget of ${budgetMs} ms: a write waits at most ${waitMs} ms for a majority, then is acknowledged with the copies it has`,
+      waitMs,
+      ...figures,
+    };
+  }
+  return {
+    path: 'strong',
+    cause: 'level',
+    reason: `the majority-th fastest replica (${majorityTh.region}, ${fmtMs(majorityTh.ms)}) is within 1.5 × the fastest (${fmtMs(fastest.ms)}) + 15 ms: writes wait for a majority`,
+    ...figures,
+  };
+}
+
+/** The write path in force in this process. */
+export interface WritePathDecision extends WritePathProposal {
+  /** Clock ms of the last change of path in this process; 0 when it never changed. */
+  since: number;
+  estimates: ReplicaWriteEstimate[];
+}
+
+export interface WritePathChange {
+  from: WritePathKind;
+  to: WritePathKind;
+  decision: WritePathDecision;
+}
+
+export interface WritePathOptions {
+  regions: readonly string[];
+  /** ECHOFS_DURABILITY_BUDGET_MS. */
+  budgetMs: number;
+  clock: Clock;
+  /** The health picture's reachability judgement (probes and the data path). */
+  reachable: (region: string) => boolean;
+  dwellMs?: number;
+  windowOps?: number;
+  maxAgeMs?: number;
+}
+
+interface Entry {
+  /** Successful writes, oldest first: when they ended and how long they took. */
+  ok: { at: number; ms: number }[];
+  /** Writes in flight: id -> start (clock ms). */
+  inFlight: Map<number, number>;
+}
+
+export class WritePath {
+  private readonly o: WritePathOptions;
+  private readonly entries = new Map<string, Entry>();
+  private seq = 0;
+  private current: { path: WritePathKind; cause: WritePathCause; reason: string; since: number } = {
+    path: 'strong',
+    cause: 'unknown',
+    reason: 'no write observed yet: writes wait for a majority',
+    since: 0,
+  };
+  private changedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(o: WritePathOptions) {
+    this.o = o;
+    for (const r of o.regions) this.entry(r);
+  }
+
+  get budgetMs(): number {
+    return this.o.budgetMs;
+  }
+
+  private entry(region: string): Entry {
+    let e = this.entries.get(region);
+    if (!e) {
+      e = { ok: [], inFlight: new Map() };
+      this.entries.set(region, e);
+    }
+    return e;
+  }
+
+  /** A chunk write to `region` starts; call the returned function with its outcome when it ends. */
+  begin(region: string): (ok: boolean) => void {
+    const e = this.entry(region);
+    const id = ++this.seq;
+    const started = this.o.clock.now();
+    e.inFlight.set(id, started);
+    return (ok: boolean) => {
+      if (!e.inFlight.delete(id)) return;
+      if (!ok) return;
+      const at = this.o.clock.now();
+      e.ok.push({ at, ms: Math.max(0, at - started) });
+      const max = this.o.windowOps ?? WRITE_PATH.windowOps;
+      if (e.ok.length > max) e.ok.splice(0, e.ok.length - max);
+    };
+  }
+
+  estimate(region: string, now = this.o.clock.now()): ReplicaWriteEstimate {
+    const e = this.entry(region);
+    const from = now - (this.o.maxAgeMs ?? WRITE_PATH.maxAgeMs);
+    while (e.ok.length > 0 && (e.ok[0] as { at: number }).at < from) e.ok.shift();
+    const p95 = percentile(e.ok.map((x) => x.ms), 95) ?? null;
+    let oldest: number | undefined;
+    for (const t of e.inFlight.values()) oldest = oldest === undefined ? t : Math.min(oldest, t);
+    const age = oldest === undefined ? null : Math.max(0, now - oldest);
+    const reachable = this.o.reachable(region);
+    const known = p95 !== null || age !== null ? Math.max(p95 ?? 0, age ?? 0) : null;
+    return {
+      region,
+      reachable,
+      p95Ms: p95 === null ? null : round(p95),
+      inFlightAgeMs: age === null ? null : round(age),
+      estimateMs: !reachable ? Number.POSITIVE_INFINITY : known === null ? null : round(known),
+      samples: e.ok.length,
+    };
+  }
+
+  estimates(now = this.o.clock.now()): ReplicaWriteEstimate[] {
+    return this.o.regions.map((r) => this.estimate(r, now));
+  }
+
+  /**
+   * The path for a write starting now, and the change of path this call made (if any): the caller
+   * audits it. Stays on the current path within `dwellMs` of the last change, except that a return
+   * to strong for any reason but the replicas drawing level is taken at once.
+   */
+  evaluate(): { decision: WritePathDecision; change?: WritePathChange } {
+    const now = this.o.clock.now();
+    const estimates = this.estimates(now);
+    const quorum = Math.floor(this.o.regions.length / 2) + 1;
+    const p = proposeWritePath(estimates, quorum, this.o.budgetMs);
+    const from = this.current.path;
+    let change: WritePathChange | undefined;
+    if (p.path !== from) {
+      const immediate = p.path === 'strong' && p.cause !== 'level';
+      if (immediate || now - this.changedAt >= (this.o.dwellMs ?? WRITE_PATH.dwellMs)) {
+        this.current = { path: p.path, cause: p.cause, reason: p.reason, since: now };
+        this.changedAt = now;
+        change = { from, to: p.path, decision: { ...p, since: now, estimates } };
+      }
+    } else {
+      this.current = { ...this.current, cause: p.cause, reason: p.reason };
+    }
+    if (change) return { decision: change.decision, change };
+    if (p.path === this.current.path) return { decision: { ...p, since: this.current.since, estimates } };
+    // Held on the current path by the dwell time: its figures are today's, its reason the one it was taken for.
+    const held: WritePathDecision = { path: this.current.path, cause: this.current.cause, reason: `${this.current.reason} (held: the path changed less than ${this.o.dwellMs ?? WRITE_PATH.dwellMs} ms ago)`, since: this.current.since, estimates };
+    if (p.fastestMs !== undefined) held.fastestMs = p.fastestMs;
+    if (p.majorityMs !== undefined) held.majorityMs = p.majorityMs;
+    if (held.path === 'deadline') held.waitMs = majorityWaitMs(p.fastestMs ?? WRITE_PATH.maxWaitMs);
+    return { decision: held };
+  }
+}
