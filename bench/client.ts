@@ -270,6 +270,8 @@ export interface StatusView {
   backlog?: number;
   /** Age of the oldest pending row, ms. */
   lagMs?: number;
+  /** The strong mode's write path in the answering process (latency-aware servers only). */
+  writePath?: 'strong' | 'deadline';
 }
 
 const MODES = new Set(['C', 'H', 'A']);
@@ -288,6 +290,7 @@ export function readStatus(s: unknown): StatusView {
       ...(st.score !== null ? { score: st.score } : {}),
       backlog: st.backlog.pending + st.backlog.missing,
       lagMs: st.replication_lag_ms,
+      writePath: st.write_path.path,
     };
   }
   const out: StatusView = {};

@@ -3,7 +3,7 @@
  * hand-written SVG chart of latency and mode over time for each partition scenario.
  */
 import type { ScenarioResult } from './runner.js';
-import { PUBLISHED, STRATEGIES, STRATEGY_TITLES, type StrategyName } from './scenarios.js';
+import { PUBLISHED, STRATEGIES, STRATEGY_TITLES, TARGETS, type StrategyName } from './scenarios.js';
 import { fmt, fmtPct, pct, type Percentiles } from './stats.js';
 
 export interface BenchMeta {
@@ -11,6 +11,8 @@ export interface BenchMeta {
   finishedAt: string;
   command: string;
   smoke: boolean;
+  /** `--quick`: geo, delay-1 and isolate-1 with short windows. */
+  quick?: boolean;
   node: string;
   cpus: number;
   regions: string[];
@@ -44,9 +46,10 @@ function causes(c: Record<string, number>): string {
 function modeTime(r: ScenarioResult): string {
   const total = Object.values(r.modes.timeMs).reduce((a, b) => a + b, 0);
   if (total === 0) return r.modes.source === 'none' ? '–' : Object.entries(r.modes.writesByMode).map(([m, n]) => `${m} ${n}w`).join(' ');
+  const deadline = r.modes.deadlinePathMs;
   return ['C', 'H', 'A']
     .filter((m) => (r.modes.timeMs[m] ?? 0) > 0)
-    .map((m) => `${m} ${fmt((100 * (r.modes.timeMs[m] ?? 0)) / total)}%`)
+    .map((m) => `${m} ${fmt((100 * (r.modes.timeMs[m] ?? 0)) / total)}%${m === 'C' && deadline > 0 ? ` (deadline path ${fmt((100 * deadline) / total)}%)` : ''}`)
     .join(' ');
 }
 
@@ -78,6 +81,79 @@ export function publishedComparison(results: readonly ScenarioResult[], profile:
     const pub = PUBLISHED.rows[i] as { strong: string; adaptive: string };
     lines.push(`| ${metric} | ${pub.strong} | ${pub.adaptive} | ${STRATEGIES.map((s) => cell(scenario, s, f)).join(' | ')} |`);
   });
+  return lines.join('\n');
+}
+
+/** Adaptive beside the better of the two fixed strategies in one scenario. */
+export interface AdaptiveComparison {
+  profile: string;
+  scenario: string;
+  title: string;
+  adaptive: { p50: number | null; p95: number | null; faultP50: number | null };
+  /** The fixed strategy with the lower write P50 (over the whole run). */
+  better: { strategy: StrategyName; p50: number | null; p95: number | null; faultP50: number | null } | null;
+  /** adaptive P50 ÷ better P50 (whole run, and in the fault window where there is one). */
+  ratio: number | null;
+  faultRatio: number | null;
+  /** The adaptive run's durability window P95 (ms) and how many of its chunks were under a majority at the ack. */
+  durabilityP95Ms: number | null;
+  underMajorityAtAck: number;
+  tracked: number;
+  anomalies: { lost: number; stale: number; corrupt: number };
+  /** Within TARGETS (ratio and durability window) with no anomaly; null when a figure is missing. */
+  met: boolean | null;
+}
+
+const ratioOf = (a: number | null, b: number | null): number | null => (a === null || b === null || b <= 0 ? null : a / b);
+
+export function adaptiveComparison(results: readonly ScenarioResult[], profile: string): AdaptiveComparison[] {
+  const rows: AdaptiveComparison[] = [];
+  for (const a of results.filter((r) => r.profile === profile && r.strategy === 'adaptive')) {
+    const fixed = (['strong', 'available'] as const)
+      .map((s) => find(results, profile, a.scenario, s))
+      .filter((r): r is ScenarioResult => r !== undefined && r.write.all.p50 !== null)
+      .sort((x, y) => (x.write.all.p50 as number) - (y.write.all.p50 as number));
+    const b = fixed[0];
+    const hasFault = a.partition || a.scenario.startsWith('delay');
+    const ratio = ratioOf(a.write.all.p50, b?.write.all.p50 ?? null);
+    const faultRatio = hasFault ? ratioOf(a.write.fault.p50, b?.write.fault.p50 ?? null) : null;
+    const d = a.durability;
+    const durabilityP95Ms = d.method === 'unavailable' ? null : d.window.p95;
+    const c = a.checker;
+    const anomalies = { lost: c.lostWrites, stale: c.staleReads, corrupt: c.corruptReads + c.corruptVerifications + c.phantomReads };
+    const clean = anomalies.lost + anomalies.stale + anomalies.corrupt === 0;
+    rows.push({
+      profile,
+      scenario: a.scenario,
+      title: a.title,
+      adaptive: { p50: a.write.all.p50, p95: a.write.all.p95, faultP50: hasFault ? a.write.fault.p50 : null },
+      better: b ? { strategy: b.strategy, p50: b.write.all.p50, p95: b.write.all.p95, faultP50: hasFault ? b.write.fault.p50 : null } : null,
+      ratio,
+      faultRatio,
+      durabilityP95Ms,
+      underMajorityAtAck: d.underMajorityAtAck,
+      tracked: d.tracked,
+      anomalies,
+      met: ratio === null ? null : ratio <= TARGETS.latencyRatio && (durabilityP95Ms === null || durabilityP95Ms <= TARGETS.durabilityP95Ms) && clean,
+    });
+  }
+  return rows;
+}
+
+const fmtRatio = (r: number | null) => (r === null ? '–' : `${r.toFixed(2)}×`);
+
+export function comparisonTable(results: readonly ScenarioResult[], profile: string): string {
+  const lines = [
+    `| scenario | adaptive write P50 / P95 ms | better fixed: P50 / P95 ms | ratio (P50) | in fault: adaptive / better P50 ms, ratio | durability window P95 ms (under majority at ack) | lost / stale / corrupt | target met |`,
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of adaptiveComparison(results, profile)) {
+    const better = r.better ? `${STRATEGY_TITLES[r.better.strategy]}: ${fmt(r.better.p50)} / ${fmt(r.better.p95)}` : 'n/a';
+    const fault = r.adaptive.faultP50 === null ? '–' : `${fmt(r.adaptive.faultP50)} / ${fmt(r.better?.faultP50 ?? null)}, ${fmtRatio(r.faultRatio)}`;
+    const dur = r.durabilityP95Ms === null ? 'n/a' : `${fmt(r.durabilityP95Ms)} (${r.underMajorityAtAck}/${r.tracked})`;
+    const met = r.met === null ? '–' : r.met ? 'yes' : 'no';
+    lines.push(`| ${r.title} | ${fmt(r.adaptive.p50)} / ${fmt(r.adaptive.p95)} | ${better} | ${fmtRatio(r.ratio)} | ${fault} | ${dur} | ${r.anomalies.lost} / ${r.anomalies.stale} / ${r.anomalies.corrupt} | ${met} |`);
+  }
   return lines.join('\n');
 }
 
@@ -121,7 +197,7 @@ export function markdown(report: BenchReport, charts: string[]): string {
   const m = report.meta;
   const profiles = Object.keys(m.profiles);
   const out: string[] = [];
-  out.push(`# EchoFS benchmark results${m.smoke ? ' (smoke run: durations too short for meaningful figures)' : ''}`);
+  out.push(`# EchoFS benchmark results${m.smoke ? ' (smoke run: durations too short for meaningful figures)' : m.quick ? ' (quick run: geo, delay-1 and isolate-1, short windows)' : ''}`);
   out.push('');
   out.push(`Run ${m.startedAt} → ${m.finishedAt} with \`${m.command}\` on ${m.cpus} CPU(s), Node ${m.node}.`);
   out.push(
@@ -140,6 +216,17 @@ export function markdown(report: BenchReport, charts: string[]): string {
   for (const p of profiles) {
     out.push(`## Profile \`${p}\``);
     out.push('');
+    if (report.results.some((r) => r.profile === p && r.strategy === 'adaptive')) {
+      out.push('### Adaptive beside the better fixed strategy');
+      out.push('');
+      out.push(
+        `Target: adaptive write P50 within ${TARGETS.latencyRatio}× of the better of fixed strong and fixed available, durability window P95 ≤ ${fmt(TARGETS.durabilityP95Ms / 1000)} s, ` +
+          'nothing lost, stale or corrupt. Printed, never asserted.',
+      );
+      out.push('');
+      out.push(comparisonTable(report.results, p));
+      out.push('');
+    }
     out.push('### Latency and availability');
     out.push('');
     out.push(latencyTable(report.results, p));
@@ -177,6 +264,8 @@ export function jsonReport(report: BenchReport): unknown {
     meta: report.meta,
     published: PUBLISHED,
     errors: report.errors,
+    targets: TARGETS,
+    comparison: Object.keys(report.meta.profiles).flatMap((p) => adaptiveComparison(report.results, p)),
     results: report.results.map(({ ops: _ops, status: _status, ...rest }) => rest),
   };
 }

@@ -5,6 +5,7 @@
  *
  *   npm run bench                       # the full run (under ten minutes on two cores)
  *   npm run bench -- --smoke            # every scenario for about a second (CI); also BENCH_SMOKE=1
+ *   npm run bench -- --quick            # geo, delay-1 and isolate-1, short windows: about two minutes
  *   npm run bench -- --profiles geo --strategies strong,adaptive --scenarios isolate-1
  *   npm run bench -- --geo 2,70,180 --fault-ms 20000 --write-rate 20
  *
@@ -25,6 +26,8 @@ import {
   DEFAULT_TIMINGS,
   DEFAULT_WORKLOAD,
   PROFILES,
+  QUICK_SCENARIOS,
+  QUICK_TIMINGS,
   SMOKE_TIMINGS,
   STRATEGIES,
   scenarios as allScenarios,
@@ -36,6 +39,8 @@ import {
 
 export interface BenchOptions {
   smoke: boolean;
+  /** Geo profile, delay-1 and isolate-1, short windows; results under bench/results/quick/. */
+  quick: boolean;
   profiles: LatencyProfile[];
   strategies: StrategyName[];
   /** Scenario names to run (all when empty). */
@@ -99,18 +104,22 @@ function num(flag: string, v: string | undefined, min = 0): number {
 /** Options from the command line (and BENCH_SMOKE=1). */
 export function parseArgs(argv: readonly string[], env: Record<string, string | undefined> = process.env): BenchOptions {
   const smoke = argv.includes('--smoke') || env.BENCH_SMOKE === '1' || env.BENCH_SMOKE === 'true';
-  const timings = { ...(smoke ? SMOKE_TIMINGS : DEFAULT_TIMINGS) };
+  const quick = argv.includes('--quick');
+  if (smoke && quick) throw new UsageError('--quick and --smoke are exclusive');
+  // --quick and --smoke are presets: the other options apply on top of them.
+  const timings = { ...(smoke ? SMOKE_TIMINGS : quick ? QUICK_TIMINGS : DEFAULT_TIMINGS) };
   const workload = { ...DEFAULT_WORKLOAD, ...(smoke ? { keys: 4 } : {}) };
   const profiles = { lan: { ...PROFILES.lan }, geo: { ...PROFILES.geo } } as Record<string, LatencyProfile>;
-  let profileNames = ['lan', 'geo'];
+  let profileNames = quick ? ['geo'] : ['lan', 'geo'];
   let strategies: StrategyName[] = [...STRATEGIES];
-  let scenarioNames: string[] = [];
+  let scenarioNames: string[] = quick ? [...QUICK_SCENARIOS] : [];
   let regions = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
   let probeIntervalMs = smoke ? 300 : 1000;
   let replicaTimeoutMs = 3000;
-  let settleMs = smoke ? 1000 : 10_000;
+  let settleMs = smoke ? 1000 : quick ? 5_000 : 10_000;
   let systemPer: BenchOptions['systemPer'] = smoke ? 'profile' : 'strategy';
-  let outDir = DEFAULT_OUT_DIR;
+  // A quick run never replaces the full run's results.
+  let outDir = quick ? join(DEFAULT_OUT_DIR, 'quick') : DEFAULT_OUT_DIR;
   let databaseUrl = env.BENCH_DATABASE_URL || undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -121,6 +130,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     };
     switch (a) {
       case '--smoke': break;
+      case '--quick': break;
       case '--profiles': profileNames = list(v()); break;
       case '--strategies': strategies = list(v()) as StrategyName[]; break;
       case '--scenarios': scenarioNames = list(v()); break;
@@ -164,6 +174,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   if (workload.minBytes > workload.maxBytes) throw new UsageError('--min-bytes must not exceed --max-bytes');
   return {
     smoke,
+    quick,
     profiles: profileNames.map((p) => profiles[p] as LatencyProfile),
     strategies,
     scenarios: scenarioNames,
@@ -308,6 +319,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
       finishedAt: new Date().toISOString(),
       command: opts.command,
       smoke: opts.smoke,
+      quick: opts.quick,
       node: process.version,
       cpus: cpus().length,
       regions: opts.regions,

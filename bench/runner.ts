@@ -45,6 +45,8 @@ export interface OpSample {
 export interface StatusSample {
   t: number;
   mode?: string;
+  /** The strong mode's write path (strong or deadline), when the server reports it. */
+  writePath?: string;
   score?: number;
   backlog?: number;
 }
@@ -90,7 +92,14 @@ export interface ScenarioResult {
   /** Heal -> empty backlog (ms); null when it did not drain within the timeout or is unknown. */
   convergenceMs: number | null;
   convergenceSource: 'status' | 'replica-files' | 'none';
-  modes: { timeMs: Record<string, number>; switches: number; source: 'status' | 'header' | 'none'; writesByMode: Record<string, number> };
+  modes: {
+    timeMs: Record<string, number>;
+    switches: number;
+    source: 'status' | 'header' | 'none';
+    writesByMode: Record<string, number>;
+    /** Time in mode C on the latency-aware deadline path (from the status samples). */
+    deadlinePathMs: number;
+  };
   durability: DurabilityStats;
   /** Round trip added to the fastest and to the majority-th replica while the faults held (ms). */
   floor: { fastestMs: number; majorityMs: number; healthyFastestMs: number; healthyMajorityMs: number };
@@ -223,7 +232,7 @@ export async function runScenario(p: RunParams): Promise<ScenarioResult> {
       const at = performance.now() - t0;
       try {
         const s = readStatus(await client.status());
-        status.push({ t: at, ...(s.mode ? { mode: s.mode } : {}), ...(s.score !== undefined ? { score: s.score } : {}), ...(s.backlog !== undefined ? { backlog: s.backlog } : {}) });
+        status.push({ t: at, ...(s.mode ? { mode: s.mode } : {}), ...(s.writePath ? { writePath: s.writePath } : {}), ...(s.score !== undefined ? { score: s.score } : {}), ...(s.backlog !== undefined ? { backlog: s.backlog } : {}) });
       } catch {
         status.push({ t: at });
       }
@@ -409,7 +418,13 @@ function modeStats(status: readonly StatusSample[], writes: readonly OpSample[],
     timeMs[cur.mode] = (timeMs[cur.mode] ?? 0) + Math.max(0, Math.min(end, durationMs) - cur.t);
     if (i > 0 && (series[i - 1] as { mode: string }).mode !== cur.mode) switches++;
   }
-  return { timeMs, switches, source, writesByMode };
+  let deadlinePathMs = 0;
+  withMode.forEach((s, i) => {
+    if (s.mode !== 'C' || s.writePath !== 'deadline') return;
+    const end = i + 1 < withMode.length ? (withMode[i + 1] as { t: number }).t : durationMs;
+    deadlinePathMs += Math.max(0, Math.min(end, durationMs) - s.t);
+  });
+  return { timeMs, switches, source, writesByMode, deadlinePathMs };
 }
 
 function describePicture(p: Record<string, FaultSettingsLike>): string {

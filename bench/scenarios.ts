@@ -93,6 +93,24 @@ export const SMOKE_TIMINGS: ScenarioTimings = {
   convergenceTimeoutMs: 1_500,
 };
 
+/** `--quick`: the geo profile's delay-1 and isolate-1 only, with short windows (about two minutes). */
+export const QUICK_TIMINGS: ScenarioTimings = {
+  steadyMs: 5_000,
+  beforeMs: 1_500,
+  faultMs: 5_000,
+  afterMs: 1_500,
+  convergenceTimeoutMs: 10_000,
+};
+export const QUICK_SCENARIOS: readonly string[] = ['delay-1', 'isolate-1'];
+
+/** What the adaptive strategy is held to beside the better fixed one (printed, never asserted). */
+export const TARGETS = {
+  /** Adaptive write P50 at most this many times the better fixed strategy's. */
+  latencyRatio: 1.2,
+  /** Durability window P95 (ack → a majority holds the write), ms. */
+  durabilityP95Ms: 2_000,
+} as const;
+
 export const PROFILES: Record<string, LatencyProfile> = {
   lan: { name: 'lan', latencyMs: [0, 0, 0], jitterMs: 0 },
   geo: { name: 'geo', latencyMs: [2, 70, 180], jitterMs: 0 },
