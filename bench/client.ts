@@ -290,7 +290,8 @@ export function readStatus(s: unknown): StatusView {
       ...(st.score !== null ? { score: st.score } : {}),
       backlog: st.backlog.pending + st.backlog.missing,
       lagMs: st.replication_lag_ms,
-      writePath: st.write_path.path,
+      // The strong mode's write path applies only to objects without a rule: not under a global override.
+      ...(st.global_override ? {} : { writePath: st.write_path.path }),
     };
   }
   const out: StatusView = {};

@@ -14,9 +14,10 @@
  *   otherwise → plain strong: a majority or the write fails (a majority beyond the budget is the
  *       controller's business: its partition input and emergency rule, not this path's).
  *
- * A change of path is taken at most once per `dwellMs`, except a change to strong for any reason
- * other than the replicas having drawn level again (budget exceeded, estimates missing), which is
- * taken at once. The estimates are this process's own observations: nothing here needs memory
+ * Once on the deadline path, the replicas count as level again only when the majority-th fastest
+ * is within 1.25 × fastest + 10 ms (hysteresis: estimates near the threshold do not flap). A change
+ * of path is taken at most once per `dwellMs`, except a change to strong for any reason other than
+ * the replicas having drawn level again (budget exceeded, estimates missing), which is taken at once. The estimates are this process's own observations: nothing here needs memory
  * shared with other processes for correctness (an unknown estimate means plain strong).
  */
 import type { Clock } from '../clock.js';
@@ -31,6 +32,9 @@ export const WRITE_PATH = {
   /** The majority-th replica counts as slow above slowFactor × fastest + slowMarginMs. */
   slowFactor: 1.5,
   slowMarginMs: 15,
+  /** On the deadline path, the replicas are level again at or below levelFactor × fastest + levelMarginMs. */
+  levelFactor: 1.25,
+  levelMarginMs: 10,
   /** The deadline path waits waitFactor × fastest for a majority, clamped to [minWaitMs, maxWaitMs]. */
   waitFactor: 1.2,
   minWaitMs: 10,
@@ -73,8 +77,8 @@ export function majorityWaitMs(fastestMs: number): number {
   return Math.round(Math.min(WRITE_PATH.maxWaitMs, Math.max(WRITE_PATH.minWaitMs, WRITE_PATH.waitFactor * fastestMs)));
 }
 
-/** The path the estimates call for (pure; no dwell). */
-export function proposeWritePath(estimates: readonly ReplicaWriteEstimate[], quorum: number, budgetMs: number): WritePathProposal {
+/** The path the estimates call for (pure; no dwell). `current` applies the hysteresis of the way back to strong. */
+export function proposeWritePath(estimates: readonly ReplicaWriteEstimate[], quorum: number, budgetMs: number, current: WritePathKind = 'strong'): WritePathProposal {
   if (budgetMs <= 0) return { path: 'strong', cause: 'off', reason: 'latency-aware writes are off (durability budget 0)' };
   if (quorum <= 1 || estimates.length < 2) return { path: 'strong', cause: 'single', reason: 'one copy is a majority: nothing to wait for' };
   const unknown = estimates.filter((e) => e.reachable && e.estimateMs === null).map((e) => e.region);
@@ -94,14 +98,15 @@ export function proposeWritePath(estimates: readonly ReplicaWriteEstimate[], quo
       ...(Number.isFinite(majorityTh.ms) ? figures : { fastestMs: figures.fastestMs }),
     };
   }
-  const slowAbove = WRITE_PATH.slowFactor * fastest.ms + WRITE_PATH.slowMarginMs;
-  if (majorityTh.ms > slowAbove) {
+  const [factor, margin] = current === 'deadline' ? [WRITE_PATH.levelFactor, WRITE_PATH.levelMarginMs] : [WRITE_PATH.slowFactor, WRITE_PATH.slowMarginMs];
+  const rule = `${factor} × the fastest (${fastest.region}, ${fmtMs(fastest.ms)}) + ${margin} ms`;
+  if (majorityTh.ms > factor * fastest.ms + margin) {
     const waitMs = majorityWaitMs(fastest.ms);
     return {
       path: 'deadline',
       cause: 'slow-majority',
       reason:
-        `the majority-th fastest replica (${majorityTh.region}, ${fmtMs(majorityTh.ms)}) is slower than 1.5 × the fastest (${fastest.region}, ${fmtMs(fastest.ms)}) + 15 ms ` +
+        `the majority-th fastest replica (${majorityTh.region}, ${fmtMs(majorityTh.ms)}) is slower than ${rule} ` +
         `and within the durability budget of ${budgetMs} ms: a write waits at most ${waitMs} ms for a majority, then is acknowledged with the copies it has`,
       waitMs,
       ...figures,
@@ -110,7 +115,7 @@ export function proposeWritePath(estimates: readonly ReplicaWriteEstimate[], quo
   return {
     path: 'strong',
     cause: 'level',
-    reason: `the majority-th fastest replica (${majorityTh.region}, ${fmtMs(majorityTh.ms)}) is within 1.5 × the fastest (${fmtMs(fastest.ms)}) + 15 ms: writes wait for a majority`,
+    reason: `the majority-th fastest replica (${majorityTh.region}, ${fmtMs(majorityTh.ms)}) is within ${rule}: writes wait for a majority`,
     ...figures,
   };
 }
@@ -226,7 +231,7 @@ export class WritePath {
     const now = this.o.clock.now();
     const estimates = this.estimates(now);
     const quorum = Math.floor(this.o.regions.length / 2) + 1;
-    const p = proposeWritePath(estimates, quorum, this.o.budgetMs);
+    const p = proposeWritePath(estimates, quorum, this.o.budgetMs, this.current.path);
     const from = this.current.path;
     let change: WritePathChange | undefined;
     if (p.path !== from) {

@@ -4,7 +4,8 @@
  * that the majority needs a far one) takes the deadline path, audited and shown in the status; a
  * replica that stops answering looks slow at once through its oldest write in flight; a majority
  * beyond the durability budget stays strong (the controller's own rules handle it); critical keys,
- * overrides and strong hints keep exact strong semantics; recovery returns to plain strong. And
+ * overrides and strong hints keep exact strong semantics; recovery returns to plain strong (with
+ * hysteresis and a dwell time, so estimates near the threshold do not flap). And
  * the acknowledgement rule the path hands to the chunk writer (acks.ts).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -208,6 +209,12 @@ describe('proposeWritePath (pure)', () => {
     expect(proposeWritePath(est([10, 31, 500]), 2, 1000)).toMatchObject({ path: 'deadline', waitMs: 12 });
     expect(proposeWritePath(est([2, 70, 180]), 2, 1000)).toMatchObject({ path: 'deadline', waitMs: 10 });
     expect(proposeWritePath(est([900, 2000, 2100, 2200, 3000]), 3, 5000)).toMatchObject({ path: 'deadline', waitMs: 1000, majorityMs: 2100 });
+  });
+
+  it('once on the deadline path, returns to strong only within 1.25 × the fastest + 10 ms (no flapping near the threshold)', () => {
+    expect(proposeWritePath(est([10, 26, 60]), 2, 1000, 'strong')).toMatchObject({ path: 'strong', cause: 'level' });
+    expect(proposeWritePath(est([10, 26, 60]), 2, 1000, 'deadline')).toMatchObject({ path: 'deadline', waitMs: 12 });
+    expect(proposeWritePath(est([10, 22, 60]), 2, 1000, 'deadline')).toMatchObject({ path: 'strong', cause: 'level' });
   });
 
   it('a majority unreachable is over budget (the emergency rule is the controller’s)', () => {
