@@ -17,7 +17,8 @@
  * history (lost, stale, corrupt, CAS, phantom, order and critical-key violations).
  *
  * Prints the operations, each violation class with examples, and the time from each SIGKILL to the
- * restarted server answering and to it being healthy (GET /api/v1/health 200). Exits 1 on any
+ * restarted server answering and to it being healthy (GET /api/v1/health 200 with every component
+ * up: the catalog, each replica and the controller store). Exits 1 on any
  * violation, 2 when the run itself failed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -59,7 +60,7 @@ export interface NemesisOptions {
 export interface RestartTiming {
   /** ms from the SIGKILL to the first HTTP answer of the new process (503 while starting counts). */
   listeningMs: number;
-  /** ms from the SIGKILL to GET /api/v1/health answering 200. */
+  /** ms from the SIGKILL to GET /api/v1/health answering 200 with every component up (status 'ok'). */
   healthyMs: number;
   /** The server's own account of its start (ms): process boot, then each start-up step. */
   phases?: Record<string, number>;
@@ -149,9 +150,9 @@ class Stack {
       try {
         // A health answer that is slow but comes counts when it comes (probing replicas takes up to 2 s).
         const res = await fetch(`${this.url}/api/v1/health`, { signal: AbortSignal.timeout(10_000) });
-        await res.arrayBuffer();
+        const text = await res.text();
         listeningMs ??= performance.now() - since;
-        if (res.status === 200) return { listeningMs, healthyMs: performance.now() - since, ...this.phases() };
+        if (res.status === 200 && healthStatus(text) === 'ok') return { listeningMs, healthyMs: performance.now() - since, ...this.phases() };
       } catch {
         /* not listening yet */
       }
@@ -205,6 +206,15 @@ class Stack {
     const deadline = performance.now() + 25_000;
     while (this.serverRunning() && performance.now() < deadline) await sleep(50);
     clearTimeout(t);
+  }
+}
+
+/** The overall status of a health answer ('ok' once every component is up), or undefined if unreadable. */
+function healthStatus(body: string): string | undefined {
+  try {
+    return (JSON.parse(body) as { status?: string }).status;
+  } catch {
+    return undefined;
   }
 }
 

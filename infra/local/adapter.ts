@@ -8,9 +8,9 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { matchRoute, pathExists, routeKey, routes as defaultRoutes, type FunctionName, type Route } from '#shared/routes.js';
@@ -35,7 +35,20 @@ export interface AdapterOptions {
   timeoutMs?: number;
 }
 
-export const DEFAULT_WEB_DIR = resolve(fileURLToPath(new URL('../../web/dist', import.meta.url)));
+/**
+ * The project's root: the nearest folder above this module with a package.json. The same from the
+ * sources (infra/local/) and from the start bundle (node_modules/.cache/echofs-local/, built by
+ * infra/local/launch.mjs), where a fixed relative path would point into node_modules.
+ */
+function projectRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return resolve(start, '../..');
+  }
+}
+
+export const DEFAULT_WEB_DIR = join(projectRoot(), 'web', 'dist');
 const MiB = 1024 * 1024;
 
 const TEXT_TYPES = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|application\/[a-z0-9.+-]*\+(json|xml))/i;

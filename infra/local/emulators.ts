@@ -3,8 +3,7 @@
  * directory) and one dynalite, all on free ports chosen by the OS so that several EchoFS instances
  * can run side by side. Everything persists under the data dir.
  */
-import S3rver from 's3rver';
-import dynalite from 'dynalite';
+import type S3rver from 's3rver';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdir } from 'node:fs/promises';
@@ -56,7 +55,10 @@ async function startS3(region: string, bucket: string, dataDir: string): Promise
   checkBucketName(region, bucket);
   const directory = join(dataDir, 's3', region);
   await mkdir(directory, { recursive: true });
-  const server = new S3rver({
+  // Loaded on use (here and for dynalite): in the start bundle an import at the top would load
+  // them before anything else, and the catalog's opening starts sooner without waiting for them.
+  const { default: S3rverServer } = await import('s3rver');
+  const server = new S3rverServer({
     address: HOST,
     port: 0,
     silent: true,
@@ -80,6 +82,7 @@ async function closeS3(server: S3rver): Promise<void> {
 async function startDynalite(dataDir: string): Promise<{ server: Server; port: number }> {
   const path = join(dataDir, 'dynamo');
   await mkdir(path, { recursive: true });
+  const { default: dynalite } = await import('dynalite');
   const server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -112,18 +115,24 @@ export async function startEmulators(o: EmulatorOptions): Promise<Emulators> {
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   };
-  try {
-    for (const region of o.regions) {
-      const bucket = o.buckets[region] ?? `echofs-${region}`;
-      const { server, info } = await startS3(region, bucket, o.dataDir);
+  // All at once; every start is settled (so each server that did start is stopped) before a failure is rethrown.
+  const started = await Promise.allSettled([
+    ...o.regions.map(async (region) => {
+      const { server, info } = await startS3(region, o.buckets[region] ?? `echofs-${region}`, o.dataDir);
       s3Servers.push(server);
-      s3[region] = info;
-    }
-    dyn = await startDynalite(o.dataDir);
-  } catch (err) {
+      return info;
+    }),
+    startDynalite(o.dataDir).then((d) => {
+      dyn = d;
+    }),
+  ]);
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed || !dyn) {
     await stopAll().catch(() => undefined);
-    throw err;
+    throw failed?.reason ?? new Error('dynalite did not start');
   }
+  // In the order of the regions, whichever started first.
+  for (const r of started) if (r.status === 'fulfilled' && r.value) s3[r.value.region] = r.value;
   const dynamoPort = dyn.port;
   let stopped: Promise<void> | undefined;
   return {

@@ -24,13 +24,12 @@ import type { FaultControl } from './faults.js';
 
 /**
  * The modules behind the system, loaded when a start begins rather than when this module is
- * imported: loading them (the AWS SDK, the handlers, the emulators) is the longest part of a start
- * after the catalog, and loading them while the embedded catalog opens runs the two side by side.
+ * imported: loading them (the AWS SDK, the handlers) while the embedded catalog opens and the
+ * emulators start runs them side by side. (The emulators' module is loaded with their start.)
  */
 async function loadParts() {
-  const [runtime, emulators, faultproxy, adapter, faults, auth, files, controller, prober, replicator] = await Promise.all([
+  const [runtime, faultproxy, adapter, faults, auth, files, controller, prober, replicator] = await Promise.all([
     import('#shared/runtime.js'),
-    import('./emulators.js'),
     import('./faultproxy.js'),
     import('./adapter.js'),
     import('./faults.js'),
@@ -43,7 +42,6 @@ async function loadParts() {
   return {
     buildServices: runtime.buildServices,
     closeServices: runtime.closeServices,
-    startEmulators: emulators.startEmulators,
     startFaultProxy: faultproxy.startFaultProxy,
     createAdapter: adapter.createAdapter,
     createLocalHandler: faults.createHandler,
@@ -62,6 +60,17 @@ async function openCatalogFor(config: Config): Promise<Catalog> {
   const embedded = config.databaseUrl || config.dataApi ? undefined : (await import('#shared/catalog/pglite.js')).openPgliteCatalog;
   // The local runtime migrates at start (in the cloud the migrate function does, at deploy).
   return catalogFromConfig(config, { migrate: true, embedded });
+}
+
+/** Create the controller table when missing, through a client of its own (the services build theirs). */
+async function prepareControllerTable(config: Config): Promise<void> {
+  const { storeFromConfig } = await import('#shared/controller/factory.js');
+  const store = storeFromConfig(config);
+  try {
+    await store.ensureTable();
+  } finally {
+    store.destroy();
+  }
 }
 
 export interface StartOptions {
@@ -282,9 +291,21 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
         await c?.close();
       },
     });
+    // The emulators need nothing else either: they start beside the catalog.
+    const emulatorsStarting = import('./emulators.js').then(({ startEmulators }) =>
+      startEmulators({ dataDir, regions: config.regions, buckets: config.buckets }),
+    );
+    cleanups.push({
+      name: 'emulators',
+      run: async () => {
+        const e = await emulatorsStarting.catch(() => undefined);
+        await e?.stop();
+      },
+    });
     const partsLoading = loadParts();
-    // Either may fail while the other is awaited; the failure is rethrown where it is awaited.
+    // Any may fail while another is awaited; the failure is rethrown where it is awaited.
     catalogOpening.catch(() => undefined);
+    emulatorsStarting.catch(() => undefined);
     partsLoading.catch(() => undefined);
 
     // Take the port first, so a port in use fails fast; until everything is up it answers 503.
@@ -305,27 +326,39 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     config.publicUrl ??= url;
     phase('listen');
 
-    const { buildServices, closeServices, startEmulators, startFaultProxy, createAdapter, createLocalHandler, faultControl, createAuthHandler, createFilesHandler, createControllerHandler, createProber, runnerFor } =
+    const { buildServices, closeServices, startFaultProxy, createAdapter, createLocalHandler, faultControl, createAuthHandler, createFilesHandler, createControllerHandler, createProber, runnerFor } =
       await partsLoading;
     phase('modules');
 
-    const emulators: Emulators = await startEmulators({ dataDir, regions: config.regions, buckets: config.buckets });
-    cleanups.push({ name: 'emulators', run: () => emulators.stop() });
+    const emulators: Emulators = await emulatorsStarting;
     phase('emulators');
 
-    const proxies: Record<string, FaultProxy> = {};
-    cleanups.push({ name: 'fault proxies', run: async () => void (await Promise.all(Object.values(proxies).map((p) => p.close()))) });
-    for (const region of config.regions) {
-      const s3 = emulators.s3[region] as S3Emulator;
-      proxies[region] = await startFaultProxy({ targetHost: '127.0.0.1', targetPort: s3.port });
-    }
+    const started: FaultProxy[] = [];
+    cleanups.push({ name: 'fault proxies', run: async () => void (await Promise.all(started.map((p) => p.close()))) });
+    // All at once; every one is settled (and so closed by the unwind) before a failure is rethrown.
+    const proxyStarts = await Promise.allSettled(
+      config.regions.map(async (region) => {
+        const proxy = await startFaultProxy({ targetHost: '127.0.0.1', targetPort: (emulators.s3[region] as S3Emulator).port });
+        started.push(proxy);
+        return [region, proxy] as const;
+      }),
+    );
+    const proxyFailure = proxyStarts.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (proxyFailure) throw proxyFailure.reason;
+    // Keyed in the order of the regions.
+    const proxies: Record<string, FaultProxy> = Object.fromEntries(proxyStarts.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])));
     config.s3Endpoints = Object.fromEntries(Object.entries(proxies).map(([r, p]) => [r, p.endpoint]));
     config.dynamoEndpoint = emulators.dynamoEndpoint;
     const faults = faultControl(proxies);
+    // The controller table needs dynalite alone: it is made ready (created on a first start) while
+    // the catalog is still opening, so building the services finds it there.
+    const tableReady = prepareControllerTable(config);
+    tableReady.catch(() => undefined);
     phase('proxies');
 
     const catalog = await catalogOpening;
     phase('catalog');
+    await tableReady;
     catalogTaken = true;
     const services = await buildServices(config, { catalog }).catch(async (err: unknown) => {
       await catalog.close().catch(() => undefined);

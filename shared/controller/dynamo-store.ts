@@ -109,6 +109,12 @@ export class DynamoControllerStore implements ControllerStore {
     }
   }
 
+  /** Release the store's clients (their kept-alive connections); the store is not used again. */
+  destroy(): void {
+    this.doc.destroy();
+    this.client.destroy();
+  }
+
   /** Resolves when the table answers; rejects otherwise (health checks). */
   async ping(): Promise<void> {
     await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: CTRL, sk: STATE } }));

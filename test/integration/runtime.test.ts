@@ -1,24 +1,28 @@
 /**
  * The local runtime end to end over HTTP: the adapter in front of the real handlers, emulators
  * and catalog; restarts on the same data dir; two instances side by side; the fault proxies; and
- * `tsx infra/local/main.ts` as a real process (URL printed, clean exit on SIGTERM, no orphans).
+ * `npm start`'s launcher as a real process (URL printed, clean exit on SIGTERM, no orphans, a
+ * SIGKILL survived with nothing lost).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { createS3Client } from '#shared/clients.js';
 import { startSystem, DataDirInUseError } from '#local/system.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { scaled } from '../helpers/load.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-// A spawned tsx process compiles and starts the whole stack: a few seconds idle, a minute or more
-// on a loaded 2-core machine. Waits are for conditions (a line printed, an exit); these are only
+// A spawned launcher builds its bundle (when a source changed) and starts the whole stack: a few
+// seconds idle, a minute or more on a loaded 2-core machine. Waits are for conditions (a line printed, an exit); these are only
 // the bounds, scaled to the load so a busy machine is not mistaken for a hang.
 const SPAWN_MS = scaled(90_000);
 const SPAWN_TEST_MS = SPAWN_MS + scaled(30_000);
@@ -245,8 +249,48 @@ interface Started {
   exit: Promise<number | null>;
 }
 
+describe('start bundle (infra/local/start-bundle.mjs)', () => {
+  /** Runs `fn` of a copy of start-bundle.mjs (its project root is the copy's) in a fresh node process. */
+  const inCopy = (copy: string, cacheDir: string, fn: 'ensureBundle' | 'isFresh') =>
+    JSON.parse(
+      execFileSync(
+        process.execPath,
+        ['--input-type=module', '-e', `const m = await import(${JSON.stringify(pathToFileURL(join(copy, 'infra/local/start-bundle.mjs')).href)}); console.log(JSON.stringify(await m.${fn}(${JSON.stringify(cacheDir)})));`],
+        { encoding: 'utf8' },
+      ),
+    ) as unknown;
+
+  it('is built once, reused while the sources are unchanged, and rebuilt with an edit', async () => {
+    // A copy of the project's sources (node_modules linked), so the edit touches no real file.
+    const copy = await mkdtemp(join(tmpdir(), 'echofs-project-'));
+    const cacheDir = join(copy, 'bundle-cache');
+    try {
+      for (const dir of ['infra', 'shared', 'functions']) await cp(join(ROOT, dir), join(copy, dir), { recursive: true });
+      for (const file of ['package.json', 'package-lock.json', 'tsconfig.json']) await cp(join(ROOT, file), join(copy, file));
+      await symlink(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
+
+      expect(inCopy(copy, cacheDir, 'isFresh')).toBe(false);
+      const first = inCopy(copy, cacheDir, 'ensureBundle') as { path: string; built: boolean };
+      expect(first.built).toBe(true);
+      expect(await readFile(first.path, 'utf8')).toContain('EchoFS is running at');
+      expect(inCopy(copy, cacheDir, 'ensureBundle')).toMatchObject({ built: false });
+
+      const main = join(copy, 'infra/local/main.ts');
+      await writeFile(main, (await readFile(main, 'utf8')).replace('EchoFS is running at', 'EchoFS (edited) is running at'));
+      expect(inCopy(copy, cacheDir, 'isFresh')).toBe(false);
+      const again = inCopy(copy, cacheDir, 'ensureBundle') as { path: string; built: boolean };
+      expect(again.built).toBe(true);
+      expect(await readFile(again.path, 'utf8')).toContain('EchoFS (edited) is running at');
+      expect(inCopy(copy, cacheDir, 'isFresh')).toBe(true);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+  }, SPAWN_TEST_MS);
+});
+
+/** `npm start`'s own command: the launcher, which runs the start bundle (built first when a source changed). */
 function startMain(env: Record<string, string>): Started {
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['infra/local/main.ts'], {
+  const child = spawn(process.execPath, ['infra/local/launch.mjs'], {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: '', ECHOFS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true', BCRYPT_COST: '4', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -258,24 +302,36 @@ function startMain(env: Record<string, string>): Started {
   return { child, output: () => out, exit };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, started: Started, ms = SPAWN_MS): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (started.child.exitCode !== null) throw new Error(`process exited (${started.child.exitCode}) before ${what}:\n${started.output()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}:\n${started.output()}`);
+/** Wait until `probe` finds something in the process's output; fail at once if the process exits first. */
+async function waitForOutput<T>(what: string, probe: () => T | undefined, started: Started, ms = SPAWN_MS): Promise<T> {
+  const found = await waitFor(
+    () => {
+      const v = probe();
+      if (v !== undefined) return { v };
+      if (started.child.exitCode !== null) throw new Error(`process exited (${started.child.exitCode}) before ${what}:\n${started.output()}`);
+      return undefined;
+    },
+    what,
+    ms,
+    100,
+  ).catch((err: Error) => {
+    throw started.child.exitCode === null ? new Error(`${err.message}:\n${started.output()}`) : err;
+  });
+  return found.v;
 }
 
-describe('npm start (tsx infra/local/main.ts)', () => {
+/** The base URL the process printed once it was up. */
+const urlOf = async (started: Started) =>
+  (await waitForOutput('the URL line', () => /running at (http:\/\/localhost:\d+)/.exec(started.output())?.[1], started)).replace('localhost', '127.0.0.1');
+
+const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
+
+describe('npm start (node infra/local/launch.mjs)', () => {
   it('prints its URL, serves requests, and exits 0 on SIGTERM leaving no child processes', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-main-'));
     const started = startMain({ PORT: '0', ECHOFS_DATA_DIR: dataDir });
     try {
-      const url = await waitFor('the URL line', () => /running at (http:\/\/localhost:\d+)/.exec(started.output())?.[1], started);
-      const base = url.replace('localhost', '127.0.0.1');
+      const base = await urlOf(started);
       const reg = await fetch(`${base}/api/v1/auth/register`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
@@ -288,10 +344,9 @@ describe('npm start (tsx infra/local/main.ts)', () => {
       started.child.kill('SIGTERM');
       expect(await started.exit).toBe(0);
       expect(started.output()).toContain('EchoFS stopped.');
-      // Helpers of the process (the esbuild service of tsx) exit on their own once their parent is
-      // gone; give them a moment, then nothing of the tree may be left.
-      for (let i = 0; i < 100 && [pid, ...tree].some(alive); i++) await new Promise((r) => setTimeout(r, 100));
-      expect(tree.length).toBeGreaterThan(0);
+      // Helpers of the process, if any (tsx's esbuild service when the sources run through tsx),
+      // exit on their own once their parent is gone; then nothing of the tree may be left.
+      await waitFor(() => ![pid, ...tree].some(alive), 'the process and its children to exit', scaled(10_000), 100).catch(() => undefined);
       expect([pid, ...tree].filter(alive)).toEqual([]);
       expect(existsSync(join(dataDir, 'echofs.lock'))).toBe(false);
     } finally {
@@ -299,6 +354,65 @@ describe('npm start (tsx infra/local/main.ts)', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   }, SPAWN_TEST_MS);
+
+  it('after a SIGKILL starts again on the same data dir, healthy with every component up, keeping every acknowledged write', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'echofs-kill-'));
+    const env = { PORT: '0', ECHOFS_DATA_DIR: dataDir, ECHOFS_REGIONS: REGIONS.join(',') };
+    let started = startMain(env);
+    try {
+      let base = await urlOf(started);
+      const reg = await fetch(`${base}/api/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: 'kill_user', email: 'kill@echofs.test', password: 'a-long-password' }),
+      });
+      expect(reg.status).toBe(201);
+      const { token } = (await reg.json()) as { token: string };
+      const content = randomBytes(300_000);
+      const form = new FormData();
+      form.append('name', 'before-the-kill.bin');
+      form.append('file', new Blob([new Uint8Array(content)]), 'before-the-kill.bin');
+      const up = await fetch(`${base}/api/v1/files/upload`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } });
+      expect(up.status).toBe(201);
+      const fileId = ((await up.json()) as { data: { file_id: string } }).data.file_id;
+
+      // No orderly stop: the lock file, the catalog and the emulators' files are left as they were.
+      started.child.kill('SIGKILL');
+      expect(await started.exit).toBeNull();
+      expect(existsSync(join(dataDir, 'echofs.lock'))).toBe(true);
+
+      started = startMain(env);
+      base = await urlOf(started);
+      // Health answers from live checks: every component is up once each one answers.
+      const health = await waitFor(
+        async () => {
+          const res = await fetch(`${base}/api/v1/health`);
+          const body = (await res.json()) as { status: string; catalog: { status: string }; controller?: { status: string }; replicas: Record<string, { status: string }> };
+          return res.status === 200 && body.status === 'ok' ? body : undefined;
+        },
+        'the restarted server to report every component up',
+        scaled(30_000),
+        100,
+      );
+      expect(health.catalog.status).toBe('up');
+      expect(health.controller?.status).toBe('up');
+      expect(Object.keys(health.replicas).sort()).toEqual([...REGIONS].sort());
+      for (const region of REGIONS) expect(health.replicas[region]?.status, region).toBe('up');
+
+      // The account, its token and the file acknowledged before the kill are all there.
+      const me = await fetch(`${base}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(me.status).toBe(200);
+      const down = await fetch(`${base}/api/v1/files/${fileId}/download`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(down.status).toBe(200);
+      expect(Buffer.from(await down.arrayBuffer()).equals(content)).toBe(true);
+
+      started.child.kill('SIGTERM');
+      expect(await started.exit).toBe(0);
+    } finally {
+      if (started.child.exitCode === null) started.child.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, SPAWN_TEST_MS * 2);
 
   it('exits 1 with one clear message per bad variable', async () => {
     const started = startMain({ PORT: 'abc', BCRYPT_COST: '99', ECHOFS_DATA_DIR: join(tmpdir(), 'echofs-never-created') });
