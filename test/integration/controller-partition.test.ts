@@ -11,6 +11,7 @@ import { eq, sql } from 'drizzle-orm';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
 import { chunkPlacements } from '#shared/catalog/schema.js';
 import { scaled } from '../helpers/load.js';
+import { waitFor } from '../helpers/wait.js';
 
 let stack: TestStack;
 let alice: TestUser;
@@ -140,11 +141,15 @@ describe('partition of two of three replicas on the local stack', () => {
 
     // The backlog drains.
     // (The heal made the healed regions' rows due at once; a few passes empty the backlog.)
-    const drainDeadline = Date.now() + scaled(30_000);
-    while ((await pendingPlacements()) > 0 && Date.now() < drainDeadline) {
-      await stack.system.tasks.drain!.runNow();
-      if ((await pendingPlacements()) > 0) await new Promise((r) => setTimeout(r, 250));
-    }
+    await waitFor(
+      async () => {
+        await stack.system.tasks.drain!.runNow();
+        return (await pendingPlacements()) === 0;
+      },
+      'the backlog to drain',
+      scaled(30_000),
+      250,
+    );
     expect(await pendingPlacements()).toBe(0);
 
     // Every acknowledged write reads back byte-exact, also from the replicas that were cut off.

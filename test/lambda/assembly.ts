@@ -13,6 +13,7 @@ import { App } from 'aws-cdk-lib';
 import { buildEchoApp } from '../../infra/cloud/echo-app.js';
 import { REPO_ROOT } from '../../infra/cloud/echo-function.js';
 import { ADMIN_EMAILS } from '../acceptance/target.js';
+import { waitFor } from '../helpers/wait.js';
 
 export interface Assembly {
   dir: string;
@@ -69,14 +70,6 @@ function synthInto(dir: string): void {
   app.synth();
 }
 
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 /** Assemblies of other sources (about 20 MiB each) untouched for this long are removed: each use touches its own. */
 const STALE_ASSEMBLY_MS = 6 * 60 * 60 * 1000;
 
@@ -107,7 +100,7 @@ export async function synthesizedApp(): Promise<Assembly> {
     } catch {
       // Another test file is synthesizing: wait for it (or take over a lock left by a dead one).
       const stale = () => Date.now() - statSync(lock).mtimeMs > 180_000;
-      await waitFor(() => existsSync(done) || !existsSync(lock) || stale(), 200_000, 'the shared synthesis');
+      await waitFor(() => existsSync(done) || !existsSync(lock) || stale(), 'the shared synthesis', 200_000, 250);
       if (!existsSync(done)) return synthesizedApp();
     }
     if (mine) {
