@@ -28,6 +28,7 @@ import {
   PutCommand,
   QueryCommand,
   type DynamoDBDocumentClient,
+  type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { randomUUID } from 'node:crypto';
 import type { Mode } from '../config.js';
@@ -217,25 +218,18 @@ export class DynamoControllerStore implements ControllerStore {
   /** Counts of hinted objects (for the aggregate hint input); reads at most `cap` hints. */
   async hintStats(cap = 10_000): Promise<{ strong: number; available: number }> {
     const out = { strong: 0, available: 0 };
-    let start: Item | undefined;
     let seen = 0;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :p',
-          ExpressionAttributeValues: { ':p': 'HINT' },
-          ProjectionExpression: 'hint',
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) {
-        if (it.hint === 'strong') out.strong++;
-        else if (it.hint === 'available') out.available++;
-      }
-      seen += r.Items?.length ?? 0;
-      start = r.LastEvaluatedKey;
-    } while (start && seen < cap);
+    await this.queryPages(
+      () => ({ KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'HINT' }, ProjectionExpression: 'hint' }),
+      (items) => {
+        for (const it of items) {
+          if (it.hint === 'strong') out.strong++;
+          else if (it.hint === 'available') out.available++;
+        }
+        seen += items.length;
+        return seen < cap;
+      },
+    );
     return out;
   }
 
@@ -268,25 +262,17 @@ export class DynamoControllerStore implements ControllerStore {
     }
     const nowSec = Math.floor(this.clock.now() / 1000);
     const entries: AuditEntry[] = [];
-    let last: Item | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :p',
-          ExpressionAttributeValues: { ':p': 'AUDIT' },
-          ScanIndexForward: false,
-          Limit: limit - entries.length,
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) {
-        if (Number(it[TTL_ATTRIBUTE] ?? Infinity) < nowSec) continue;
-        entries.push(toAudit(it));
-      }
-      last = r.LastEvaluatedKey;
-      start = last;
-    } while (last && entries.length < limit);
+    const last = await this.queryPages(
+      () => ({ KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': 'AUDIT' }, ScanIndexForward: false, Limit: limit - entries.length }),
+      (items) => {
+        for (const it of items) {
+          if (Number(it[TTL_ATTRIBUTE] ?? Infinity) < nowSec) continue;
+          entries.push(toAudit(it));
+        }
+        return entries.length < limit;
+      },
+      start,
+    );
     return { entries, cursor: last ? Buffer.from(String(last.sk), 'utf8').toString('base64url') : undefined };
   }
 
@@ -319,49 +305,59 @@ export class DynamoControllerStore implements ControllerStore {
   private async newestBetween(pk: string, w: HistoryWindow, limit: number): Promise<{ items: Item[]; truncated: boolean }> {
     const nowSec = Math.floor(this.clock.now() / 1000);
     const items: Item[] = [];
-    let start: Item | undefined;
     let truncated = false;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :p AND sk BETWEEN :a AND :b',
-          ExpressionAttributeValues: { ':p': pk, ':a': new Date(w.from).toISOString(), ':b': `${new Date(w.to).toISOString()}~` },
-          ScanIndexForward: false,
-          Limit: Math.min(1000, limit + 1 - items.length),
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const it of r.Items ?? []) {
-        if (Number(it[TTL_ATTRIBUTE] ?? Infinity) < nowSec) continue;
-        if (items.length === limit) {
-          truncated = true;
-          break;
+    await this.queryPages(
+      () => ({
+        KeyConditionExpression: 'pk = :p AND sk BETWEEN :a AND :b',
+        ExpressionAttributeValues: { ':p': pk, ':a': new Date(w.from).toISOString(), ':b': `${new Date(w.to).toISOString()}~` },
+        ScanIndexForward: false,
+        Limit: Math.min(1000, limit + 1 - items.length),
+      }),
+      (page) => {
+        for (const it of page) {
+          if (Number(it[TTL_ATTRIBUTE] ?? Infinity) < nowSec) continue;
+          if (items.length === limit) {
+            truncated = true;
+            break;
+          }
+          items.push(it);
         }
-        items.push(it);
-      }
-      start = r.LastEvaluatedKey;
-    } while (start && !truncated);
+        return !truncated;
+      },
+    );
     return { items: items.reverse(), truncated };
   }
 
   private async queryAll(pk: string): Promise<Item[]> {
     const out: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const r = await this.doc.send(
-        new QueryCommand({
-          TableName: this.table,
-          KeyConditionExpression: 'pk = :p',
-          ExpressionAttributeValues: { ':p': pk },
-          ConsistentRead: true,
-          ExclusiveStartKey: start,
-        }),
-      );
-      out.push(...(r.Items ?? []));
-      start = r.LastEvaluatedKey;
-    } while (start);
+    await this.queryPages(
+      () => ({ KeyConditionExpression: 'pk = :p', ExpressionAttributeValues: { ':p': pk }, ConsistentRead: true }),
+      (items) => {
+        out.push(...items);
+        return true;
+      },
+    );
     return out;
+  }
+
+  /**
+   * One Query on the table, page after page (each from where the last ended), while `onPage` asks
+   * for more and the partition has more. `input` is read again for each page, so a page's Limit can
+   * follow what was already taken. Answers the last page's LastEvaluatedKey: undefined once the
+   * query is exhausted, else where the next page would start.
+   */
+  private async queryPages(
+    input: () => Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
+    onPage: (items: Item[]) => boolean,
+    start?: Item,
+  ): Promise<Item | undefined> {
+    let next = start;
+    do {
+      const r = await this.doc.send(new QueryCommand({ ...input(), TableName: this.table, ExclusiveStartKey: next }));
+      next = r.LastEvaluatedKey;
+      if (!onPage(r.Items ?? [])) break;
+    } while (next);
+    return next;
   }
 }
 

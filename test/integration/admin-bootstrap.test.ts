@@ -11,15 +11,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '#functions/auth/handler.js';
 import { loadConfig } from '#shared/config.js';
-import type { ApiEvent } from '#functions/_lib/api.js';
 import { logger } from '#shared/observability.js';
 import { buildServices } from '#shared/runtime.js';
 import { startSecretsManager, type EmulatedSecret, type SecretsManagerEmulator } from '#emulators/secrets-manager.js';
 import { openTestCatalog, type TestCatalog } from './catalog-fixtures.js';
+import { apiEvent, lambdaContext } from '../helpers/api-event.js';
 
 const JWT = 'j'.repeat(48);
 const LOCAL_TOKEN = 'local-admin-token-Zq81xVb3';
@@ -36,37 +35,13 @@ interface Reply {
 
 type Handler = ReturnType<typeof createHandler>;
 
-function event(method: string, path: string, opts: { body?: object; token?: string; adminToken?: string } = {}): ApiEvent {
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
-  if (opts.adminToken !== undefined) headers['X-EchoFS-Admin-Token'] = opts.adminToken;
-  return {
-    version: '2.0',
-    routeKey: `${method} ${path}`,
-    rawPath: path,
-    rawQueryString: '',
-    headers,
-    requestContext: {
-      accountId: 'local',
-      apiId: 'local',
-      domainName: 'localhost',
-      domainPrefix: 'localhost',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'vitest' },
-      requestId: `req-${Math.random().toString(36).slice(2)}`,
-      routeKey: `${method} ${path}`,
-      stage: '$default',
-      time: new Date().toISOString(),
-      timeEpoch: Date.now(),
-    },
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    isBase64Encoded: false,
-  };
+/** A request to the auth function; `adminToken` goes in the X-EchoFS-Admin-Token header. */
+function event(method: string, path: string, opts: { body?: object; token?: string; adminToken?: string } = {}) {
+  return apiEvent(method, path, { body: opts.body, token: opts.token, headers: opts.adminToken === undefined ? {} : { 'X-EchoFS-Admin-Token': opts.adminToken } });
 }
 
-const context = () => ({ awsRequestId: `req-${Math.random().toString(36).slice(2)}`, getRemainingTimeInMillis: () => 30_000, functionName: 'auth' }) as unknown as Context;
-
 async function call(h: Handler, method: string, path: string, opts?: Parameters<typeof event>[2]): Promise<Reply> {
-  const r = await h(event(method, path, opts), context());
+  const r = await h(event(method, path, opts), lambdaContext('auth'));
   return { status: r.statusCode, body: JSON.parse(r.body ?? 'null') as Reply['body'], raw: JSON.stringify(r) };
 }
 

@@ -1,16 +1,16 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Context } from 'aws-lambda';
 import { UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler } from '#functions/auth/handler.js';
 import { TokenService } from '#shared/auth/tokens.js';
 import { loadConfig } from '#shared/config.js';
 import { json, type ApiResult } from '#shared/http.js';
-import { createApiHandler, type ApiEvent } from '#functions/_lib/api.js';
+import { createApiHandler } from '#functions/_lib/api.js';
 import { buildServices, closeServices, type Services } from '#shared/runtime.js';
 import { catalogTargets, openTestCatalog, type TestCatalog } from './catalog-fixtures.js';
+import { apiEvent, lambdaContext, type ApiEventOptions } from '../helpers/api-event.js';
 
 const SECRET = 's'.repeat(48);
 const ADMIN_EMAIL = 'boss@example.com';
@@ -19,40 +19,6 @@ interface Reply {
   status: number;
   headers: Record<string, string>;
   body: { success: boolean; token?: string; user?: Record<string, unknown>; error?: { code: string; message: string; field?: string } };
-}
-
-function context(): Context {
-  return {
-    awsRequestId: `req-${Math.random().toString(36).slice(2)}`,
-    getRemainingTimeInMillis: () => 30_000,
-    functionName: 'auth',
-  } as unknown as Context; // only the fields the handler reads
-}
-
-function event(method: string, path: string, opts: { body?: string | object; token?: string; headers?: Record<string, string> } = {}): ApiEvent {
-  const headers: Record<string, string> = { 'content-type': 'application/json', ...(opts.headers ?? {}) };
-  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
-  return {
-    version: '2.0',
-    routeKey: `${method} ${path}`,
-    rawPath: path,
-    rawQueryString: '',
-    headers,
-    requestContext: {
-      accountId: 'local',
-      apiId: 'local',
-      domainName: 'localhost',
-      domainPrefix: 'localhost',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'vitest' },
-      requestId: `req-${Math.random().toString(36).slice(2)}`,
-      routeKey: `${method} ${path}`,
-      stage: '$default',
-      time: new Date().toISOString(),
-      timeEpoch: Date.now(),
-    },
-    body: opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body),
-    isBase64Encoded: false,
-  };
 }
 
 function reply(r: ApiResult): Reply {
@@ -68,7 +34,7 @@ describe.each(catalogTargets)('auth function on %s', (target) => {
   let handler: ReturnType<typeof createHandler>;
   let seq = 0;
 
-  const call = async (method: string, path: string, opts?: Parameters<typeof event>[2]) => reply(await handler(event(method, path, opts), context()));
+  const call = async (method: string, path: string, opts?: ApiEventOptions) => reply(await handler(apiEvent(method, path, opts), lambdaContext('auth')));
   const register = (body: object | string) => call('POST', '/api/v1/auth/register', { body });
   const login = (body: object | string) => call('POST', '/api/v1/auth/login', { body });
   const me = (token?: string) => call('GET', '/api/v1/auth/me', { token });
@@ -241,7 +207,7 @@ describe.each(catalogTargets)('auth function on %s', (target) => {
       const r = await me();
       expectError(r, 401);
       expect(r.headers['WWW-Authenticate']).toBe('Bearer');
-      expectError(reply(await handler(event('GET', '/api/v1/auth/me', { headers: { authorization: 'Basic abc' } }), context())), 401);
+      expectError(reply(await handler(apiEvent('GET', '/api/v1/auth/me', { headers: { authorization: 'Basic abc' } }), lambdaContext('auth'))), 401);
     });
 
     it('answers 401 to an expired token', async () => {
@@ -335,8 +301,8 @@ describe.each(catalogTargets)('auth function on %s', (target) => {
       const u = await newUser();
       const admin = await login({ email: ADMIN_EMAIL, password: 'password-boss' });
       expect(admin.status).toBe(200);
-      expectError(reply(await adminOnly(event('GET', '/api/v1/local/faults', { token: u.token }), context())), 403);
-      const ok = reply(await adminOnly(event('GET', '/api/v1/local/faults', { token: admin.body.token }), context()));
+      expectError(reply(await adminOnly(apiEvent('GET', '/api/v1/local/faults', { token: u.token }), lambdaContext('auth'))), 403);
+      const ok = reply(await adminOnly(apiEvent('GET', '/api/v1/local/faults', { token: admin.body.token }), lambdaContext('auth')));
       expect(ok.status).toBe(200);
     });
   });

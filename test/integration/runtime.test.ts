@@ -326,17 +326,20 @@ const urlOf = async (started: Started) =>
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 
+const registerAt = (base: string, username: string, email: string) =>
+  fetch(`${base}/api/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username, email, password: 'a-long-password' }),
+  });
+
 describe('npm start (node infra/local/launch.mjs)', () => {
   it('prints its URL, serves requests, and exits 0 on SIGTERM leaving no child processes', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-main-'));
     const started = startMain({ PORT: '0', ECHOFS_DATA_DIR: dataDir });
     try {
       const base = await urlOf(started);
-      const reg = await fetch(`${base}/api/v1/auth/register`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ username: 'proc_user', email: 'proc@echofs.test', password: 'a-long-password' }),
-      });
+      const reg = await registerAt(base, 'proc_user', 'proc@echofs.test');
       expect(reg.status).toBe(201);
 
       const pid = started.child.pid as number;
@@ -361,11 +364,7 @@ describe('npm start (node infra/local/launch.mjs)', () => {
     let started = startMain(env);
     try {
       let base = await urlOf(started);
-      const reg = await fetch(`${base}/api/v1/auth/register`, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ username: 'kill_user', email: 'kill@echofs.test', password: 'a-long-password' }),
-      });
+      const reg = await registerAt(base, 'kill_user', 'kill@echofs.test');
       expect(reg.status).toBe(201);
       const { token } = (await reg.json()) as { token: string };
       const content = randomBytes(300_000);
