@@ -6,8 +6,9 @@
 import type S3rver from 's3rver';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { logger } from '#shared/observability.js';
 
 export interface S3Emulator {
   region: string;
@@ -30,6 +31,8 @@ export interface EmulatorOptions {
   regions: string[];
   /** region -> bucket name */
   buckets: Record<string, string>;
+  /** The previous process holding the data dir died without stopping: repair what it left half-written. */
+  afterCrash?: boolean;
 }
 
 const HOST = '127.0.0.1';
@@ -51,10 +54,46 @@ export const LOCAL_BUCKET_CORS = `<CORSConfiguration><CORSRule>
   <MaxAgeSeconds>3600</MaxAgeSeconds>
 </CORSRule></CORSConfiguration>`;
 
-async function startS3(region: string, bucket: string, dataDir: string): Promise<{ server: S3rver; info: S3Emulator }> {
+/**
+ * After a crash: s3rver writes an object's metadata (and its MD5) in files of their own, after the
+ * object, so one it was writing when the process died is left empty or cut short, and from then on
+ * s3rver fails every listing of that bucket, HeadBucket included (500: the replica looks down).
+ * Such a file is removed: s3rver serves the object with default metadata and recomputes the MD5,
+ * and EchoFS verifies every chunk against its hash on read (a bad copy is skipped and repaired).
+ * The object itself was never acknowledged by this replica: s3rver answers after both writes.
+ */
+async function removeTornMetadata(region: string, directory: string): Promise<void> {
+  const files = await readdir(directory, { recursive: true }).catch(() => [] as string[]);
+  let removed = 0;
+  await Promise.all(
+    files
+      .filter((f) => f.endsWith('._S3rver_metadata.json') || f.endsWith('._S3rver_object.md5'))
+      .map(async (rel) => {
+        const path = join(directory, rel);
+        const text = await readFile(path, 'utf8').catch(() => undefined);
+        if (text === undefined || !torn(rel, text)) return;
+        await rm(path, { force: true });
+        removed++;
+      }),
+  );
+  if (removed > 0) logger.warn('replica files left half-written by a crash were removed', { region, files: removed });
+}
+
+function torn(name: string, text: string): boolean {
+  if (name.endsWith('.md5')) return !/^[0-9a-f]{32}$/.test(text.trim());
+  try {
+    JSON.parse(text);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+async function startS3(region: string, bucket: string, dataDir: string, afterCrash: boolean): Promise<{ server: S3rver; info: S3Emulator }> {
   checkBucketName(region, bucket);
   const directory = join(dataDir, 's3', region);
   await mkdir(directory, { recursive: true });
+  if (afterCrash) await removeTornMetadata(region, directory);
   // Loaded on use (here and for dynalite): in the start bundle an import at the top would load
   // them before anything else, and the catalog's opening starts sooner without waiting for them.
   const { default: S3rverServer } = await import('s3rver');
@@ -118,7 +157,7 @@ export async function startEmulators(o: EmulatorOptions): Promise<Emulators> {
   // All at once; every start is settled (so each server that did start is stopped) before a failure is rethrown.
   const started = await Promise.allSettled([
     ...o.regions.map(async (region) => {
-      const { server, info } = await startS3(region, o.buckets[region] ?? `echofs-${region}`, o.dataDir);
+      const { server, info } = await startS3(region, o.buckets[region] ?? `echofs-${region}`, o.dataDir, o.afterCrash === true);
       s3Servers.push(server);
       return info;
     }),

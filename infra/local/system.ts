@@ -151,19 +151,24 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** A lock file so two processes (or two systems in one process) never share a data dir. */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+/**
+ * A lock file so two processes (or two systems in one process) never share a data dir. `afterCrash`:
+ * the previous holder died without stopping (its lock was still there).
+ */
+async function lockDataDir(dataDir: string): Promise<{ release: () => Promise<void>; afterCrash: boolean }> {
   const file = join(dataDir, 'echofs.lock');
   const token = `${process.pid}`;
+  let afterCrash = false;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await writeFile(file, token, { flag: 'wx' });
-      return () => rm(file, { force: true });
+      return { release: () => rm(file, { force: true }), afterCrash };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
       if (Number.isInteger(holder) && holder > 0 && pidAlive(holder)) throw new DataDirInUseError(dataDir, holder);
       await rm(file, { force: true }); // left by a process that died
+      afterCrash = true;
     }
   }
   throw new Error(`could not lock the data dir ${dataDir}`);
@@ -277,7 +282,8 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
   };
 
   try {
-    cleanups.push({ name: 'data dir lock', run: await lockDataDir(dataDir) });
+    const lock = await lockDataDir(dataDir);
+    cleanups.push({ name: 'data dir lock', run: lock.release });
     phase('lock');
     // The catalog is the slowest part of a start (PGlite: the WebAssembly Postgres, recovery after
     // a crash) and needs nothing else: open it now, under the lock, beside everything that follows.
@@ -293,7 +299,7 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     });
     // The emulators need nothing else either: they start beside the catalog.
     const emulatorsStarting = import('./emulators.js').then(({ startEmulators }) =>
-      startEmulators({ dataDir, regions: config.regions, buckets: config.buckets }),
+      startEmulators({ dataDir, regions: config.regions, buckets: config.buckets, afterCrash: lock.afterCrash }),
     );
     cleanups.push({
       name: 'emulators',

@@ -186,6 +186,41 @@ describe('local runtime: lifecycle', () => {
     }
   });
 
+  it('after a crash, a replica whose object metadata was left half-written answers health checks again', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'echofs-torn-'));
+    try {
+      const first = await startTestStack({}, { dataDir });
+      const u = await first.register();
+      const form = new FormData();
+      form.append('name', 'torn.bin');
+      form.append('file', new Blob([new Uint8Array(randomBytes(50_000))]), 'torn.bin');
+      const up = await fetch(`${first.url}/api/v1/files/upload`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${u.token}` } });
+      expect(up.status).toBe(201);
+      const region = first.system.config.regions[0] as string;
+      await first.stop();
+
+      // What a SIGKILL in the middle of s3rver's write leaves: an empty metadata file, and the lock
+      // of a process that is gone.
+      const bucketDir = join(dataDir, 's3', region);
+      const meta = (await readdir(bucketDir, { recursive: true })).find((f) => f.endsWith('._S3rver_metadata.json'));
+      expect(meta).toBeDefined();
+      await writeFile(join(bucketDir, meta as string), '');
+      await writeFile(join(dataDir, 'echofs.lock'), '2147483646');
+
+      const second = await startTestStack({}, { dataDir });
+      try {
+        const health = await second.fetchJson('/api/v1/health');
+        expect(health.status).toBe(200);
+        expect(health.body.replicas[region]).toMatchObject({ ok: true });
+        expect(health.body.status).toBe('ok');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a second system on a data dir that is in use', async () => {
     await expect(startSystem({ dataDir: stack.dataDir, port: 0, env: { DATABASE_URL: '' } })).rejects.toBeInstanceOf(DataDirInUseError);
     // The running system is unharmed.
