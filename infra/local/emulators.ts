@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger } from '#shared/observability.js';
+import { makeS3rverPutsDurable } from './s3rver-durable.js';
 
 export interface S3Emulator {
   region: string;
@@ -67,9 +68,15 @@ async function removeTornMetadata(region: string, directory: string): Promise<vo
   let removed = 0;
   await Promise.all(
     files
-      .filter((f) => f.endsWith('._S3rver_metadata.json') || f.endsWith('._S3rver_object.md5'))
+      .filter((f) => f.endsWith('._S3rver_metadata.json') || f.endsWith('._S3rver_object.md5') || /\._S3rver_object\.[0-9a-f]+\.tmp$/.test(f))
       .map(async (rel) => {
         const path = join(directory, rel);
+        if (rel.endsWith('.tmp')) {
+          // An object write the crash interrupted (see s3rver-durable.ts): it was never acknowledged.
+          await rm(path, { force: true });
+          removed++;
+          return;
+        }
         const text = await readFile(path, 'utf8').catch(() => undefined);
         if (text === undefined || !torn(rel, text)) return;
         await rm(path, { force: true });
@@ -97,6 +104,7 @@ async function startS3(region: string, bucket: string, dataDir: string, afterCra
   // Loaded on use (here and for dynalite): in the start bundle an import at the top would load
   // them before anything else, and the catalog's opening starts sooner without waiting for them.
   const { default: S3rverServer } = await import('s3rver');
+  makeS3rverPutsDurable();
   const server = new S3rverServer({
     address: HOST,
     port: 0,

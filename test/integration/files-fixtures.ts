@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReplicaStores, type S3ObjectStore } from '#shared/storage/s3-store.js';
+import { makeS3rverPutsDurable } from '#local/s3rver-durable.js';
 
 export const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 
@@ -14,10 +15,13 @@ export interface S3Fixture {
   endpoints: Record<string, string>;
   buckets: Record<string, string>;
   stores: Map<string, S3ObjectStore>;
+  /** Where the replicas keep their files (one folder per region). */
+  directory: string;
   stop(): Promise<void>;
 }
 
 export async function startS3rvers(regions: string[] = REGIONS, timeoutMs = 3000): Promise<S3Fixture> {
+  makeS3rverPutsDurable();
   const root = await mkdtemp(join(tmpdir(), 'echofs-s3-'));
   const servers: S3rver[] = [];
   const endpoints: Record<string, string> = {};
@@ -35,6 +39,7 @@ export async function startS3rvers(regions: string[] = REGIONS, timeoutMs = 3000
     endpoints,
     buckets,
     stores,
+    directory: root,
     async stop() {
       for (const s of servers) {
         const closed = s.close();
