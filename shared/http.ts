@@ -47,9 +47,29 @@ export interface AuthUser {
   role: Role;
 }
 
+/** What a download link is asked to open: the request's file id and `version` query, as sent. */
+export interface LinkScope {
+  fileId: string;
+  version?: string;
+}
+
+/** A signed download link (shared/auth/tokens.ts): the token and when it expires. */
+export interface DownloadLink {
+  token: string;
+  expiresAt: Date;
+  expiresInSeconds: number;
+}
+
 export interface Authenticator {
   /** Verify a bearer token; throws Unauthorized for anything but a valid, current token. */
   authenticate(token: string): Promise<AuthUser>;
+  /**
+   * Verify a download link for exactly this file and version: 401 `invalid_link` for a bad,
+   * expired or revoked one, 403 `link_mismatch` for one of another file or version.
+   */
+  authenticateLink?(token: string, scope: LinkScope): Promise<AuthUser>;
+  /** Sign a short-lived download link to one of the user's files (at `version`, when given). */
+  signLink?(user: AuthUser, fileId: string, version?: number): Promise<DownloadLink>;
 }
 
 export interface ApiRequest {
@@ -199,10 +219,17 @@ export function createHttpHandler(fn: FunctionName, handlers: Record<string, Rou
     };
     seen.req = req;
     if (route.auth !== 'none') {
-      const token = bearerToken(headers);
-      if (!token) throw new Unauthorized();
       if (!options.authenticator) throw new Error(`function '${fn}' has auth routes but no authenticator`);
-      req.user = await options.authenticator.authenticate(token);
+      const link = route.linkAuth ? req.query['link'] : undefined;
+      if (link !== undefined) {
+        // A signed download link stands in for the bearer token, for its own file and version only.
+        if (!options.authenticator.authenticateLink) throw new Error(`function '${fn}' has link routes but its authenticator checks no links`);
+        req.user = await options.authenticator.authenticateLink(link, { fileId: req.params['id'] ?? '', version: req.query['version'] });
+      } else {
+        const token = bearerToken(headers);
+        if (!token) throw new Unauthorized();
+        req.user = await options.authenticator.authenticate(token);
+      }
       if (route.auth === 'admin' && req.user.role !== 'admin') throw new Forbidden();
     } else if (route.method === 'GET' && options.authenticator && bearerToken(headers)) {
       // Open GET routes (health) show more to an admin; a bad token there is simply anonymous.

@@ -20,6 +20,11 @@ export interface Route {
   streaming?: boolean;
   /** Raw request body (chunk bytes, multipart) rather than JSON. */
   binaryBody?: boolean;
+  /**
+   * Also accepts, in place of the bearer token, a signed download link in the `link` query
+   * parameter (POST /api/v1/files/{id}/download-link), good for the `{id}` and `version` it names.
+   */
+  linkAuth?: boolean;
   /** Accepts an Idempotency-Key header: a retry gets the first outcome (shared/idempotency.ts). */
   idempotent?: boolean;
 }
@@ -42,7 +47,8 @@ export const routes: readonly Route[] = [
   { method: 'GET', path: '/api/v1/files', fn: 'files', auth: 'user' },
   { method: 'GET', path: '/api/v1/files/{id}', fn: 'files', auth: 'user' },
   { method: 'DELETE', path: '/api/v1/files/{id}', fn: 'files', auth: 'user', idempotent: true },
-  { method: 'GET', path: '/api/v1/files/{id}/download', fn: 'files', auth: 'user', streaming: true },
+  { method: 'GET', path: '/api/v1/files/{id}/download', fn: 'files', auth: 'user', streaming: true, linkAuth: true },
+  { method: 'POST', path: '/api/v1/files/{id}/download-link', fn: 'files', auth: 'user' },
   { method: 'GET', path: '/api/v1/files/{id}/manifest', fn: 'files', auth: 'user' },
   { method: 'GET', path: '/api/v1/files/{id}/versions', fn: 'files', auth: 'user' },
   { method: 'POST', path: '/api/v1/files/{id}/restore', fn: 'files', auth: 'user' },

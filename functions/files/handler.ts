@@ -254,6 +254,21 @@ export function createHandler(deps: FilesDeps | Services) {
         return { statusCode: range ? 206 : 200, headers, stream: opened.stream };
       },
 
+      'POST /api/v1/files/{id}/download-link': async (req) => {
+        const user = owner(req);
+        const { params, query, body } = inputOf(req, 'POST /api/v1/files/{id}/download-link');
+        const version = body.version ?? query.version;
+        const info = await storage.getFileInfo(user.id, params.id, version);
+        if (!d.authenticator.signLink) throw new Error('the files function has no download link signer');
+        const link = await d.authenticator.signLink(user, info.fileId, version);
+        const search = new URLSearchParams({ ...(version !== undefined ? { version: String(version) } : {}), link: link.token });
+        logger.info('download link issued', { userId: user.id, fileId: info.fileId, version, expiresInSeconds: link.expiresInSeconds });
+        return json(200, {
+          success: true,
+          data: { url: `/api/v1/files/${encodeURIComponent(info.fileId)}/download?${search}`, expires_at: link.expiresAt.toISOString(), expires_in_seconds: link.expiresInSeconds },
+        } satisfies W.DownloadLinkBody);
+      },
+
       'GET /api/v1/files/{id}/manifest': async (req) => {
         const { params, query } = inputOf(req, 'GET /api/v1/files/{id}/manifest');
         const m = await storage.manifest(owner(req).id, params.id, query.version);

@@ -8,7 +8,7 @@ import type { Db } from '../catalog/db.js';
 import { uniqueViolation, withoutParams } from '../catalog/db.js';
 import { users } from '../catalog/schema.js';
 import { BadRequest, Conflict, Forbidden, Unauthorized } from '../errors.js';
-import { validate, type Authenticator, type AuthUser, type Role } from '../http.js';
+import { validate, type Authenticator, type AuthUser, type DownloadLink, type LinkScope, type Role } from '../http.js';
 import { logger } from '../observability.js';
 import { NO_ADMIN_TOKEN, type AdminTokenCheck } from './admin-token.js';
 import { DEFAULT_BCRYPT_COST, hashPassword, verifyPassword } from './password.js';
@@ -57,6 +57,8 @@ export interface AuthSession {
 
 const BAD_CREDENTIALS = 'Invalid email or password.';
 const BAD_TOKEN = 'Invalid or expired token: sign in again.';
+const BAD_LINK = "Invalid or expired download link in 'link': ask for a new one (POST /api/v1/files/{id}/download-link).";
+const FOREIGN_LINK = "The download link in 'link' is for another file or version.";
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 type UserRow = typeof users.$inferSelect;
@@ -208,6 +210,30 @@ export class AuthService implements Authenticator {
     const row = await this.findById(claims.sub);
     if (!row || row.tokenVersion !== claims.tv) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
     return publicUser(row);
+  }
+
+  /** Authenticator: a download link for exactly this file and version, of a user whose token version is current. */
+  async authenticateLink(token: string, scope: LinkScope): Promise<AuthUser> {
+    let claims;
+    try {
+      claims = await this.tokens.verifyLink(token);
+    } catch (err) {
+      if (err instanceof InvalidToken) throw new Unauthorized(BAD_LINK, 'invalid_link');
+      throw err;
+    }
+    const row = await this.findById(claims.sub);
+    if (!row || row.tokenVersion !== claims.tv) throw new Unauthorized(BAD_LINK, 'invalid_link');
+    const version = claims.ver === undefined ? undefined : String(claims.ver);
+    if (claims.fid !== scope.fileId || version !== scope.version) throw new Forbidden(FOREIGN_LINK, 'link_mismatch');
+    return publicUser(row);
+  }
+
+  /** A download link to one of the user's files, carrying the user's token version (signing out revokes it). */
+  async signLink(user: AuthUser, fileId: string, version?: number): Promise<DownloadLink> {
+    const row = await this.findById(user.id);
+    if (!row) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    const { token, expiresAt } = await this.tokens.signLink({ sub: row.id, tv: row.tokenVersion, fid: fileId, ...(version !== undefined ? { ver: version } : {}) });
+    return { token, expiresAt: new Date(expiresAt), expiresInSeconds: this.tokens.linkTtlSeconds };
   }
 
   private async findById(id: string): Promise<UserRow | undefined> {

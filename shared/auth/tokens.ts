@@ -2,11 +2,18 @@
  * Session tokens: JWT signed with HS256 (jose). Claims: sub = user id, role, tv = the user's token
  * version (bumped on password change, so older tokens stop working), iat/exp (24 h), iss/aud.
  * Verification accepts HS256 only, so unsigned ("alg": "none") and other-algorithm tokens fail.
+ *
+ * Download links: JWT with the same key, `purpose: 'download'`, scoped to one user's file (fid,
+ * and ver when a version was asked for), carrying tv like a session, expiring in 60 s. A session
+ * token is never accepted as a link (no purpose), nor a link as a session (it has one).
  */
 import { SignJWT, jwtVerify } from 'jose';
 import type { Role } from '../http.js';
 
 export const TOKEN_TTL_SECONDS = 24 * 3600;
+/** How long a download link stays good: long enough for the browser to start the download. */
+export const LINK_TTL_SECONDS = 60;
+const LINK_PURPOSE = 'download';
 const ALG = 'HS256';
 const ISSUER = 'echofs';
 const AUDIENCE = 'echofs-api';
@@ -17,8 +24,17 @@ export interface TokenClaims {
   tv: number;
 }
 
+/** What a download link grants: one file of one user, at one version when `ver` is set. */
+export interface LinkClaims {
+  sub: string;
+  tv: number;
+  fid: string;
+  ver?: number;
+}
+
 export interface TokenServiceOptions {
   ttlSeconds?: number;
+  linkTtlSeconds?: number;
   /** Milliseconds since the epoch (tests pass a fake clock). */
   now?: () => number;
 }
@@ -33,12 +49,14 @@ export class InvalidToken extends Error {
 export class TokenService {
   private readonly key: Uint8Array;
   private readonly ttlSeconds: number;
+  readonly linkTtlSeconds: number;
   private readonly now: () => number;
 
   constructor(secret: string | Uint8Array, opts: TokenServiceOptions = {}) {
     this.key = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
     if (this.key.length < 32) throw new RangeError('the JWT secret must be at least 32 bytes');
     this.ttlSeconds = opts.ttlSeconds ?? TOKEN_TTL_SECONDS;
+    this.linkTtlSeconds = opts.linkTtlSeconds ?? LINK_TTL_SECONDS;
     this.now = opts.now ?? Date.now;
   }
 
@@ -54,24 +72,56 @@ export class TokenService {
       .sign(this.key);
   }
 
-  /** The claims of a valid, unexpired token signed with this key; throws InvalidToken otherwise. */
+  /** A download link token and when it expires (milliseconds since the epoch). */
+  async signLink(claims: LinkClaims): Promise<{ token: string; expiresAt: number }> {
+    const iat = Math.floor(this.now() / 1000);
+    const exp = iat + this.linkTtlSeconds;
+    const token = await new SignJWT({ purpose: LINK_PURPOSE, tv: claims.tv, fid: claims.fid, ...(claims.ver !== undefined ? { ver: claims.ver } : {}) })
+      .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+      .setSubject(claims.sub)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(this.key);
+    return { token, expiresAt: exp * 1000 };
+  }
+
+  /** The claims of a valid, unexpired session token signed with this key; throws InvalidToken otherwise. */
   async verify(token: string): Promise<TokenClaims> {
-    let payload: Record<string, unknown>;
-    try {
-      ({ payload } = await jwtVerify(token, this.key, {
-        algorithms: [ALG],
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        currentDate: new Date(this.now()),
-        requiredClaims: ['sub', 'exp', 'iat'],
-      }));
-    } catch (err) {
-      throw new InvalidToken((err as { code?: string }).code ?? 'verification failed');
-    }
+    const payload = await this.payload(token);
+    if (payload.purpose !== undefined) throw new InvalidToken('not a session token');
     const { sub, role, tv } = payload;
     if (typeof sub !== 'string' || sub === '') throw new InvalidToken('missing subject');
     if (role !== 'user' && role !== 'admin') throw new InvalidToken('bad role claim');
     if (typeof tv !== 'number' || !Number.isInteger(tv) || tv < 0) throw new InvalidToken('bad token version claim');
     return { sub, role, tv };
+  }
+
+  /** The claims of a valid, unexpired download link signed with this key; throws InvalidToken otherwise. */
+  async verifyLink(token: string): Promise<LinkClaims> {
+    const payload = await this.payload(token);
+    if (payload.purpose !== LINK_PURPOSE) throw new InvalidToken('not a download link');
+    const { sub, tv, fid, ver } = payload;
+    if (typeof sub !== 'string' || sub === '') throw new InvalidToken('missing subject');
+    if (typeof tv !== 'number' || !Number.isInteger(tv) || tv < 0) throw new InvalidToken('bad token version claim');
+    if (typeof fid !== 'string' || fid === '') throw new InvalidToken('missing file claim');
+    if (ver !== undefined && (typeof ver !== 'number' || !Number.isInteger(ver) || ver < 1)) throw new InvalidToken('bad version claim');
+    return { sub, tv, fid, ...(ver !== undefined ? { ver } : {}) };
+  }
+
+  private async payload(token: string): Promise<Record<string, unknown>> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: [ALG],
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        currentDate: new Date(this.now()),
+        requiredClaims: ['sub', 'exp', 'iat'],
+      });
+      return payload;
+    } catch (err) {
+      throw new InvalidToken((err as { code?: string }).code ?? 'verification failed');
+    }
   }
 }

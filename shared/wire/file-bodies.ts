@@ -128,6 +128,18 @@ export const manifestBody = z
   .meta({ id: 'Manifest' });
 export type ManifestBody = z.infer<typeof manifestBody>;
 
+export const downloadLinkBody = z
+  .object({
+    success: z.literal(true),
+    data: z.object({
+      url: z.string().meta({ description: 'Path of the streamed download with the signed link (`link`, and `version` when asked); open it on the API origin, no Authorization needed.' }),
+      expires_at: z.string().meta({ description: 'When the link stops working (ISO 8601).' }),
+      expires_in_seconds: z.number().int().meta({ description: 'Seconds the link stays good.' }),
+    }),
+  })
+  .meta({ id: 'DownloadLink' });
+export type DownloadLinkBody = z.infer<typeof downloadLinkBody>;
+
 export const versionsBody = z
   .object({ success: z.literal(true), data: z.object({ file_id: z.string(), versions: z.array(versionBody) }) })
   .meta({ id: 'Versions' });

@@ -108,7 +108,22 @@ export const requests = {
     headers: idempotencyHeaders,
     query: z.object({ permanent: z.enum(['true', 'false']).optional().meta({ description: 'true: delete a file in the bin for good (it cannot be restored).' }) }),
   },
-  'GET /api/v1/files/{id}/download': { params: idParams, query: versionQuery },
+  'GET /api/v1/files/{id}/download': {
+    params: idParams,
+    query: versionQuery.extend({
+      link: z
+        .string()
+        .min(1)
+        .max(4096)
+        .optional()
+        .meta({ description: 'A signed download link from POST /api/v1/files/{id}/download-link, in place of the bearer token (this file and version only).' }),
+    }),
+  },
+  'POST /api/v1/files/{id}/download-link': {
+    params: idParams,
+    query: versionQuery,
+    body: z.object({ version: z.number().int().min(1).max(MAX_VERSION).optional().meta({ description: 'The version to link to (default: the current one at download time).' }) }),
+  },
   'GET /api/v1/files/{id}/manifest': { params: idParams, query: versionQuery },
   'GET /api/v1/files/{id}/versions': { params: idParams },
   'POST /api/v1/files/{id}/restore': { params: idParams },

@@ -13,7 +13,7 @@
  */
 import { z } from 'zod';
 import { errorBody, messageBody, profileBody, sessionBody } from './common-bodies.js';
-import { chunkPutBody, deletedBody, fileDetailBody, fileEnvelope, fileListBody, manifestBody, uploadSessionEnvelope, versionsBody } from './file-bodies.js';
+import { chunkPutBody, deletedBody, downloadLinkBody, fileDetailBody, fileEnvelope, fileListBody, manifestBody, uploadSessionEnvelope, versionsBody } from './file-bodies.js';
 import { auditPageBody, controllerHealthBody, criticalKeyAddedBody, criticalKeyRemovedBody, criticalKeysBody, faultSetBody, faultsBody, hintAck, historyBody, modeBody, overrideAck, overrideClearedBody, serviceHealthBody, statusBody } from './controller-bodies.js';
 
 export * from './common-bodies.js';
@@ -66,6 +66,10 @@ export const responses = {
   'GET /api/v1/files/{id}/download': {
     summary: "The file's bytes (published); Range, If-Range and If-None-Match supported.",
     ok: { 200: bytes, 206: bytes, 304: { raw: 'empty', description: 'Not modified (If-None-Match matched).' } },
+  },
+  'POST /api/v1/files/{id}/download-link': {
+    summary: 'A signed link to the streamed download, good for 60 s, for clients that hand the download to a browser or another program.',
+    ok: { 200: downloadLinkBody },
   },
   'GET /api/v1/files/{id}/manifest': { summary: 'Chunk list with presigned URLs, for parallel or very large downloads.', ok: { 200: manifestBody } },
   'GET /api/v1/files/{id}/versions': { summary: "A file's versions, newest first.", ok: { 200: versionsBody } },

@@ -102,6 +102,7 @@ describe('every response matches its declared schema', () => {
     expect((await call('GET', `/api/v1/files/${id}`, { token: alice.token })).status).toBe(200);
     expect((await call('GET', '/api/v1/files/not-a-uuid', { token: alice.token })).status).toBe(400);
     expect((await call('GET', `/api/v1/files/${id}/manifest`, { token: alice.token })).status).toBe(200);
+    expect((await call('POST', `/api/v1/files/${id}/download-link`, { token: alice.token })).status).toBe(200);
     expect((await call('GET', `/api/v1/files/${id}/versions`, { token: alice.token })).status).toBe(200);
     const full = await call('GET', `/api/v1/files/${id}/download`, { token: alice.token });
     expect(full.status).toBe(200);

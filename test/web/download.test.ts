@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createApi } from '../../web/src/api.js';
-import { blobSaver, checkManifest, decodeStoredChunk, downloadFile, downloadTo, MEMORY_SAVE_MAX_BYTES, openFileSink, type ByteSink, type SaveFileHandle } from '../../web/src/download.js';
+import { checkManifest, decodeStoredChunk, downloadFile, downloadTo, openFileSink, type ByteSink, type SaveFileHandle } from '../../web/src/download.js';
 import { DOWNLOAD_TOKEN_HEADER, DOWNLOAD_TOO_LARGE, STREAM_MAX_BYTES } from '../../shared/downloads.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -316,17 +316,5 @@ describe('downloads streamed to where they are saved', () => {
     await expect(downloadTo(apiFor(s), 'f1', await openFileSink(fh.handle), { size: file.whole.length })).rejects.toMatchObject({ code: 'corrupt_chunk' });
     expect(fh.log).toEqual(['abort']);
     expect(fh.file.content.toString()).toBe('the old content');
-  });
-
-  it('the in-memory fallback hands one Blob over on close, and refuses a file over its stated limit', async () => {
-    const file = makeFile(3);
-    const got: Blob[] = [];
-    await downloadTo(apiFor(server(file)), 'f1', blobSaver((b) => got.push(b)), { size: file.whole.length });
-    expect(got).toHaveLength(1);
-    expect((await bytes(got[0]!)).equals(file.whole)).toBe(true);
-    const small: Blob[] = [];
-    await expect(downloadTo(apiFor(server(file)), 'f1', blobSaver((b) => small.push(b), 1000), {})).rejects.toMatchObject({ code: 'download_needs_disk' });
-    expect(small).toHaveLength(0);
-    expect(MEMORY_SAVE_MAX_BYTES).toBe(256 * 1024 * 1024);
   });
 });

@@ -3,8 +3,8 @@
  * The files page's Download button for a file larger than one streamed response: the page fetches
  * the manifest, then every chunk from its presigned URL (decoded, verified), and saves the
  * assembled file; the streaming route is never asked. A small file still comes streamed. Without the
- * File System Access API (jsdom, like Firefox) the bytes gather in one Blob, for files up to the
- * stated in-memory limit only.
+ * File System Access API (like Firefox) the page fetches no bytes: it asks for a signed link and
+ * hands it to the browser's download.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
@@ -14,26 +14,35 @@ import { createApi } from '../../web/src/api.js';
 import { FilesPage } from '../../web/src/components/FilesPage.js';
 import { ToastProvider } from '../../web/src/components/ui.js';
 import { STREAM_MAX_BYTES } from '../../shared/downloads.js';
-import { MEMORY_SAVE_MAX_BYTES } from '../../web/src/download.js';
 import { fakeFetch } from './fake-fetch.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const STATUS = { mode: 'C', replicas: [{ region: 'us-east-1', reachable: true }] };
 
-/** What saveBlob hands the browser: the blob behind each object URL. */
+/** What was written into the files chosen in the (fake) save dialog, once closed. */
 let saved: Blob[] = [];
+/** The links clicked for the browser's own download. */
+let clicked: { href: string; download: string }[] = [];
 /** Requests to the presigned S3 URLs (the page's global fetch). */
 let s3Requests: { url: string; init?: RequestInit }[] = [];
 
 beforeEach(() => {
   saved = [];
+  clicked = [];
   s3Requests = [];
-  Object.defineProperty(URL, 'createObjectURL', { configurable: true, value: (b: Blob) => (saved.push(b), `blob:test/${saved.length}`) });
-  Object.defineProperty(URL, 'revokeObjectURL', { configurable: true, value: () => undefined });
-  // jsdom does not navigate: a click on the download link is enough.
-  vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(() => undefined);
+  // The File System Access API's save dialog (Chromium), writing into memory.
+  const picker = async () => {
+    const parts: Uint8Array[] = [];
+    return { createWritable: async () => ({ write: async (b: Uint8Array) => void parts.push(b), close: async () => void saved.push(new Blob(parts as Uint8Array<ArrayBuffer>[])), abort: async () => undefined }) };
+  };
+  Object.defineProperty(window, 'showSaveFilePicker', { configurable: true, value: picker });
+  // jsdom does not navigate: a click on the download link is recorded.
+  vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+    clicked.push({ href: this.href, download: this.download });
+  });
 });
 afterEach(() => {
+  delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
   cleanup();
   vi.unstubAllGlobals();
   vi.restoreAllMocks();
@@ -106,11 +115,15 @@ describe('FilesPage downloads', () => {
     expect(saved).toHaveLength(0);
   });
 
-  it('without a save dialog (no File System Access API), refuses a file over the in-memory limit before fetching anything', async () => {
-    const huge = { file_id: 'h1', name: 'backup.tar', size: MEMORY_SAVE_MAX_BYTES + 1, version: 1, chunks: 257, uploaded: new Date().toISOString() };
+  it('without a save dialog (no File System Access API), hands a signed link to the browser download and fetches no bytes', async () => {
+    delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
+    const huge = { file_id: 'h1', name: 'backup.tar', size: 300 * 1024 * 1024, version: 2, chunks: 300, uploaded: new Date().toISOString() };
     const f = fakeFetch({
       'GET /v1/status': () => ({ body: STATUS }),
       'GET /api/v1/files': () => ({ body: { success: true, data: { files: [huge] } } }),
+      'POST /api/v1/files/{id}/download-link': () => ({
+        body: { success: true, data: { url: '/api/v1/files/h1/download?link=signed', expires_at: new Date(Date.now() + 60_000).toISOString(), expires_in_seconds: 60 } },
+      }),
     });
     render(
       <ToastProvider>
@@ -118,9 +131,11 @@ describe('FilesPage downloads', () => {
       </ToastProvider>,
     );
     fireEvent.click(await screen.findByRole('button', { name: 'Download backup.tar' }));
-    expect(await screen.findByText(/Download failed: This browser can only save files up to 256 MiB/)).toBeTruthy();
-    expect(f.calls.map((c) => c.path).filter((p) => p.includes('/h1/'))).toEqual([]);
+    await waitFor(() => expect(clicked).toHaveLength(1));
+    expect(clicked[0]).toEqual({ href: new URL('/api/v1/files/h1/download?link=signed', window.location.href).href, download: 'backup.tar' });
+    expect(f.calls.map((c) => c.path).filter((p) => p.includes('/h1/'))).toEqual(['/api/v1/files/h1/download-link']);
     expect(saved).toHaveLength(0);
+    expect(screen.queryByText(/Download failed/)).toBeNull();
   });
 
   it('still streams a small file in one response, with the download token header', async () => {

@@ -12,6 +12,7 @@ import type { requests } from '../../shared/wire/requests.js';
 /** Request bodies as the server's schemas declare them (types only: no schema code enters the bundle). */
 type RequestBody<K extends keyof typeof requests> = (typeof requests)[K] extends { body: infer S extends z.ZodType } ? z.input<S> : never;
 export type RenameRequest = RequestBody<'POST /api/v1/files/{id}/rename'>;
+export type DownloadLinkRequest = RequestBody<'POST /api/v1/files/{id}/download-link'>;
 export type ChangePasswordRequest = RequestBody<'POST /api/v1/auth/password'>;
 
 // ---------------------------------------------------------------------------------------------
@@ -90,6 +91,8 @@ export const CODE_MESSAGES: Record<string, CodeMessage> = {
   invalid_credentials: 'Wrong email or password.',
   invalid_current_password: 'Your current password is not right.',
   invalid_token: 'Your session is no longer valid. Please sign in again.',
+  invalid_link: 'This download link has expired or is no longer valid. Start the download again.',
+  link_mismatch: 'This download link is for another file or version. Start the download again.',
   email_taken: 'An account with this email exists already. Sign in instead, or use another email.',
   username_taken: 'This username is taken. Choose another one.',
   user_not_found: 'This account no longer exists.',
@@ -137,7 +140,6 @@ export const CODE_MESSAGES: Record<string, CodeMessage> = {
   chunk_fetch_failed: server('Part of the file could not be fetched. Try again.'),
   corrupt_chunk: server('Part of the file arrived damaged. Try again.'),
   save_failed: server('The file could not be written where it is being saved (the disk may be full). Nothing was kept.'),
-  download_needs_disk: server('This browser cannot save a file this large from EchoFS. Use Chrome or Edge, or the echofs command-line tool.'),
 };
 
 /**
@@ -966,6 +968,17 @@ export function createApi(opts: ApiOptions = {}) {
         ...(sha256 ? { sha256 } : {}),
         ...(contentType ? { contentType } : {}),
       };
+    },
+    /**
+     * A signed link to the streamed download of the file (or of `version`), good for a minute and
+     * needing no bearer token: an absolute URL to hand to the browser's own download manager.
+     */
+    async downloadLink(id: string, version?: number, signal?: AbortSignal): Promise<{ url: string; expiresAt: string }> {
+      const body: DownloadLinkRequest = version !== undefined ? { version } : {};
+      const d = payload(await call(`/api/v1/files/${enc(id)}/download-link`, { method: 'POST', json: body, signal }));
+      const url = typeof d.url === 'string' ? d.url : '';
+      if (!url.startsWith('/')) throw new ApiError(0, 'invalid_response', 'The server sent a download link the app cannot read.');
+      return { url: new URL(base + url, globalThis.location?.href ?? 'http://localhost/').href, expiresAt: String(d.expires_at ?? '') };
     },
     /** The chunk list of the file (or of `version`) with presigned URLs, for downloads too large to stream. */
     async manifest(id: string, version?: number, signal?: AbortSignal): Promise<Manifest> {

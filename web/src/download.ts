@@ -12,9 +12,10 @@
  * a bad copy) is fetched once more from a fresh manifest, which names the best holder at that
  * moment. Any failure or a cancel aborts the sink, which keeps no partial file.
  *
- * Sinks: a file chosen with the File System Access API (openFileSink, Chromium), or, where that API
- * is missing, an in-memory Blob saved through the browser's download (blobSaver), only for files up
- * to MEMORY_SAVE_MAX_BYTES.
+ * The sink is a file chosen with the File System Access API (openFileSink, Chromium). Where that API
+ * is missing (Firefox, Safari), the page does not download at all: it asks for a short-lived signed
+ * link (Api.downloadLink) and hands it to the browser's own download manager (startBrowserDownload),
+ * which streams the file to disk.
  */
 import { DOWNLOAD_TOO_LARGE, STREAM_MAX_BYTES } from '../../shared/downloads.js';
 import { ApiError, isAbort, type Api, type Manifest, type ManifestChunk } from './api.js';
@@ -57,12 +58,6 @@ export interface Downloaded {
   filename?: string;
   via: 'stream' | 'manifest';
 }
-
-/**
- * Largest file saved through an in-memory Blob, where the browser has no File System Access API
- * (the whole file then sits in the page until the browser has taken it).
- */
-export const MEMORY_SAVE_MAX_BYTES = 256 * 1024 * 1024;
 
 /**
  * Download a file into `sink` by the route its size allows (see the module comment); the sink is
@@ -373,32 +368,18 @@ export async function openFileSink(handle: SaveFileHandle): Promise<ByteSink> {
 }
 
 /**
- * Where the File System Access API is missing: the bytes gather in an in-memory Blob, handed to
- * `save` (the browser's download) on close. Refuses more than MEMORY_SAVE_MAX_BYTES.
+ * Hand a URL to the browser's own download manager (where the File System Access API is missing):
+ * a hidden link with `download` is clicked, and the browser streams the answer to disk with its own
+ * progress, never through the page. The URL is a signed download link (Api.downloadLink), since
+ * the browser sends no bearer token.
  */
-export function blobSaver(save: (blob: Blob) => void, max = MEMORY_SAVE_MAX_BYTES): ByteSink {
-  let parts: Blob[] = [];
-  let size = 0;
-  return {
-    async write(bytes) {
-      size += bytes.length;
-      if (size > max) throw tooLargeForMemory(max);
-      parts.push(new Blob([bytes as Uint8Array<ArrayBuffer>]));
-    },
-    async close() {
-      save(new Blob(parts));
-      parts = [];
-    },
-    async abort() {
-      parts = [];
-    },
-  };
-}
-
-export function tooLargeForMemory(max = MEMORY_SAVE_MAX_BYTES): ApiError {
-  return new ApiError(
-    0,
-    'download_needs_disk',
-    `This browser can only save files up to ${Math.round(max / (1024 * 1024))} MiB from EchoFS. Use a browser that can save straight to disk (such as Chrome or Edge), or the echofs command-line tool.`,
-  );
+export function startBrowserDownload(url: string, name: string): void {
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.rel = 'noopener';
+  a.hidden = true;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
 }

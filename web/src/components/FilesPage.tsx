@@ -1,22 +1,9 @@
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent, type FormEvent } from 'react';
 import { ApiError, codeMessage, errorMessage, isAbort, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
-import { blobSaver, downloadTo, MEMORY_SAVE_MAX_BYTES, openFileSink, saveFilePicker, tooLargeForMemory, type ByteSink } from '../download.js';
+import { downloadTo, openFileSink, saveFilePicker, startBrowserDownload, type ByteSink } from '../download.js';
 import { formatBytes, formatDate, formatDuration, formatRelative } from '../format.js';
 import { FINISHED, overallProgress, phaseLabel, queueSummary, SPEED_WINDOW_MS, uploadEta, uploadSpeed, UploadQueue, type UploadItem } from '../upload.js';
 import { Dialog, EmptyState, ErrorBanner, ModeBadge, ProgressBar, Spinner, useToast } from './ui.js';
-
-/** Save a blob under a file name through a temporary object URL. */
-export function saveBlob(blob: Blob, name: string): void {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.rel = 'noopener';
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
 
 export function replicaLabel(f: FileSummary, regions: readonly string[]): { text: string; tone: 'ok' | 'warn' | 'muted' } {
   const r = f.replicas;
@@ -82,15 +69,13 @@ interface DownloadRow {
 
 /**
  * Where a download of `name` is saved: a file chosen in the browser's save dialog (File System
- * Access API), opened before any byte is fetched; else an in-memory Blob handed to the browser's
- * download, for files up to MEMORY_SAVE_MAX_BYTES. Rejects with an AbortError when the dialog is
- * dismissed.
+ * Access API), opened before any byte is fetched; undefined where the browser has no such dialog
+ * (the browser's own download manager then takes a signed link). Rejects with an AbortError when
+ * the dialog is dismissed.
  */
-export async function chooseSaveTarget(name: string, size: number | undefined): Promise<ByteSink> {
+export async function chooseSaveTarget(name: string): Promise<ByteSink | undefined> {
   const picker = saveFilePicker();
-  if (picker) return openFileSink(await picker({ suggestedName: name }));
-  if (size !== undefined && size > MEMORY_SAVE_MAX_BYTES) throw tooLargeForMemory();
-  return blobSaver((blob) => saveBlob(blob, name));
+  return picker ? openFileSink(await picker({ suggestedName: name })) : undefined;
 }
 
 interface Conflict {
@@ -271,10 +256,16 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
   const download = async (f: FileSummary, version?: number, size?: number) => {
     const total = size ?? (version === undefined ? f.size : undefined);
     const name = f.name;
-    let sink: ByteSink;
+    let sink: ByteSink | undefined;
     try {
       // The save dialog first, while the click still counts as the person's gesture.
-      sink = await chooseSaveTarget(name, total);
+      sink = await chooseSaveTarget(name);
+      if (!sink) {
+        // No save dialog (Firefox, Safari): the browser downloads a signed link to disk itself.
+        const link = await api.downloadLink(f.id, version);
+        startBrowserDownload(link.url, name);
+        return;
+      }
     } catch (err) {
       if (!isAbort(err)) notify({ message: `Download failed: ${errorMessage(err)}`, tone: 'error' });
       return;
