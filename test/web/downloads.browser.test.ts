@@ -3,7 +3,8 @@
  * (the save dialog stood in for by a file of the origin-private file system): a multi-chunk file of
  * random bytes is written as it arrives, by one streamed response or chunk by chunk from the
  * manifest's presigned replica URLs, and the saved bytes hash to the uploaded ones. A cancelled
- * download keeps no file. Without the API, a small file still reaches the browser's own downloads.
+ * download keeps no file. Without the API, the browser's own download manager saves the file from a
+ * signed link.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
@@ -101,14 +102,22 @@ describe.skipIf(!hasChromium)('downloads in Chromium: streamed to disk, verified
     await page.context().close();
   }, 120_000);
 
-  it('without the File System Access API, hands a small file to the browser’s own downloads, byte-exact', async () => {
+  it('without the File System Access API, hands a signed link to the browser’s own downloads, which saves the file byte-exact', async () => {
     const page = await newPage(browser);
     await withoutSavePicker(page);
+    const calls: string[] = [];
+    page.on('request', (r) => calls.push(`${r.method()} ${new URL(r.url()).pathname}`));
     await openSignedIn(page, stack, user, '/');
     const row = page.locator('tr[data-file="random.bin"]');
     const [download] = await Promise.all([page.waitForEvent('download', { timeout: 60_000 }), row.getByRole('button', { name: 'Download random.bin' }).click()]);
     expect(download.suggestedFilename()).toBe('random.bin');
     expect(sha256(readFileSync(await download.path()))).toBe(sha256(content));
+    // The browser's own download of the signed link; the page asked for the link and fetched no bytes.
+    const url = new URL(download.url());
+    expect(url.pathname).toMatch(/^\/api\/v1\/files\/[0-9a-f-]+\/download$/);
+    expect(url.searchParams.get('link')).toBeTruthy();
+    expect(calls.filter((c) => c.endsWith('/download-link'))).toHaveLength(1);
+    expect(calls.filter((c) => c.startsWith('GET ') && (c.endsWith('/download') || c.endsWith('/manifest')))).toEqual([]);
     await page.context().close();
   }, 120_000);
 });
