@@ -5,7 +5,7 @@
  * `npm start` (test/acceptance/local.test.ts). One file, so a test run waits for the synthesis in
  * one worker only.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,6 +179,37 @@ describe('the deployed bundles in Lambda-shaped containers', () => {
       expect(new Set(containers).size).toBe(2);
       const versions = await fetch(`${h.url}/api/v1/files/${first.body.data.file_id}/versions`, { headers: { Authorization: `Bearer ${token}` } });
       expect(((await versions.json()) as { data: { versions: unknown[] } }).data.versions, 'one version: the retry did not write again').toHaveLength(1);
+    });
+
+    it('a signed download link opens the file through the streaming Function URL with no bearer token, as an attachment, byte-exact', async () => {
+      const id = randomUUID().slice(0, 8);
+      const reg = await fetch(`${h.url}/api/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username: `link_${id}`, email: `link-${id}@echofs.test`, password: `pw-${id}-secret` }),
+      });
+      expect(reg.status).toBe(201);
+      const { token } = (await reg.json()) as { token: string };
+      const data = randomBytes(1024 * 1024 + 99);
+      const form = new FormData();
+      form.append('file', new Blob([new Uint8Array(data)]), 'linked.bin');
+      const up = await fetch(`${h.url}/api/v1/files/upload`, { method: 'POST', body: form, headers: { Authorization: `Bearer ${token}` } });
+      expect(up.status).toBe(201);
+      const fileId = ((await up.json()) as { data: { file_id: string } }).data.file_id;
+      const linked = await fetch(`${h.url}/api/v1/files/${fileId}/download-link`, { method: 'POST', headers: { Authorization: `Bearer ${token}` } });
+      expect(linked.status).toBe(200);
+      const { url } = ((await linked.json()) as { data: { url: string } }).data;
+      const since = Date.now();
+      const got = await fetch(new URL(url, h.url));
+      expect(got.status).toBe(200);
+      expect(got.headers.get('content-disposition')).toMatch(/^attachment; .*filename\*=UTF-8''linked\.bin/);
+      const bytes = Buffer.from(await got.arrayBuffer());
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+      expect(h.records().some((r) => r.at >= since && r.fn === h.fnFor('stream') && r.outcome === 'stream'), 'served by the streaming Function URL').toBe(true);
+      // A session token in `link` is refused there as well.
+      const asLink = await fetch(`${h.url}/api/v1/files/${fileId}/download?link=${encodeURIComponent(token)}`);
+      expect(asLink.status).toBe(401);
+      expect(((await asLink.json()) as { error: { code: string } }).error.code).toBe('invalid_link');
     });
 
     it.skipIf(!process.env.DATABASE_URL)("the functions' catalog secret is the DML-only runtime role's: through it DDL is refused, data statements run", async () => {
