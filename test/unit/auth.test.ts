@@ -100,6 +100,19 @@ describe('TokenService', () => {
     await expectInvalid(tokens.verify(''));
   });
 
+  it('signs download links for 60 s with their own purpose: never accepted as a session, nor a session as a link', async () => {
+    const link = { sub: claims.sub, tv: claims.tv, fid: 'f1', ver: 3 };
+    const { token, expiresAt } = await tokens.signLink(link);
+    expect(expiresAt).toBe(T0 + 60_000);
+    expect(await tokens.verifyLink(token)).toEqual(link);
+    await expectInvalid(tokens.verify(token));
+    await expectInvalid(tokens.verifyLink(await tokens.sign(claims)));
+    const after = new TokenService(SECRET, { now: () => T0 + 61_000 });
+    await expectInvalid(after.verifyLink(token));
+    const { token: unversioned } = await tokens.signLink({ sub: claims.sub, tv: 0, fid: 'f2' });
+    expect(await tokens.verifyLink(unversioned)).toEqual({ sub: claims.sub, tv: 0, fid: 'f2' });
+  });
+
   it('refuses a secret shorter than 32 bytes', () => {
     expect(() => new TokenService('short')).toThrow(/at least 32 bytes/);
   });
