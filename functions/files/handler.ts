@@ -34,6 +34,12 @@ export interface FilesDeps {
   kicksSent?: () => Promise<void>;
   /** Idempotency-Key records (the catalog); the routes flagged idempotent use them. */
   idempotency?: IdempotencyStore;
+  /**
+   * Most bytes the streamed download route carries (STREAM_MAX_BYTES in the cloud, where it is a
+   * Function URL; none locally): a download link to a larger file is refused up front with 413
+   * `download_too_large`, rather than ending the browser's download in that error.
+   */
+  streamLimit?: number;
   /** How long files stay in the bin (shown with the bin's listing); 0 keeps them until deleted forever. */
   trashRetentionSeconds?: number;
 }
@@ -259,6 +265,16 @@ export function createHandler(deps: FilesDeps | Services) {
         const { params, query, body } = inputOf(req, 'POST /api/v1/files/{id}/download-link');
         const version = body.version ?? query.version;
         const info = await storage.getFileInfo(user.id, params.id, version);
+        if (d.streamLimit !== undefined && info.size > d.streamLimit) {
+          const manifest = manifestPath(info.fileId, version);
+          throw new HttpError(
+            413,
+            DOWNLOAD_TOO_LARGE,
+            `This file is ${info.size} bytes; a download link carries at most ${d.streamLimit} bytes. Fetch it chunk by chunk from the presigned URLs of GET ${manifest}.`,
+            {},
+            { manifest, limit: d.streamLimit },
+          );
+        }
         if (!d.authenticator.signLink) throw new Error('the files function has no download link signer');
         const link = await d.authenticator.signLink(user, info.fileId, version);
         const search = new URLSearchParams({ ...(version !== undefined ? { version: String(version) } : {}), link: link.token });
@@ -386,7 +402,7 @@ function fromServices(s: Services): FilesDeps {
   const kicksSent = async () => {
     while (kicks.size > 0) await Promise.all([...kicks]);
   };
-  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping, kicksSent, idempotency: new IdempotencyStore(s.catalog.db), trashRetentionSeconds: s.config.trashRetentionSeconds };
+  return { storage, authenticator: s.authenticator, catalog: s.catalog, controllerPing: ping, kicksSent, idempotency: new IdempotencyStore(s.catalog.db), trashRetentionSeconds: s.config.trashRetentionSeconds, ...(s.config.stage === 'cloud' ? { streamLimit: STREAM_MAX_BYTES } : {}) };
 }
 
 // ---------------------------------------------------------------- Lambda entry points

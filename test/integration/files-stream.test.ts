@@ -28,6 +28,8 @@ let catalog: Catalog;
 let handler: ReturnType<typeof createHandler>;
 let fileId: string;
 let stores: Map<string, MemoryObjectStore>;
+let engine: StorageEngine;
+let ownerId: string;
 const content = randomBytes(300_000);
 
 /** The event a Function URL hands the stream handler: routeKey $default, headers lower-cased. */
@@ -67,6 +69,8 @@ beforeAll(async () => {
   });
   const f = await storage.uploadStream(owner!.id, { name: 'big.bin' }, Readable.from([content]));
   fileId = f.fileId;
+  engine = storage;
+  ownerId = owner!.id;
   handler = createHandler({
     storage,
     authenticator: {
@@ -131,5 +135,48 @@ describe('streaming download behind origin access control', () => {
     const again = await stream(`/api/v1/files/${fileId}/download`, { [DOWNLOAD_TOKEN_HEADER]: `Bearer ${TOKEN}` });
     expect(again.statusCode).toBe(200);
     expect((await bodyOf(again)).equals(content)).toBe(true);
+  });
+});
+
+describe('download links and the streaming limit', () => {
+  /** The files handler with a link signer and the given stream limit, asked for a link through API Gateway. */
+  async function askLink(streamLimit: number | undefined): Promise<ApiResult> {
+    const h = createHandler({
+      storage: engine,
+      authenticator: {
+        authenticate: async () => ({ id: ownerId, email: 'ann@example.com', role: 'user' as const, username: 'ann' }),
+        signLink: async () => ({ token: 'signed', expiresAt: new Date(Date.now() + 60_000), expiresInSeconds: 60 }),
+      },
+      catalog: { ping: async () => undefined },
+      ...(streamLimit !== undefined ? { streamLimit } : {}),
+    });
+    const event = {
+      version: '2.0',
+      routeKey: 'POST /api/v1/files/{id}/download-link',
+      rawPath: `/api/v1/files/${fileId}/download-link`,
+      rawQueryString: '',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      pathParameters: { id: fileId },
+      requestContext: { requestId: 'r2', http: { method: 'POST', path: `/api/v1/files/${fileId}/download-link` } },
+      isBase64Encoded: false,
+    } as unknown as ApiEvent;
+    return h(event, context);
+  }
+
+  it('refuses a link to a file over the stream limit up front with 413 download_too_large naming the manifest', async () => {
+    const res = await askLink(content.length - 1);
+    expect(res.statusCode).toBe(413);
+    const body = JSON.parse(res.body ?? '{}') as { error: { code: string; manifest: string; limit: number } };
+    expect(body.error.code).toBe(DOWNLOAD_TOO_LARGE);
+    expect(body.error.manifest).toBe(`/api/v1/files/${fileId}/manifest`);
+    expect(body.error.limit).toBe(content.length - 1);
+  });
+
+  it('signs a link to a file within the limit, or with no limit (local)', async () => {
+    for (const limit of [content.length, undefined]) {
+      const res = await askLink(limit);
+      expect(res.statusCode, String(limit)).toBe(200);
+      expect((JSON.parse(res.body ?? '{}') as { data: { url: string } }).data.url).toBe(`/api/v1/files/${fileId}/download?link=signed`);
+    }
   });
 });

@@ -138,6 +138,24 @@ describe('FilesPage downloads', () => {
     expect(screen.queryByText(/Download failed/)).toBeNull();
   });
 
+  it('without a save dialog, a file too large for one streamed response is refused with a clear message, nothing downloaded', async () => {
+    delete (window as { showSaveFilePicker?: unknown }).showSaveFilePicker;
+    const huge = { file_id: 'h2', name: 'huge.iso', size: STREAM_MAX_BYTES + 1, version: 1, chunks: 200, uploaded: new Date().toISOString() };
+    const f = fakeFetch({
+      'GET /v1/status': () => ({ body: STATUS }),
+      'GET /api/v1/files': () => ({ body: { success: true, data: { files: [huge] } } }),
+      'POST /api/v1/files/{id}/download-link': () => ({ status: 413, body: { success: false, error: { code: 'download_too_large', message: 'too large' } } }),
+    });
+    render(
+      <ToastProvider>
+        <FilesPage api={createApi({ fetch: f.fetch, getToken: () => 't' })} />
+      </ToastProvider>,
+    );
+    fireEvent.click(await screen.findByRole('button', { name: 'Download huge.iso' }));
+    expect(await screen.findByText(/Download failed: “huge.iso” is too large for this browser/)).toBeTruthy();
+    expect(clicked).toHaveLength(0);
+  });
+
   it('still streams a small file in one response, with the download token header', async () => {
     const small = { file_id: 's1', name: 'notes.txt', size: 5, version: 1, chunks: 1, uploaded: new Date().toISOString() };
     const seen: Record<string, string>[] = [];

@@ -1,6 +1,7 @@
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState, useSyncExternalStore, type DragEvent, type FormEvent } from 'react';
 import { ApiError, codeMessage, errorMessage, isAbort, type Api, type FilePage, type FileSummary, type FileVersion, type Hint, type ModeAnswer } from '../api.js';
 import { downloadTo, openFileSink, saveFilePicker, startBrowserDownload, type ByteSink } from '../download.js';
+import { DOWNLOAD_TOO_LARGE } from '../../../shared/downloads.js';
 import { formatBytes, formatDate, formatDuration, formatRelative } from '../format.js';
 import { FINISHED, overallProgress, phaseLabel, queueSummary, SPEED_WINDOW_MS, uploadEta, uploadSpeed, UploadQueue, type UploadItem } from '../upload.js';
 import { Dialog, EmptyState, ErrorBanner, ModeBadge, ProgressBar, Spinner, useToast } from './ui.js';
@@ -267,7 +268,8 @@ export function FilesPage({ api, queue: injectedQueue }: { api: Api; queue?: Upl
         return;
       }
     } catch (err) {
-      if (!isAbort(err)) notify({ message: `Download failed: ${errorMessage(err)}`, tone: 'error' });
+      if (err instanceof ApiError && err.code === DOWNLOAD_TOO_LARGE) notify({ message: `Download failed: “${name}” is too large for this browser to download from EchoFS. Use Chrome or Edge, or the echofs command-line tool.`, tone: 'error' });
+      else if (!isAbort(err)) notify({ message: `Download failed: ${errorMessage(err)}`, tone: 'error' });
       return;
     }
     const ctl = new AbortController();
