@@ -200,29 +200,13 @@ export class AuthService implements Authenticator {
 
   /** Authenticator: a valid, unexpired token of an existing user whose token version is current. */
   async authenticate(token: string): Promise<AuthUser> {
-    let claims;
-    try {
-      claims = await this.tokens.verify(token);
-    } catch (err) {
-      if (err instanceof InvalidToken) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
-      throw err;
-    }
-    const row = await this.findById(claims.sub);
-    if (!row || row.tokenVersion !== claims.tv) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    const { row } = await this.currentHolder(() => this.tokens.verify(token), () => new Unauthorized(BAD_TOKEN, 'invalid_token'));
     return publicUser(row);
   }
 
   /** Authenticator: a download link for exactly this file and version, of a user whose token version is current. */
   async authenticateLink(token: string, scope: LinkScope): Promise<AuthUser> {
-    let claims;
-    try {
-      claims = await this.tokens.verifyLink(token);
-    } catch (err) {
-      if (err instanceof InvalidToken) throw new Unauthorized(BAD_LINK, 'invalid_link');
-      throw err;
-    }
-    const row = await this.findById(claims.sub);
-    if (!row || row.tokenVersion !== claims.tv) throw new Unauthorized(BAD_LINK, 'invalid_link');
+    const { claims, row } = await this.currentHolder(() => this.tokens.verifyLink(token), () => new Unauthorized(BAD_LINK, 'invalid_link'));
     const version = claims.ver === undefined ? undefined : String(claims.ver);
     if (claims.fid !== scope.fileId || version !== scope.version) throw new Forbidden(FOREIGN_LINK, 'link_mismatch');
     return publicUser(row);
@@ -234,6 +218,20 @@ export class AuthService implements Authenticator {
     if (!row) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
     const { token, expiresAt } = await this.tokens.signLink({ sub: row.id, tv: row.tokenVersion, fid: fileId, ...(version !== undefined ? { ver: version } : {}) });
     return { token, expiresAt: new Date(expiresAt), expiresInSeconds: this.tokens.linkTtlSeconds };
+  }
+
+  /** A token's claims and its user, if the token verifies and was issued at the user's current token version. */
+  private async currentHolder<C extends { sub: string; tv: number }>(verify: () => Promise<C>, refused: () => Unauthorized): Promise<{ claims: C; row: UserRow }> {
+    let claims: C;
+    try {
+      claims = await verify();
+    } catch (err) {
+      if (err instanceof InvalidToken) throw refused();
+      throw err;
+    }
+    const row = await this.findById(claims.sub);
+    if (!row || row.tokenVersion !== claims.tv) throw refused();
+    return { claims, row };
   }
 
   private async findById(id: string): Promise<UserRow | undefined> {
