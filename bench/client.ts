@@ -147,7 +147,9 @@ export class EchoClient {
     if (typeof fileId !== 'string' && typeof fileId !== 'number') {
       return { ok: false, cause: `http-${out.status}`, definite: false, message: `upload response has no file_id: ${JSON.stringify(body).slice(0, 200)}` };
     }
-    const acked = pick(data, 'acked');
+    // EchoFS says how the write was acknowledged in `ack` (replicas_acked, acked, pending); a server
+    // of the published API may give `acked` at the top level instead, or nothing.
+    const acked = pick(data, 'ack', 'replicas_acked') ?? pick(data, 'ack', 'acked') ?? pick(data, 'acked');
     const ackedCount = Array.isArray(acked) ? acked.length : typeof acked === 'number' ? acked : undefined;
     const value: UploadResult = { fileId: String(fileId), version: version === undefined ? '' : String(version), ...(ackedCount !== undefined ? { acked: ackedCount } : {}) };
     return { ok: true, status: out.status, value, ...(out.mode ? { mode: out.mode } : {}) };

@@ -185,7 +185,7 @@ export function consistencyTable(results: readonly ScenarioResult[], profile: st
   for (const r of results.filter((x) => x.profile === profile)) {
     const c = r.checker;
     const d = r.durability;
-    const dur = d.method === 'unavailable' ? 'n/a' : `${fmt(d.window.p50)} / ${fmt(d.window.p95)} / ${fmt(d.window.max)} (${d.underMajorityAtAck}/${d.tracked}${d.stillUnderMajority ? `, ${d.stillUnderMajority} still open` : ''})`;
+    const dur = d.method === 'unavailable' ? 'n/a' : `${fmt(d.window.p50)} / ${fmt(d.window.p95)} / ${fmt(d.window.max)} (${d.underMajorityAtAck}/${d.tracked}${d.stillUnderMajority ? `, ${d.stillUnderMajority} still open` : ''}${d.claimedNotFound ? `, ${d.claimedNotFound} acknowledged by a majority but not on their disks` : ''})`;
     lines.push(
       `| ${r.title} | ${STRATEGY_TITLES[r.strategy]} | ${c.readsOk} | ${c.staleReads} | ${c.writesAcked} | ${c.lostWrites} | ${c.corruptReads + c.corruptVerifications + c.phantomReads} | ${ms(r.convergenceMs)} | ${modeTime(r)} | ${r.modes.switches} | ${dur} |`,
     );

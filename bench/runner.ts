@@ -67,8 +67,10 @@ export interface DurabilityStats {
   method: 'replica-files' | 'unavailable';
   /** Acknowledged chunks tracked. */
   tracked: number;
-  /** Of those, how many had fewer than a majority of copies when the ack was checked. */
+  /** Of those, how many the server acknowledged with fewer than a majority of replicas. */
   underMajorityAtAck: number;
+  /** Acknowledged as held by a majority, yet fewer copies were found on the disks just after. */
+  claimedNotFound: number;
   /** Windows (ms) over all tracked chunks, zeros included. */
   window: Percentiles;
   /** Chunks still under a majority when the run ended (their window is open, counted to the end). */
@@ -197,11 +199,11 @@ export async function runScenario(p: RunParams): Promise<ScenarioResult> {
     const out = await client.upload(key, content);
     const ms = performance.now() - started;
     if (out.ok) {
-      history.writeOk(id, out.value.version, out.mode ? { mode: out.mode } : {});
+      history.writeOk(id, out.value.version, { ...(out.mode ? { mode: out.mode } : {}), ...(out.value.acked !== undefined ? { acked: out.value.acked } : {}) });
       fileIds.set(key, out.value.fileId);
       writeRefs.set(id, { fileId: out.value.fileId, version: out.value.version, hash });
       acked.push({ hash, at: performance.now() });
-      tracker?.ack(hash);
+      tracker?.ack(hash, out.value.acked);
     } else {
       history.writeFail(id, out.cause, out.definite);
     }
@@ -434,20 +436,27 @@ function describePicture(p: Record<string, FaultSettingsLike>): string {
 }
 
 function unavailableDurability(): DurabilityStats {
-  return { method: 'unavailable', tracked: 0, underMajorityAtAck: 0, window: summarize([]), stillUnderMajority: 0, fullyReplicated: 0 };
+  return { method: 'unavailable', tracked: 0, underMajorityAtAck: 0, claimedNotFound: 0, window: summarize([]), stillUnderMajority: 0, fullyReplicated: 0 };
 }
 
 /**
  * The durability window of each acknowledged chunk: the time from its acknowledgement until a
- * majority of replicas hold a complete copy, observed on the emulators' disks. Checked once right
- * after the ack (a window of 0 when the majority is already there) and then every 100 ms, so a
- * non-zero window is an upper bound with at most 100 ms of error.
+ * majority of replicas hold a complete copy, observed on the emulators' disks.
+ *
+ * Whether the majority held the write at the ack is what the server said in the answer
+ * (`ack.replicas_acked`): checking the disks only after the answer has arrived would miss copies
+ * that landed in between and report a window of 0. A write acknowledged by fewer than a majority
+ * opens a window at the ack that closes when the disks show the majority (checked right away, then
+ * every 100 ms: an upper bound with at most 100 ms of error). A write the server says a majority
+ * held is checked on disk too; if the copies are not there, it counts as `claimedNotFound` and its
+ * window stays open like any other. Without the server's figure, the disks alone decide.
  */
-class DurabilityTracker {
+export class DurabilityTracker {
   private readonly open = new Map<string, number>();
   private readonly windows: number[] = [];
   private readonly all = new Set<string>();
   private underAtAck = 0;
+  private claimedNotFound = 0;
   private readonly timer: NodeJS.Timeout;
   private checking = false;
   private readonly firstChecks = new Set<Promise<void>>();
@@ -460,13 +469,21 @@ class DurabilityTracker {
     this.timer = setInterval(() => void this.sweep(), 100);
   }
 
-  ack(hash: string): void {
+  ack(hash: string, replicasAtAck?: number): void {
     const at = performance.now();
     this.all.add(hash);
+    const under = replicasAtAck !== undefined && replicasAtAck < this.q;
+    if (under) {
+      this.underAtAck++;
+      this.open.set(hash, at);
+    }
     const first = this.files.copies(hash).then((c) => {
-      if (c >= this.q) this.windows.push(0);
+      if (under) {
+        if (c >= this.q && this.open.delete(hash)) this.windows.push(performance.now() - at);
+      } else if (c >= this.q) this.windows.push(0);
       else {
-        this.underAtAck++;
+        if (replicasAtAck !== undefined) this.claimedNotFound++;
+        else this.underAtAck++;
         this.open.set(hash, at);
       }
     });
@@ -505,6 +522,11 @@ class DurabilityTracker {
     return full;
   }
 
+  /** What is known so far, without ending the tracking. */
+  peek(): { open: number; claimedNotFound: number; underMajorityAtAck: number } {
+    return { open: this.open.size, claimedNotFound: this.claimedNotFound, underMajorityAtAck: this.underAtAck };
+  }
+
   async finish(): Promise<DurabilityStats> {
     clearInterval(this.timer);
     await Promise.allSettled([...this.firstChecks]);
@@ -517,6 +539,7 @@ class DurabilityTracker {
       method: 'replica-files',
       tracked: this.all.size,
       underMajorityAtAck: this.underAtAck,
+      claimedNotFound: this.claimedNotFound,
       window: summarize(windows),
       stillUnderMajority: still,
       fullyReplicated: await this.fullCount(),

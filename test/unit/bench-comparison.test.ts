@@ -31,7 +31,7 @@ function result(strategy: StrategyName, scenario: string, writes: number[], o: {
     convergenceMs: null,
     convergenceSource: 'none',
     modes: { timeMs: {}, switches: 0, source: 'none', writesByMode: {}, deadlinePathMs: 0 },
-    durability: { method: 'replica-files', tracked: writes.length, underMajorityAtAck: 0, window: summarize(o.durability ?? []), stillUnderMajority: 0, fullyReplicated: writes.length },
+    durability: { method: 'replica-files', tracked: writes.length, underMajorityAtAck: 0, claimedNotFound: 0, window: summarize(o.durability ?? []), stillUnderMajority: 0, fullyReplicated: writes.length },
     floor: { fastestMs: 0, majorityMs: 0, healthyFastestMs: 0, healthyMajorityMs: 0 },
     ops: [],
     status: [],
