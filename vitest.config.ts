@@ -8,6 +8,8 @@ export default defineConfig({
     // (1x idle, up to 4x on a busy 2-core machine) so a slow machine is not mistaken for a hang.
     testTimeout: scaled(60_000),
     hookTimeout: scaled(120_000),
+    // Builds once per run what test data dirs are seeded from (a migrated embedded catalog).
+    globalSetup: ['test/helpers/global-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],

@@ -13,6 +13,9 @@
  *
  * Defaults chosen for tests (each can be overridden through `env`): the embedded catalog (PGlite)
  * even when DATABASE_URL is set, BCRYPT_COST=4, and ADMIN_EMAIL below as the admin address.
+ * A data dir without a catalog gets a copy of the migrated template (./catalog-template.ts), which
+ * is what a fresh start would make there, in a fraction of the time; {seedCatalog: false} makes
+ * the runtime initialise and migrate it itself.
  * Schedules (prober, replicator) run as configured; pass {schedules: false} to drive them by hand
  * through stack.system.tasks.<name>.runNow().
  */
@@ -21,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startSystem, type LocalSystem, type StartOptions } from '#local/system.js';
+import { seedCatalog } from './catalog-template.js';
 
 export const ADMIN_EMAIL = 'admin@echofs.test';
 
@@ -64,18 +68,30 @@ export interface TestStack {
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }
 
-export type TestStackOptions = Partial<Omit<StartOptions, 'env'>>;
+export type TestStackOptions = Partial<Omit<StartOptions, 'env'>> & {
+  /** Copy the migrated catalog template into a data dir that has no catalog yet (default true). */
+  seedCatalog?: boolean;
+};
+
+/** Whether a system started with `env` (over this process's environment) keeps its catalog in PGlite. */
+export function usesEmbeddedCatalog(env: Record<string, string | undefined>): boolean {
+  const e = { ...process.env, ...env };
+  return !e.DATABASE_URL && !(e.ECHOFS_DB_CLUSTER_ARN && e.ECHOFS_DB_SECRET_ARN);
+}
 
 export async function startTestStack(env: Record<string, string> = {}, opts: TestStackOptions = {}): Promise<TestStack> {
-  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'echofs-it-')));
-  const ownsDir = opts.dataDir === undefined;
+  const { seedCatalog: seed = true, ...startOpts } = opts;
+  const dataDir = startOpts.dataDir ?? (await mkdtemp(join(tmpdir(), 'echofs-it-')));
+  const ownsDir = startOpts.dataDir === undefined;
+  const systemEnv = { DATABASE_URL: '', BCRYPT_COST: '4', ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ...env };
   let system: LocalSystem;
   try {
+    if (seed && usesEmbeddedCatalog(systemEnv)) await seedCatalog(dataDir);
     system = await startSystem({
       port: 0,
-      ...opts,
+      ...startOpts,
       dataDir,
-      env: { DATABASE_URL: '', BCRYPT_COST: '4', ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ...env },
+      env: systemEnv,
     });
   } catch (err) {
     if (ownsDir) await rm(dataDir, { recursive: true, force: true });
