@@ -3,36 +3,15 @@
  * app as a person uses it. Screenshots of the main screens go to test-artifacts/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { ADMIN_EMAIL, startTestStack, type TestStack } from '../helpers/stack.js';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { ADMIN_EMAIL, type TestStack } from '../helpers/stack.js';
+import { CHROMIUM, ROOT, hasChromium, startBrowserStack, stopBrowserStack } from '../web/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = resolve(import.meta.dirname, '../..');
 const ARTIFACTS = join(ROOT, 'test-artifacts');
-const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`[e2e] skipped: ${CHROMIUM} is missing (install Debian's chromium: apt-get install chromium)`);
-
-/** Newest modification time under a directory. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** Build web/dist unless it is newer than every source file. */
-function ensureWebBuilt(): void {
-  const index = join(ROOT, 'web/dist/index.html');
-  const sources = Math.max(newest(join(ROOT, 'web/src')), statSync(join(ROOT, 'web/index.html')).mtimeMs);
-  if (existsSync(index) && statSync(index).mtimeMs > sources) return;
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', 'web', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-}
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -42,18 +21,10 @@ describe.skipIf(!hasChromium)('web app end to end (Chromium)', () => {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    ensureWebBuilt();
-    stack = await startTestStack({ ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ECHOFS_PROBE_INTERVAL_MS: '300', ECHOFS_PROBE_TIMEOUT_MS: '400' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    ({ stack, browser } = await startBrowserStack({ ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ECHOFS_PROBE_INTERVAL_MS: '300', ECHOFS_PROBE_TIMEOUT_MS: '400' }));
   }, 180_000);
 
-  afterAll(async () => {
-    await browser?.close();
-    await stack?.stop();
-  });
+  afterAll(() => stopBrowserStack({ stack, browser }));
 
   async function newPage(width = 1280, height = 860): Promise<Page> {
     const ctx = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });

@@ -45,13 +45,12 @@ export async function launch(): Promise<Browser> {
 /** A suite's set-up: the web app built, the local stack started with `env`, Chromium launched. */
 export async function startBrowserStack(env: Record<string, string> = {}): Promise<{ stack: TestStack; browser: Browser }> {
   ensureWebBuilt();
-  const stack = await startTestStack(env);
-  try {
-    return { stack, browser: await launch() };
-  } catch (err) {
-    await stack.stop();
-    throw err;
-  }
+  // Chromium starts while the stack does: neither waits on the other.
+  const [stack, browser] = await Promise.allSettled([startTestStack(env), launch()]);
+  if (stack.status === 'fulfilled' && browser.status === 'fulfilled') return { stack: stack.value, browser: browser.value };
+  if (stack.status === 'fulfilled') await stack.value.stop();
+  if (browser.status === 'fulfilled') await browser.value.close();
+  throw stack.status === 'rejected' ? stack.reason : (browser as PromiseRejectedResult).reason;
 }
 
 /** A suite's tear-down: Chromium closed, the stack stopped (whatever of them was started). */
