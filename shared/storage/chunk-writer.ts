@@ -7,11 +7,39 @@
 import { BadRequest, PayloadTooLarge, Unavailable } from '../errors.js';
 import { metrics, MetricUnit } from '../observability.js';
 import { recordWriteLatency } from '../controller/metrics.js';
-import { awaitAcks, type Attempt } from './acks.js';
+import { awaitAcks, type AckOutcome, type Attempt } from './acks.js';
 import { CHUNK_SIZE, encodeChunk, sha256Hex } from './codec.js';
 import type { EngineContext } from './context.js';
 import { chunkKey, type ModeDecision } from './ports.js';
 import type { ChunkWriteResult } from './types.js';
+
+/** Refuse a chunk whose content does not hash to the hash it was sent under (400, nothing stored). */
+export function verifyChunk(hash: string, plain: Buffer): void {
+  const actual = sha256Hex(plain);
+  if (actual !== hash) throw new BadRequest(`Chunk content hashes to ${actual}, not ${hash}: nothing was stored. Resend the chunk.`, 'hash_mismatch');
+}
+
+/** The longest a strong write that has its majority waits for the copies still being written. */
+const STRAGGLER_GRACE_MAX_MS = 20;
+
+/**
+ * A strong write has its majority; the remaining copies usually land moments later. Wait for them
+ * a little (half the time the majority took, at most STRAGGLER_GRACE_MAX_MS): a copy landing
+ * within it is recorded present with the others, instead of pending, then marked present by a
+ * second statement, with the replicator kicked meanwhile to copy a chunk already on its way.
+ * A slow or failing replica costs the write at most the grace.
+ */
+async function stragglersWithin(attempts: readonly Attempt[], decided: AckOutcome, quorumMs: number): Promise<AckOutcome> {
+  if (decided.inFlight.length === 0) return decided;
+  const landed = new Set<string>();
+  const late = attempts.filter((a) => decided.inFlight.includes(a.region));
+  const all = Promise.all(late.map((a) => a.done.then(() => void landed.add(a.region), () => undefined)));
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(STRAGGLER_GRACE_MAX_MS, quorumMs / 2))))]);
+  clearTimeout(timer);
+  if (landed.size === 0) return decided;
+  return { ...decided, acked: [...decided.acked, ...landed], inFlight: decided.inFlight.filter((r) => !landed.has(r)) };
+}
 
 export class ChunkWriter {
   constructor(private readonly ctx: EngineContext) {}
@@ -19,11 +47,11 @@ export class ChunkWriter {
   /**
    * Store one chunk on the replicas and record where it lives. Acknowledged by `decision.mode`;
    * strong writes that cannot reach a majority fail with 503 and are not acknowledged.
+   * `verified`: the caller has already checked the content against `hash` (verifyChunk).
    */
-  async writeChunk(ownerId: string, hash: string, plain: Buffer, decision: ModeDecision, redecide?: () => Promise<ModeDecision>): Promise<ChunkWriteResult> {
+  async writeChunk(ownerId: string, hash: string, plain: Buffer, decision: ModeDecision, redecide?: () => Promise<ModeDecision>, opts: { verified?: boolean } = {}): Promise<ChunkWriteResult> {
     if (plain.length > CHUNK_SIZE) throw new PayloadTooLarge(`A chunk holds at most ${CHUNK_SIZE} bytes; this one has ${plain.length}.`, 'chunk_too_large');
-    const actual = sha256Hex(plain);
-    if (actual !== hash) throw new BadRequest(`Chunk content hashes to ${actual}, not ${hash}: nothing was stored. Resend the chunk.`, 'hash_mismatch');
+    if (!opts.verified) verifyChunk(hash, plain);
     const mode = decision.mode;
     const q = this.ctx.quorum;
 
@@ -48,13 +76,15 @@ export class ChunkWriter {
     }));
     // The controller's deadline path applies to strong writes only (see ModeDecision.writePath).
     const path = mode === 'C' ? decision.writePath : undefined;
-    const outcome = await awaitAcks(attempts, {
+    const decided = await awaitAcks(attempts, {
       mode,
       replicas: this.ctx.regions.length,
       alreadyPresent: present.length,
       hybridDeadlineMs: this.ctx.hybridDeadlineMs(),
       ...(path ? { majorityWait: { waitMs: path.waitMs, estimatesMs: path.estimatesMs } } : {}),
     });
+    const quorumMs = performance.now() - writeStarted;
+    const outcome = mode === 'C' && decided.satisfied && !decided.degraded ? await stragglersWithin(attempts, decided, quorumMs) : decided;
     const holders = [...present, ...outcome.acked];
     const pending = this.ctx.regions.filter((r) => !holders.includes(r));
 
@@ -98,7 +128,7 @@ export class ChunkWriter {
       );
     }
     this.ctx.health.recordWrite?.(plain.length);
-    recordWriteLatency(ackMode, performance.now() - writeStarted);
+    recordWriteLatency(ackMode, quorumMs);
     metrics.addMetric('ChunkWritten', MetricUnit.Count, 1);
     if (outcome.degraded || ackMode !== mode) metrics.addMetric('ChunkWriteDegraded', MetricUnit.Count, 1);
     if (pending.length > 0) this.ctx.kick();

@@ -6,7 +6,8 @@
  * them: its state (hash-wasm's saved SHA-256 state) and the number of chunks it covers live in the
  * session's catalog row, advanced by compare-and-set. A chunk that arrives ahead of its
  * predecessors (several in flight) waits, within a window of WINDOW chunks and HASH_WAIT_MS, for
- * the hash to reach it, then folds itself in; chunks the client never sends (already stored:
+ * the hash to reach it (woken at once when the chunk before it is folded in this container), then
+ * folds itself in, while its copies are being written; chunks the client never sends (already stored:
  * dedupe, resume) are read once from a replica by the chunk waiting behind them. So a commit finds
  * the hash complete and reads nothing back; only a client that sends chunks far out of order, or
  * a chunk that never comes, leaves the rest of the hash to the commit (logged, counted).
@@ -17,7 +18,7 @@ import { logger, metrics, MetricUnit } from '../observability.js';
 import { BadRequest, Conflict, NotFound, PayloadTooLarge } from '../errors.js';
 import type { SessionRow } from '../catalog/repository.js';
 import type { ChunkReader } from './chunk-reader.js';
-import type { ChunkWriter } from './chunk-writer.js';
+import { verifyChunk, type ChunkWriter } from './chunk-writer.js';
 import { CHUNK_SIZE, HASH_RE } from './codec.js';
 import type { Commits } from './commits.js';
 import type { EngineContext } from './context.js';
@@ -28,6 +29,8 @@ import { checkChunkList, PAGE, type ChunkWriteResult, type CreateSessionInput, t
 const WINDOW = 32;
 /** The longest a chunk waits for its predecessors to be hashed. */
 const HASH_WAIT_MS = 5000;
+/** The first wait for the hash to move (doubling up to 100 ms). */
+const FIRST_POLL_MS = 10;
 /** Polls without progress before a gap of stored chunks (never to be sent) is read and hashed. */
 const STALLS_BEFORE_FILL = 4;
 
@@ -38,9 +41,12 @@ async function hasherFrom(state: string | null): Promise<IHasher> {
   return h;
 }
 
-const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+type HashState = { next: number; state: string | null };
 
 export class UploadSessions {
+  /** Chunk requests of this container waiting for a session's hash to reach them (see hashMoved). */
+  private readonly hashWaiters = new Map<string, Set<(st: HashState) => void>>();
+
   constructor(
     private readonly ctx: EngineContext,
     private readonly writer: ChunkWriter,
@@ -107,10 +113,41 @@ export class UploadSessions {
     if (!declared) throw new BadRequest(`Chunk ${hash} is not part of this upload session; send only the declared chunks.`, 'chunk_not_declared');
     if (body.length > CHUNK_SIZE) throw new PayloadTooLarge(`A chunk holds at most ${CHUNK_SIZE} bytes; this one has ${body.length}.`, 'chunk_too_large');
     if (body.length !== declared.size) throw new BadRequest(`Chunk ${hash} was declared as ${declared.size} bytes but ${body.length} arrived; nothing was stored.`, 'chunk_size_mismatch');
+    // Checked once, here: the content is then what the session declared, so it may join the
+    // whole-file hash while its copies are being written (a write that fails is sent again, and
+    // a position already hashed is not hashed twice).
+    verifyChunk(hash, body);
     const decision = await this.ctx.decide(ownerId, s.name);
-    const res = await this.writer.writeChunk(ownerId, hash, body, decision, () => this.ctx.decide(ownerId, s.name));
-    await this.advanceSessionHash(s, hash, body).catch((err: unknown) => logger.warn('upload session hash not advanced', { uploadId: s.id, error: err instanceof Error ? err.message : String(err) }));
-    return res;
+    const hashed = this.advanceSessionHash(s, hash, body).catch((err: unknown) => logger.warn('upload session hash not advanced', { uploadId: s.id, error: err instanceof Error ? err.message : String(err) }));
+    try {
+      return await this.writer.writeChunk(ownerId, hash, body, decision, () => this.ctx.decide(ownerId, s.name), { verified: true });
+    } finally {
+      await hashed;
+    }
+  }
+
+  /**
+   * Wait for the session's hash to move: the poll delay, or sooner when a chunk in this container
+   * advances it (then with the state it stored, which saves reading it back). Only a shortcut:
+   * chunks handled elsewhere are seen by the poll.
+   */
+  private hashMoved(uploadId: string, ms: number): Promise<HashState | undefined> {
+    return new Promise((resolve) => {
+      const waiters = this.hashWaiters.get(uploadId) ?? new Set<(st: HashState) => void>();
+      this.hashWaiters.set(uploadId, waiters);
+      const done = (st?: HashState) => {
+        clearTimeout(timer);
+        waiters.delete(done);
+        if (waiters.size === 0 && this.hashWaiters.get(uploadId) === waiters) this.hashWaiters.delete(uploadId);
+        resolve(st);
+      };
+      const timer = setTimeout(done, ms);
+      waiters.add(done);
+    });
+  }
+
+  private hashAdvanced(uploadId: string, st: HashState): void {
+    for (const wake of [...(this.hashWaiters.get(uploadId) ?? [])]) wake(st);
   }
 
   /**
@@ -124,12 +161,14 @@ export class UploadSessions {
       if (c.hash === hash) positions.push(i);
     });
     const deadline = performance.now() + HASH_WAIT_MS;
-    let delay = 2;
+    // The first poll comes after about one catalog round trip: a chunk of this container wakes the
+    // waiter sooner (hashMoved), so the poll only serves chunks handled in other containers.
+    let delay = FIRST_POLL_MS;
     let stalls = 0;
     let lastNext = -1;
     // The first look uses the session row read before the write (saves a statement when the
     // chunks come in order; a stale view only loses the compare-and-set and looks again).
-    let known: { next: number; state: string | null } | undefined = { next: s.hashNext, state: s.hashState };
+    let known: HashState | undefined = { next: s.hashNext, state: s.hashState };
     for (;;) {
       const st = known ?? (await this.ctx.catalog.sessionHash(s.id));
       known = undefined;
@@ -153,7 +192,7 @@ export class UploadSessions {
           const pls = stored.size === unique.length ? await this.ctx.catalog.placementsOf(s.ownerId, unique) : [];
           if (stored.size < unique.length) {
             if (performance.now() > deadline) return this.leftToCommit(s, next);
-            await pause(delay);
+            known = await this.hashMoved(s.id, delay);
             delay = Math.min(delay * 2, 100);
             continue;
           }
@@ -167,13 +206,16 @@ export class UploadSessions {
           h.update(body);
           to += 1;
         }
-        const stored = await this.ctx.catalog.advanceSessionHash(s.id, next, to, Buffer.from(h.save()).toString('base64'));
+        const state = Buffer.from(h.save()).toString('base64');
+        const stored = await this.ctx.catalog.advanceSessionHash(s.id, next, to, state);
+        if (stored) this.hashAdvanced(s.id, { next: to, state });
         if (stored && !positions.some((i) => i >= to)) return;
-        delay = 2;
+        if (stored) known = { next: to, state };
+        delay = FIRST_POLL_MS;
         continue; // lost the compare-and-set, or more positions of this chunk further on
       }
       if (performance.now() > deadline) return this.leftToCommit(s, next);
-      await pause(delay);
+      known = await this.hashMoved(s.id, delay);
       delay = Math.min(delay * 2, 100);
     }
   }

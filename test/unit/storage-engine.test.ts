@@ -247,6 +247,44 @@ describe('storage engine: replication by mode', () => {
     expect(await placements(owner, hash)).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'present', 'ap-southeast-1': 'present' });
   });
 
+  it('a strong write that has its majority waits briefly for the last copy: landing within that grace, it is recorded present and no replication is asked for', async () => {
+    const r = rig('C');
+    // The majority takes about 40 ms; the last copy lands about 5 ms later, within the grace (half of that, at most 20 ms).
+    r.stores.get('us-east-1')!.latencyMs = 40;
+    r.stores.get('eu-west-1')!.latencyMs = 40;
+    r.stores.get('ap-southeast-1')!.latencyMs = 45;
+    const owner = await newUser();
+    const data = randomBytes(100);
+    const hash = sha256Hex(data);
+    const res = await r.engine.writeChunk(owner, hash, data, { mode: 'C', reason: 'test' });
+    expect(res.acked.sort()).toEqual([...REGIONS].sort());
+    expect(res.pending).toEqual([]);
+    expect(await placements(owner, hash)).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'present', 'ap-southeast-1': 'present' });
+    expect(r.kicks).toBe(0);
+  });
+
+  it('a strong write does not wait for a last copy slower than the grace: it is acknowledged with the majority, pending, and present once it lands', async () => {
+    const r = rig('C');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = r.stores.get('ap-southeast-1')!;
+    const put = slow.put.bind(slow);
+    slow.put = async (key, body, signal) => {
+      await gate;
+      return put(key, body, signal);
+    };
+    const owner = await newUser();
+    const data = randomBytes(100);
+    const hash = sha256Hex(data);
+    const res = await r.engine.writeChunk(owner, hash, data, { mode: 'C', reason: 'test' });
+    expect(res.acked.sort()).toEqual(['eu-west-1', 'us-east-1']);
+    expect(res.pending).toEqual(['ap-southeast-1']);
+    expect(await placements(owner, hash)).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'present', 'ap-southeast-1': 'pending' });
+    release();
+    await r.engine.drain();
+    expect(await placements(owner, hash)).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'present', 'ap-southeast-1': 'present' });
+  });
+
   it('rejects a chunk whose content does not match its hash and stores nothing', async () => {
     const r = rig();
     const owner = await newUser();
@@ -439,6 +477,36 @@ describe('storage engine: upload sessions', () => {
     expect(s2.missing).toEqual([]);
     expect((await r.engine.commitSession(owner, s2.uploadId)).sha256).toBe(d.sha256);
     expect(await status(r.engine.commitSession(owner, s2.uploadId))).toBe(409);
+  });
+
+  it('folds chunks sent together and out of order into the whole-file hash as they arrive: neither the chunk PUTs nor the commit read a chunk back', async () => {
+    const r = rig();
+    const owner = await newUser();
+    const data = randomBytes(6 * CHUNK_SIZE + 7);
+    const d = describeBuffer(data);
+    const s = await r.engine.createSession(owner, { name: 'together.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
+    const piece = (i: number) => data.subarray(i * CHUNK_SIZE, Math.min(data.length, (i + 1) * CHUNK_SIZE));
+    const gets = () => [...r.stores.values()].reduce((n, st) => n + st.gets, 0);
+    await Promise.all([3, 1, 6, 0, 2, 5, 4].map((i) => r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, piece(i))));
+    const f = await r.engine.commitSession(owner, s.uploadId);
+    expect(gets()).toBe(0);
+    expect(f.sha256).toBe(d.sha256);
+    expect((await readAll(r.engine, owner, f.fileId)).equals(data)).toBe(true);
+  });
+
+  it('a chunk whose bytes do not match its hash joins neither the replicas nor the whole-file hash', async () => {
+    const r = rig();
+    const owner = await newUser();
+    const data = randomBytes(2 * CHUNK_SIZE);
+    const d = describeBuffer(data);
+    const s = await r.engine.createSession(owner, { name: 'bad-first.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
+    const wrong = Buffer.from(data.subarray(0, CHUNK_SIZE));
+    wrong[0] = wrong[0]! ^ 1;
+    expect(await status(r.engine.putSessionChunk(owner, s.uploadId, d.chunks[0]!.hash, wrong))).toBe(400);
+    expect([...r.stores.values()].reduce((n, st) => n + st.puts, 0)).toBe(0);
+    for (const i of [0, 1]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, data.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE));
+    expect((await r.engine.commitSession(owner, s.uploadId)).sha256).toBe(d.sha256);
+    expect([...r.stores.values()].reduce((n, st) => n + st.gets, 0)).toBe(0);
   });
 
   it('rejects a chunk whose bytes do not match its hash (400, nothing stored), an undeclared chunk, and a wrong whole-file sha256', async () => {
