@@ -15,6 +15,12 @@ import { logger as defaultLogger } from './observability.js';
 import type { Logger } from '@aws-lambda-powertools/logger';
 
 /** What the API reads of a request: an API Gateway HTTP API v2 event has this shape. */
+/**
+ * Where the local adapter leaves a binary request body as the bytes it received: rawBody() takes
+ * them as they are, and `event.body` (base64, as API Gateway sends it) is only encoded if read.
+ */
+export const RAW_BODY = Symbol.for('echofs.rawBody');
+
 export interface HttpEvent {
   /** "GET /api/v1/files/{id}", or "$default" when no route matched. */
   routeKey: string;
@@ -211,6 +217,8 @@ export function createHttpHandler(fn: FunctionName, handlers: Record<string, Rou
       query: { ...(event.queryStringParameters ?? {}) } as Record<string, string>,
       rawBody() {
         if (!body) {
+          const raw = (event as { [RAW_BODY]?: unknown })[RAW_BODY];
+          if (Buffer.isBuffer(raw)) return (body = raw);
           const b = event.body ?? '';
           body = event.isBase64Encoded ? Buffer.from(b, 'base64') : Buffer.from(b, 'utf8');
         }

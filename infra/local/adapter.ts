@@ -14,7 +14,7 @@ import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { matchRoute, pathExists, routeKey, routes as defaultRoutes, type FunctionName, type Route } from '#shared/routes.js';
-import type { ApiResult } from '#shared/http.js';
+import { RAW_BODY, type ApiResult } from '#shared/http.js';
 import { HttpError } from '#shared/errors.js';
 import { LOCAL_SECURITY_HEADERS } from '#shared/security-headers.js';
 import { logger } from '#shared/observability.js';
@@ -238,8 +238,17 @@ export function buildEvent(i: EventInput): APIGatewayProxyEventV2 {
       timeEpoch: now.getTime(),
     },
     isBase64Encoded: binary && i.body.length > 0,
-    ...(i.body.length > 0 ? { body: binary ? i.body.toString('base64') : i.body.toString('utf8') } : {}),
+    ...(i.body.length > 0 && !binary ? { body: i.body.toString('utf8') } : {}),
   };
+  if (binary && i.body.length > 0) {
+    // The handler reads the bytes themselves (rawBody); the base64 text API Gateway would send is
+    // only made if something reads event.body (a 1 MiB chunk would otherwise be encoded and
+    // decoded again on every request).
+    const bytes = i.body;
+    let text: string | undefined;
+    Object.defineProperty(event, 'body', { enumerable: true, configurable: true, get: () => (text ??= bytes.toString('base64')), set: (v: string) => Object.defineProperty(event, 'body', { value: v, enumerable: true, configurable: true, writable: true }) });
+    Object.defineProperty(event, RAW_BODY, { value: bytes, enumerable: false });
+  }
   return event;
 }
 

@@ -126,6 +126,27 @@ describe('local adapter: API Gateway v2 events', () => {
     expect(Buffer.from(e.body ?? '', 'base64').equals(bytes)).toBe(true);
   });
 
+  it('hands a binary body to the handler as the received bytes (no base64 round trip), and event.body still reads as their base64', async () => {
+    const bytes = Buffer.from([0, 1, 2, 250, 251, 255, 10, 13]);
+    let seen: Buffer | undefined;
+    const chunkPut = createApiHandler('files', { 'PUT /api/v1/uploads/{id}/chunks/{hash}': async (req) => ((seen = req.rawBody()), json(200, { ok: true })) }, {
+      authenticator: { authenticate: async () => ({ id: '1', username: 'u', email: 'u@example.com', role: 'user' }) },
+    });
+    nextResult = (e) => chunkPut(e, { ...lastCall().context });
+    const res = await fetch(`${base}/api/v1/uploads/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}/chunks/${'a'.repeat(64)}`, {
+      method: 'PUT',
+      headers: { 'Content-Type': 'application/octet-stream', Authorization: 'Bearer t' },
+      body: bytes,
+    });
+    nextResult = undefined;
+    expect(res.status).toBe(200);
+    expect(seen?.equals(bytes)).toBe(true);
+    const e = lastCall().event;
+    expect(e.isBase64Encoded).toBe(true);
+    expect(e.body).toBe(bytes.toString('base64'));
+    expect(JSON.parse(JSON.stringify(e)).body).toBe(bytes.toString('base64'));
+  });
+
   it('base64-encodes a non-text content type even on a JSON route', async () => {
     await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'Content-Type': 'image/png' }, body: Buffer.from([137, 80, 78, 71]) });
     const e = lastCall().event;
