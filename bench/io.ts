@@ -13,6 +13,7 @@
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { Agent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -95,12 +96,31 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
   );
 }
 
-async function call(url: string, init: RequestInit & { token?: string }): Promise<unknown> {
-  const headers = new Headers(init.headers);
-  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
-  const res = await fetch(url, { ...init, headers });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${new URL(url).pathname}: HTTP ${res.status} ${text.slice(0, 300)}`);
+/**
+ * The benchmark's own HTTP client: node:http over kept-alive sockets, the same transport the S3
+ * client of the floor uses (fetch would add its WHATWG stream layer and a copy of every request
+ * body to the stack's figures, not to the floor's).
+ */
+const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+
+function send(url: string, init: { method?: string; token?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { ...(init.headers ?? {}) };
+    if (init.token) headers.authorization = `Bearer ${init.token}`;
+    if (init.body !== undefined) headers['content-length'] = String(Buffer.byteLength(init.body));
+    const req = httpRequest(url, { method: init.method ?? 'GET', headers, agent }, resolve);
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}
+
+async function call(url: string, init: { method?: string; token?: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<unknown> {
+  const res = await send(url, init);
+  const parts: Buffer[] = [];
+  for await (const p of res) parts.push(p as Buffer);
+  const text = Buffer.concat(parts).toString('utf8');
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status >= 300) throw new Error(`${init.method ?? 'GET'} ${new URL(url).pathname}: HTTP ${status} ${text.slice(0, 300)}`);
   return text ? JSON.parse(text) : undefined;
 }
 
@@ -127,12 +147,7 @@ async function uploadFile(base: string, token: string, f: FileSpec, name: string
   const todo = manifest.chunks.map((c, i) => ({ ...c, i })).filter((c) => missing.has(c.hash));
   await mapLimit(todo, CONCURRENCY, async (c) => {
     const body = chunkOf(f.seed, c.i, c.size);
-    await call(`${base}/api/v1/uploads/${uploadId}/chunks/${c.hash}`, {
-      method: 'PUT',
-      token,
-      headers: { 'content-type': 'application/octet-stream' },
-      body: new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.length),
-    });
+    await call(`${base}/api/v1/uploads/${uploadId}/chunks/${c.hash}`, { method: 'PUT', token, headers: { 'content-type': 'application/octet-stream' }, body });
   });
   const file = data(await call(`${base}/api/v1/uploads/${uploadId}/commit`, { method: 'POST', token }));
   return { fileId: String(file.file_id ?? file.id), ms: performance.now() - t0 };
@@ -140,11 +155,15 @@ async function uploadFile(base: string, token: string, f: FileSpec, name: string
 
 async function downloadFile(base: string, token: string, fileId: string, expect: { size: number; sha256: string }): Promise<number> {
   const t0 = performance.now();
-  const res = await fetch(`${base}/api/v1/files/${fileId}/download`, { headers: { authorization: `Bearer ${token}`, [DOWNLOAD_TOKEN_HEADER]: `Bearer ${token}` } });
-  if (!res.ok || !res.body) throw new Error(`download: HTTP ${res.status} ${await res.text()}`);
+  const res = await send(`${base}/api/v1/files/${fileId}/download`, { token, headers: { [DOWNLOAD_TOKEN_HEADER]: `Bearer ${token}` } });
+  if (res.statusCode !== 200) {
+    const parts: Buffer[] = [];
+    for await (const p of res) parts.push(p as Buffer);
+    throw new Error(`download: HTTP ${res.statusCode} ${Buffer.concat(parts).toString('utf8').slice(0, 300)}`);
+  }
   const h = createHash('sha256');
   let n = 0;
-  for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const piece of res as AsyncIterable<Buffer>) {
     h.update(piece);
     n += piece.length;
   }
@@ -251,6 +270,7 @@ async function main(): Promise<void> {
     ];
     process.stdout.write(lines.join('\n'));
   } finally {
+    agent.destroy();
     await system.stop();
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -13,7 +13,7 @@ import { chunkKey } from './ports.js';
 import { PAGE, type FileInfo, type ManifestChunk, type OpenedRead, type ReadOptions } from './types.js';
 
 /** Chunks a streamed download keeps in flight ahead of the one being sent. */
-export const READ_AHEAD = 4;
+export const READ_AHEAD = 8;
 
 export class Downloads {
   constructor(
