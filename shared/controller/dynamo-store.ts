@@ -379,6 +379,7 @@ function toState(it: Item): ControllerState {
     lastInputs: it.lastInputs as PolicyInputs | undefined,
     lastParts: it.lastParts as ScoreParts | undefined,
     lastScore: it.lastScore === undefined ? undefined : Number(it.lastScore),
+    reason: typeof it.reason === 'string' ? it.reason : undefined,
   };
 }
 

@@ -66,6 +66,12 @@ export interface ControllerState {
   lastInputs?: PolicyInputs;
   lastParts?: ScoreParts;
   lastScore?: number;
+  /**
+   * Why the mode in force holds: the reason of the step that stored this state, so it is written
+   * with the mode in one conditional write and never pairs a mode with another decision's reason.
+   * Absent in states stored before the field existed.
+   */
+  reason?: string;
 }
 
 export interface StepResult {
@@ -138,10 +144,12 @@ export function step(state: ControllerState, obs: Observation, now: number, cfg:
   const from = state.mode;
   let to = from;
   let reason: string;
-  if (emergency && from !== 'A') {
+  if (emergency) {
+    // An emergency takes A at once and holds it, whatever the score says.
     to = 'A';
     const unreachable = obs.total - obs.reachable;
-    reason = `emergency: ${unreachable} of ${obs.total} replicas unreachable (partition risk ${fmt(obs.inputs.partition)})`;
+    const why = `emergency: ${unreachable} of ${obs.total} replicas unreachable (partition risk ${fmt(obs.inputs.partition)})`;
+    reason = from === 'A' ? `${why} keeps mode A` : why;
   } else if (proposed === from) {
     reason = `score ${fmt(s)} keeps mode ${from}`;
   } else {
@@ -165,6 +173,7 @@ export function step(state: ControllerState, obs: Observation, now: number, cfg:
     lastInputs: { ...obs.inputs },
     lastParts: parts,
     lastScore: s,
+    reason,
   };
   return { state: next, changed, from, to, score: s, parts, proposed, emergency, reason };
 }

@@ -64,6 +64,11 @@ export interface HealthReport {
 
 export interface StatusReport {
   mode: Mode;
+  /**
+   * Why the mode in force holds, stored with the mode by the decision that stored it; empty before
+   * the first decision (or when a state stored without it has no matching transition).
+   */
+  reason: string;
   score: number | null;
   parts: ScoreParts | null;
   inputs: PolicyInputs | null;
@@ -157,6 +162,15 @@ export function healthReportOf(o: { snap?: ControlSnapshot; storeOk: boolean; re
   };
 }
 
+/**
+ * The reason stored with the state; for a state stored before states carried one, the reason of
+ * the transition that produced it (to this mode, at its change time), never another decision's.
+ */
+function modeReason(s: ControlSnapshot['state'], transitions: readonly AuditEntry[]): string {
+  if (s.reason !== undefined) return s.reason;
+  return transitions.find((e) => e.to === s.mode && e.at === s.changedAt && s.changedAt > 0)?.reason ?? '';
+}
+
 export function statusReportOf(o: {
   snap: ControlSnapshot;
   cfg: ControllerConfig;
@@ -174,6 +188,7 @@ export function statusReportOf(o: {
   const s = snap.state;
   return {
     mode: s.mode,
+    reason: modeReason(s, o.transitions),
     score: s.lastScore ?? null,
     parts: s.lastParts ?? null,
     inputs: s.lastInputs ?? null,

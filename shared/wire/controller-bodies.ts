@@ -117,6 +117,7 @@ export type WritePathBody = z.infer<typeof writePathBody>;
 export const statusBody = z
   .looseObject({
     mode: modeEnum,
+    reason: z.string().meta({ description: 'Why the mode in force holds, written with the mode by the decision that set or kept it; empty before the first decision.' }),
     score: z.number().nullable(),
     parts: scoreParts.nullable(),
     inputs: scoreParts.nullable(),

@@ -197,6 +197,19 @@ describe('emergency', () => {
     expect(r.reason).toMatch(/emergency: 2 of 3 replicas unreachable/);
   });
 
+  it('the state stores the reason of the step that stored it, and a held emergency keeps saying why A holds', () => {
+    const first = step(initialState('C'), obs({ partition: 2 / 3 }, 1, 3), 1000, cfg);
+    expect(first.state.reason).toBe(first.reason);
+    const held = step(first.state, obs({ partition: 2 / 3 }, 1, 3), 6000, cfg);
+    expect(held.changed).toBe(false);
+    expect(held.state.mode).toBe('A');
+    expect(held.state.reason).toMatch(/^emergency: 2 of 3 replicas unreachable .* keeps mode A$/);
+    // Healed: the mode held by hysteresis says so, not the emergency that is over.
+    const healed = step(held.state, obs({}), 11_000, cfg);
+    expect(healed.state.mode).toBe('A');
+    expect(healed.state.reason).toMatch(/suggests C; 1 of 3 samples agree, staying in A/);
+  });
+
   it('one of three unreachable is not an emergency', () => {
     const r = step(initialState('C'), obs({ partition: 1 / 3 }, 2, 3), 1000, cfg);
     expect(r.emergency).toBe(false);

@@ -3,6 +3,8 @@ import { DEFAULT_CONTROLLER } from '#shared/config.js';
 import { HealthTracker } from '#shared/controller/health.js';
 import { Prober } from '#shared/controller/prober.js';
 import { MemoryControllerStore } from '#shared/controller/memory-store.js';
+import { ControllerService, type StatusReport } from '#shared/controller/service.js';
+import type { AuditEntry } from '#shared/controller/store.js';
 import type { TickMetrics } from '#shared/controller/metrics.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 
@@ -74,5 +76,47 @@ describe('prober', () => {
       await prober.tick();
     }
     expect(recovered).toEqual([['eu-west-1']]);
+  });
+
+  it('a status read between the stored decision and its audit entry shows the mode with that decision\'s reason', async () => {
+    const t = 1_000_000;
+    const now = () => t;
+    // The audit write of a transition is held until the status has been read: on a loaded
+    // machine the dashboard's poll can land between the state write and the audit write.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let auditStarted!: () => void;
+    const auditing = new Promise<void>((r) => (auditStarted = r));
+    class SlowAudit extends MemoryControllerStore {
+      override async appendAudit(e: Omit<AuditEntry, 'id' | 'at'> & { at?: number }): Promise<AuditEntry> {
+        if (e.kind === 'transition' && e.to === 'A') {
+          auditStarted();
+          await held;
+        }
+        return super.appendAudit(e);
+      }
+    }
+    const fake = new SlowAudit({ clock: { now } });
+    // An earlier decision took C after the hysteresis window.
+    await fake.appendAudit({ kind: 'transition', actor: 'controller', action: 'transition', reason: '3 consecutive samples chose C (score 0.000)', from: 'H', to: 'C', at: t - 60_000 });
+    const stores = REGIONS.map((r) => new MemoryObjectStore(r));
+    const health = new HealthTracker(REGIONS, { clock: { now } });
+    const service = new ControllerService({ store: fake, regions: REGIONS, health, clock: { now }, sleep: async () => undefined });
+    const prober = new Prober({ stores, store: fake, health, service, controller: DEFAULT_CONTROLLER, metrics: { tick: () => undefined, writeLatency: () => undefined }, clock: { now } });
+
+    stores[1]!.state = 'refuse';
+    stores[2]!.state = 'refuse';
+    const tick = prober.tick();
+    await auditing;
+    const during: StatusReport = await service.status();
+    release();
+    await tick;
+    const after = await service.status();
+
+    expect(during.mode).toBe('A');
+    expect(during.reason).toMatch(/^emergency: 2 of 3 replicas unreachable/);
+    expect(after.mode).toBe('A');
+    expect(after.reason).toBe(during.reason);
+    expect(after.transitions[0]?.reason).toBe(during.reason);
   });
 });

@@ -164,6 +164,14 @@ describe('response normalisation', () => {
     expect(s.transitions[0]).toMatchObject({ from: 'C', to: 'A', at: '2026-01-01T00:00:00.000Z' });
   });
 
+  it("shows the status's own reason for the mode, never the reason of a transition to another mode", () => {
+    const earlier = [{ id: 'y', at: 1767225600000, kind: 'transition', from: 'H', to: 'C', reason: '3 consecutive samples chose C (score 0.000)' }];
+    const withReason = toControllerStatus({ mode: 'A', reason: 'emergency: 2 of 3 replicas unreachable (partition risk 0.667)', score: 0.27, transitions: earlier });
+    expect(withReason.reason).toBe('emergency: 2 of 3 replicas unreachable (partition risk 0.667)');
+    const withoutReason = toControllerStatus({ mode: 'A', score: 0.27, transitions: earlier });
+    expect(withoutReason.reason).toBe('');
+  });
+
   it('reads an empty controller status (no sample yet) without inventing a score', () => {
     const s = toControllerStatus({ mode: 'C', score: null, parts: null, inputs: null, replicas: [], transitions: [] });
     expect(s.score).toBeNull();

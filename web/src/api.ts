@@ -299,7 +299,7 @@ export interface ControllerSample {
 
 export interface ControllerStatus {
   mode: Mode;
-  /** Why the controller is in this mode (the latest transition's reason). */
+  /** Why the mode in force holds, stored with the mode by the decision that set or kept it. */
   reason: string;
   /** null until the first sample. */
   score: number | null;
@@ -665,9 +665,11 @@ export function toControllerStatus(v: unknown): ControllerStatus {
   });
   const globalOverride = mode(isObj(p.global_override) ? p.global_override.mode : p.global_override);
   const changedAt = time(p, 'changed_at');
+  const current = mode(pick(p, 'mode')) ?? 'C';
   return {
-    mode: mode(pick(p, 'mode')) ?? 'C',
-    reason: str(p, 'reason') ?? transitions[0]?.reason ?? '',
+    mode: current,
+    // A server without the field: the newest transition's reason, only if it led to the mode shown.
+    reason: str(p, 'reason') ?? (transitions[0]?.to === current ? transitions[0].reason : ''),
     score: num(p, 'score') ?? null,
     parts: toScoreParts(p.parts),
     inputs: toScoreParts(p.inputs),
