@@ -153,7 +153,7 @@ describe('controller store on dynalite', () => {
     expect(audit.entries.filter((e) => e.kind === 'transition')).toHaveLength(1);
   });
 
-  it('state, overrides, critical keys and hints survive a restart of the emulator and a new store', async () => {
+  it('state (with its reason), overrides, critical keys and hints survive a restart of the emulator and a new store', async () => {
     const table = `controller-${++tableN}`;
     let store = makeStore(table);
     await store.ensureTable();
@@ -175,6 +175,8 @@ describe('controller store on dynalite', () => {
     expect(snap.state.mode).toBe('A');
     expect(snap.state.samples).toHaveLength(1);
     expect(snap.state.version).toBe(1);
+    expect(snap.state.reason).toBe(next.reason);
+    expect((await store.getState()).reason).toBe(next.reason);
     expect(snap.globalOverride?.mode).toBe('A');
     expect(snap.objectOverrides.get('report.pdf')?.mode).toBe('H');
     expect([...snap.criticalKeys.keys()]).toEqual(['ledger.db']);
