@@ -17,12 +17,29 @@ export const useToast = () => useContext(ToastContext);
 export function ToastProvider({ children }: { children: ReactNode }) {
   const [toasts, setToasts] = useState<Toast[]>([]);
   const seq = useRef(0);
-  const dismiss = useCallback((id: number) => setToasts((ts) => ts.filter((t) => t.id !== id)), []);
+  // Each toast's dismissal timer, cleared when the provider unmounts so none fires afterwards.
+  const timers = useRef(new Map<number, ReturnType<typeof setTimeout>>());
+  useEffect(() => {
+    const pending = timers.current;
+    return () => {
+      for (const t of pending.values()) clearTimeout(t);
+      pending.clear();
+    };
+  }, []);
+  const dismiss = useCallback((id: number) => {
+    const timer = timers.current.get(id);
+    if (timer !== undefined) clearTimeout(timer);
+    timers.current.delete(id);
+    setToasts((ts) => ts.filter((t) => t.id !== id));
+  }, []);
   const notify = useCallback<Notify>(
     (t, timeoutMs = 6000) => {
       const id = ++seq.current;
       setToasts((ts) => [...ts.slice(-3), { ...t, id }]);
-      setTimeout(() => dismiss(id), timeoutMs);
+      timers.current.set(
+        id,
+        setTimeout(() => dismiss(id), timeoutMs),
+      );
     },
     [dismiss],
   );
