@@ -4,13 +4,56 @@
  * present → missing, and the reads of which regions hold which chunks. The replication backlog's
  * own statements (claims, counts, lag) are in ./backlog-repository.ts.
  */
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { BATCH, queryRows, type Db } from './db.js';
 import { chunkPlacements, chunks, type PlacementState } from './schema.js';
 
 export interface Placement {
   region: string;
   state: PlacementState;
+}
+
+/** A chunk stored on the replicas, and where its copies are (present) or may still land (pending). */
+export interface ChunkRecord {
+  ownerId: string;
+  hash: string;
+  size: number;
+  storedSize: number;
+  compressed: boolean;
+  holders: string[];
+  pending: string[];
+}
+
+/**
+ * The two writes that record a chunk: the chunk row (an upsert that only touches a known chunk)
+ * and, when it has copies, the upsert of its placements. A present copy always wins; a pending one
+ * never demotes a present row. Run as one statement (recordChunk), or as two CTEs of a larger one
+ * (the one-statement commit, ./usage-repository.ts).
+ */
+export function recordChunkStatements(c: ChunkRecord, now: Date): { chunk: SQL; copies: SQL | undefined } {
+  const { ownerId, hash } = c;
+  const at = sql`${now.toISOString()}::timestamptz`;
+  const rows = [
+    ...c.holders.map((region) => sql`(${ownerId}::uuid, ${hash}, ${region}, 'present', null::timestamptz, null::timestamptz, ${at})`),
+    ...c.pending.map((region) => sql`(${ownerId}::uuid, ${hash}, ${region}, 'pending', ${at}, ${at}, ${at})`),
+  ];
+  const chunk = sql`insert into ${chunks} (owner_id, hash, size, stored_size, compressed, created_at, touched_at)
+      values (${ownerId}, ${hash}, ${c.size}, ${c.storedSize}, ${c.compressed}, ${at}, ${at})
+      on conflict (owner_id, hash) do update set touched_at = excluded.touched_at`;
+  if (rows.length === 0) return { chunk, copies: undefined };
+  const copies = sql`insert into ${chunkPlacements} (owner_id, hash, region, state, pending_since, next_attempt_at, updated_at)
+      select * from (values ${sql.join(rows, sql`, `)}) as v(owner_id, hash, region, state, pending_since, next_attempt_at, updated_at)
+      on conflict (owner_id, hash, region) do update set
+        state = excluded.state,
+        pending_since = case when excluded.state = 'present' then null else coalesce(${chunkPlacements.pendingSince}, excluded.pending_since) end,
+        attempts = case when excluded.state = 'present' then 0 else ${chunkPlacements.attempts} end,
+        next_attempt_at = case when excluded.state = 'present' then null else ${chunkPlacements.nextAttemptAt} end,
+        claimed_by = case when excluded.state = 'present' then null else ${chunkPlacements.claimedBy} end,
+        claimed_until = case when excluded.state = 'present' then null else ${chunkPlacements.claimedUntil} end,
+        last_error = case when excluded.state = 'present' then null else ${chunkPlacements.lastError} end,
+        updated_at = excluded.updated_at
+      where excluded.state = 'present' or ${chunkPlacements.state} <> 'present'`;
+  return { chunk, copies };
 }
 
 /** The catalog's chunks and placements, as the data path sees them. */
@@ -24,7 +67,7 @@ export interface ChunkRepository {
   placements(ownerId: string, hash: string): Promise<Placement[]>;
   placementsOf(ownerId: string, hashes: readonly string[]): Promise<(Placement & { hash: string })[]>;
   /** Record a chunk with its present and pending copies, in one statement. */
-  recordChunk(c: { ownerId: string; hash: string; size: number; storedSize: number; compressed: boolean; holders: string[]; pending: string[] }, now: Date): Promise<void>;
+  recordChunk(c: ChunkRecord, now: Date): Promise<void>;
   /** pending → present (a straggling write landed). */
   markPresent(ownerId: string, hash: string, region: string, now: Date): Promise<void>;
   /** present → missing (a bad copy joins the repair backlog). */
@@ -75,35 +118,14 @@ export class DrizzleChunkRepository implements ChunkRepository {
       .where(and(eq(chunkPlacements.ownerId, ownerId), inArray(chunkPlacements.hash, [...hashes])));
   }
 
-  async recordChunk(c: { ownerId: string; hash: string; size: number; storedSize: number; compressed: boolean; holders: string[]; pending: string[] }, now: Date): Promise<void> {
-    const { ownerId, hash } = c;
-    const at = sql`${now.toISOString()}::timestamptz`;
-    const rows = [
-      ...c.holders.map((region) => sql`(${ownerId}::uuid, ${hash}, ${region}, 'present', null::timestamptz, null::timestamptz, ${at})`),
-      ...c.pending.map((region) => sql`(${ownerId}::uuid, ${hash}, ${region}, 'pending', ${at}, ${at}, ${at})`),
-    ];
-    const chunk = sql`insert into ${chunks} (owner_id, hash, size, stored_size, compressed, created_at, touched_at)
-      values (${ownerId}, ${hash}, ${c.size}, ${c.storedSize}, ${c.compressed}, ${at}, ${at})
-      on conflict (owner_id, hash) do update set touched_at = excluded.touched_at`;
-    if (rows.length === 0) {
+  async recordChunk(c: ChunkRecord, now: Date): Promise<void> {
+    const { chunk, copies } = recordChunkStatements(c, now);
+    if (!copies) {
       await this.db.execute(chunk);
       return;
     }
-    // One statement (atomic without a transaction): the chunk row, then its copies. A present
-    // copy always wins; a pending one never demotes a present row.
-    await this.db.execute(sql`with c as (${chunk} returning 1)
-      insert into ${chunkPlacements} (owner_id, hash, region, state, pending_since, next_attempt_at, updated_at)
-      select * from (values ${sql.join(rows, sql`, `)}) as v(owner_id, hash, region, state, pending_since, next_attempt_at, updated_at)
-      on conflict (owner_id, hash, region) do update set
-        state = excluded.state,
-        pending_since = case when excluded.state = 'present' then null else coalesce(${chunkPlacements.pendingSince}, excluded.pending_since) end,
-        attempts = case when excluded.state = 'present' then 0 else ${chunkPlacements.attempts} end,
-        next_attempt_at = case when excluded.state = 'present' then null else ${chunkPlacements.nextAttemptAt} end,
-        claimed_by = case when excluded.state = 'present' then null else ${chunkPlacements.claimedBy} end,
-        claimed_until = case when excluded.state = 'present' then null else ${chunkPlacements.claimedUntil} end,
-        last_error = case when excluded.state = 'present' then null else ${chunkPlacements.lastError} end,
-        updated_at = excluded.updated_at
-      where excluded.state = 'present' or ${chunkPlacements.state} <> 'present'`);
+    // One statement (atomic without a transaction): the chunk row, then its copies.
+    await this.db.execute(sql`with c as (${chunk} returning 1) ${copies}`);
   }
 
   async markPresent(ownerId: string, hash: string, region: string, now: Date): Promise<void> {

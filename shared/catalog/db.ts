@@ -174,6 +174,20 @@ export function uniqueViolation(err: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * True when a statement failed on a deadlock (SQLSTATE 40P01): the server rolled it back and it
+ * may be run again. Looks through driver wrappers; the Data API only carries the message text.
+ */
+export function deadlocked(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const o = e as { code?: unknown; message?: unknown; cause?: unknown };
+    if (o.code === '40P01' || (typeof o.message === 'string' && /deadlock detected/.test(o.message))) return true;
+    e = o.cause;
+  }
+  return false;
+}
+
 function constraintFromMessage(message: unknown): string | undefined {
   if (typeof message !== 'string') return undefined;
   return /duplicate key value violates unique constraint "([^"]+)"/.exec(message)?.[1];

@@ -20,7 +20,7 @@ import { DrizzleFileRepository, type FileRepository } from './file-repository.js
 import { DrizzleSessionRepository, type SessionRepository } from './session-repository.js';
 import { DrizzleUsageRepository, type UsageRepository } from './usage-repository.js';
 
-export type { ChunkRepository, Placement } from './chunk-repository.js';
+export type { ChunkRecord, ChunkRepository, Placement } from './chunk-repository.js';
 export type { FileRepository, FileRow, ManifestRow, VersionRow } from './file-repository.js';
 export type { NewSession, SessionRepository, SessionRow } from './session-repository.js';
 export type { NewVersion, UsageRepository } from './usage-repository.js';
@@ -69,6 +69,7 @@ export class DrizzleCatalogRepository implements CatalogRepository {
   usedBytes: Method<'usedBytes'> = (...a) => this.usageRepository.usedBytes(...a);
   fileBytes: Method<'fileBytes'> = (...a) => this.usageRepository.fileBytes(...a);
   commitVersion: Method<'commitVersion'> = (...a) => this.usageRepository.commitVersion(...a);
+  commitVersionIf: Method<'commitVersionIf'> = (...a) => this.usageRepository.commitVersionIf(...a);
   softDelete: Method<'softDelete'> = (...a) => this.usageRepository.softDelete(...a);
   undelete: Method<'undelete'> = (...a) => this.usageRepository.undelete(...a);
 

@@ -9,6 +9,7 @@ import { Conflict, NotFound } from '../errors.js';
 import type { Mode } from '../config.js';
 import { BATCH, queryRows, type Db } from './db.js';
 import type { FileRow, VersionRow } from './file-repository.js';
+import { recordChunkStatements, type ChunkRecord } from './chunk-repository.js';
 import { chunks, files, fileVersions, uploadSessions, users, versionChunks } from './schema.js';
 
 export interface NewVersion {
@@ -32,6 +33,22 @@ export interface UsageRepository {
    * race): `check` sees the live file of that name and the bytes used, and may throw to abort.
    */
   commitVersion(ownerId: string, v: NewVersion, now: Date, check: (existing: FileRow | undefined, usedBytes: number) => void): Promise<{ f: FileRow; v: VersionRow; compressed: boolean }>;
+  /**
+   * The same commit as one statement (one round trip, no transaction), taken only when the
+   * conditions hold on the state it reads under the owner's row lock: the live file of that name
+   * at `currentVersion` (0: none) when given, at most `usedAtMost` bytes used, the session (if any)
+   * not yet committed, and no other write of the owner's since the statement's snapshot. Returns
+   * undefined when a condition fails (nothing of the commit is written: the caller takes the
+   * transactional path, which says why); a unique violation (a racing writer) rejects. `record`, a
+   * chunk just stored on the replicas, is recorded by the same statement whether or not it commits.
+   */
+  commitVersionIf(
+    ownerId: string,
+    v: NewVersion,
+    now: Date,
+    conditions: { currentVersion?: number; usedAtMost: number },
+    record?: ChunkRecord,
+  ): Promise<{ f: FileRow; v: VersionRow; compressed: boolean } | undefined>;
   softDelete(ownerId: string, fileId: string, now: Date): Promise<void>;
   /** Undelete; rejects with the database's error on a name clash. */
   undelete(ownerId: string, fileId: string, now: Date): Promise<void>;
@@ -130,6 +147,69 @@ export class DrizzleUsageRepository implements UsageRepository {
       };
       return { f, v, compressed };
     });
+  }
+
+  /**
+   * One statement, its CTEs in this order of dependence: the owner's row as the statement's
+   * snapshot sees it (`snap`) and as locked (`lk`: the lock waits for a writer holding it and then
+   * sees that writer's row); the live file of that name in the snapshot (`cur`); the gate (`ok`):
+   * the locked row is the snapshot's (no commit, delete or restore of the owner's landed in
+   * between, as each of them updates that row under its lock, so what `cur` read is current) and
+   * the conditions hold. Every write of the commit depends on the gate through `f`, the file row
+   * (updated, or inserted for a new name); the chunk record does not.
+   */
+  async commitVersionIf(ownerId: string, input: NewVersion, now: Date, conditions: { currentVersion?: number; usedAtMost: number }, record?: ChunkRecord) {
+    if (input.chunks.length > BATCH) return undefined;
+    const at = sql`${now.toISOString()}::timestamptz`;
+    const list = sql`(values ${sql.join(input.chunks.map((c, j) => sql`(${j}::int, ${c.hash}::text, ${c.size}::int)`), sql`, `)}) as x(idx, hash, size)`;
+    const recorded = record ? recordChunkStatements(record, now) : undefined;
+    // The recorded chunk's row is written by its own upsert: a row may be changed once per statement.
+    const touched = input.chunks.some((c) => c.hash !== record?.hash);
+    const [written] = await queryRows<{ file_id: string; file_created_at: string | Date; version: number | string; version_id: string; compressed: boolean | null }>(
+      this.db,
+      sql`with snap as (select xmin::text as x from ${users} where id = ${ownerId}),
+          lk as (select xmin::text as x, used_bytes from ${users} where id = ${ownerId} for update),
+          cur as (select f.id, f.current_version, (select max(v.version) from ${fileVersions} v where v.file_id = f.id) as max_version
+                  from ${files} f where f.owner_id = ${ownerId} and f.name = ${input.name} and f.deleted_at is null),
+          ok as (select 1 as ok from lk, snap where lk.x = snap.x and lk.used_bytes <= ${conditions.usedAtMost}::bigint
+                 ${conditions.currentVersion === undefined ? sql`` : sql`and coalesce((select current_version from cur), 0) = ${conditions.currentVersion}::int`}
+                 ${input.sessionId ? sql`and exists (select 1 from ${uploadSessions} s where s.id = ${input.sessionId}::uuid and s.committed_at is null)` : sql``}),
+          fu as (update ${files} set current_version = coalesce(cur.max_version, 0) + 1, updated_at = ${at} from cur
+                 where ${files.id} = cur.id and ${files.deletedAt} is null and exists (select 1 from ok)
+                 returning ${files.id} as id, ${files.createdAt} as created_at, ${files.currentVersion} as version),
+          fi as (insert into ${files} (owner_id, name, current_version, created_at, updated_at)
+                 select ${ownerId}::uuid, ${input.name}::text, 1, ${at}, ${at} where not exists (select 1 from cur) and exists (select 1 from ok)
+                 returning id, created_at, current_version as version),
+          f as (select id, created_at, version from fu union all select id, created_at, version from fi),
+          v as (insert into ${fileVersions} (file_id, version, size, sha256, chunk_count, content_type, mode, created_at)
+                select f.id, f.version, ${input.size}::bigint, ${input.sha256}::text, ${input.chunks.length}::int, ${input.contentType}::text, ${input.mode}::text, ${at} from f returning id),
+          ${input.chunks.length > 0 ? sql`vc as (insert into ${versionChunks} (version_id, idx, chunk_hash, size) select v.id, x.idx, x.hash, x.size from v, ${list} returning 1),` : sql``}
+          ${touched ? sql`t as (update ${chunks} set touched_at = ${at} where owner_id = ${ownerId} and hash in (select x.hash from ${list})
+                 ${record ? sql`and hash <> ${record.hash}` : sql``} and exists (select 1 from f) returning compressed),` : sql``}
+          ${input.sessionId ? sql`s as (update ${uploadSessions} set committed_at = ${at} where id = ${input.sessionId}::uuid and exists (select 1 from f) returning 1),` : sql``}
+          ${recorded ? sql`rc as (${recorded.chunk} returning 1),` : sql``}
+          ${recorded?.copies ? sql`rp as (${recorded.copies} returning 1),` : sql``}
+          u as (update ${users} set used_bytes = used_bytes + ${input.size} where id = ${ownerId} and exists (select 1 from f) returning 1)
+        select f.id as file_id, f.created_at as file_created_at, f.version, v.id as version_id,
+          ${touched ? sql`(select bool_or(compressed) from t)` : sql`false`} as compressed
+        from f, v`,
+    );
+    if (!written) return undefined;
+    const version = Number(written.version);
+    const f: FileRow = { id: written.file_id, ownerId, name: input.name, currentVersion: version, createdAt: new Date(written.file_created_at), updatedAt: now, deletedAt: null };
+    const v: VersionRow = {
+      id: written.version_id,
+      fileId: written.file_id,
+      version,
+      size: input.size,
+      sha256: input.sha256,
+      chunkCount: input.chunks.length,
+      contentType: input.contentType,
+      mode: input.mode,
+      createdAt: now,
+      deletedAt: null,
+    };
+    return { f, v, compressed: written.compressed === true || record?.compressed === true };
   }
 
   /** Soft delete in one statement: the file leaves the live set and its bytes leave the owner's usage. */

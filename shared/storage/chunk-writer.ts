@@ -11,6 +11,7 @@ import { awaitAcks, type AckOutcome, type Attempt } from './acks.js';
 import { CHUNK_SIZE, encodeChunk, sha256Hex } from './codec.js';
 import type { EngineContext } from './context.js';
 import { chunkKey, type ModeDecision } from './ports.js';
+import type { ChunkRecord } from '../catalog/repository.js';
 import type { ChunkWriteResult } from './types.js';
 
 /** Refuse a chunk whose content does not hash to the hash it was sent under (400, nothing stored). */
@@ -48,8 +49,21 @@ export class ChunkWriter {
    * Store one chunk on the replicas and record where it lives. Acknowledged by `decision.mode`;
    * strong writes that cannot reach a majority fail with 503 and are not acknowledged.
    * `verified`: the caller has already checked the content against `hash` (verifyChunk).
+   *
+   * With `deferred`, the record is left to the caller (the result's `record`, written by the
+   * commit's own statement, or alone if the commit is not reached) and `deferred.recorded` resolves
+   * once it is written: copies that land later are marked present only then, and the caller kicks
+   * the replicator for the pending ones.
    */
-  async writeChunk(ownerId: string, hash: string, plain: Buffer, decision: ModeDecision, redecide?: () => Promise<ModeDecision>, opts: { verified?: boolean } = {}): Promise<ChunkWriteResult> {
+  async writeChunk(
+    ownerId: string,
+    hash: string,
+    plain: Buffer,
+    decision: ModeDecision,
+    redecide?: () => Promise<ModeDecision>,
+    opts: { verified?: boolean; deferred?: { recorded: Promise<unknown> } } = {},
+  ): Promise<ChunkWriteResult> {
+    const deferred = opts.deferred;
     if (plain.length > CHUNK_SIZE) throw new PayloadTooLarge(`A chunk holds at most ${CHUNK_SIZE} bytes; this one has ${plain.length}.`, 'chunk_too_large');
     if (!opts.verified) verifyChunk(hash, plain);
     const mode = decision.mode;
@@ -59,7 +73,7 @@ export class ChunkWriter {
     // under the row lock, so it never deletes copies this write is about to rely on. Only a known
     // chunk has placements worth reading.
     const known = await this.ctx.catalog.touchChunk(ownerId, hash, this.ctx.now());
-    const existing = known ? await this.ctx.catalog.placements(ownerId, hash) : [];
+    const existing = known?.placements ?? [];
     const present = existing.filter((p) => p.state === 'present' && this.ctx.stores.has(p.region)).map((p) => p.region);
     if (known && (present.length >= q || (mode === 'A' && present.length >= 1))) {
       metrics.addMetric('ChunkDeduped', MetricUnit.Count, 1);
@@ -90,14 +104,21 @@ export class ChunkWriter {
 
     // Record every copy that landed or may still land, so nothing in a bucket escapes the catalog
     // (unreferenced chunks are collected after the grace period).
+    let record: ChunkRecord | undefined;
     if (holders.length > present.length || outcome.satisfied || outcome.inFlight.length > 0) {
-      await this.ctx.catalog.recordChunk({ ownerId, hash: enc.hash, size: enc.size, storedSize: enc.stored.length, compressed: enc.compressed, holders, pending }, this.ctx.now());
+      record = { ownerId, hash: enc.hash, size: enc.size, storedSize: enc.stored.length, compressed: enc.compressed, holders, pending };
+      if (!deferred) {
+        await this.ctx.catalog.recordChunk(record, this.ctx.now());
+        record = undefined;
+      }
     }
-    // Writes still running become present when they land; until then their rows stay pending.
+    // Writes still running become present when they land (and their pending row is written);
+    // until then their rows stay pending.
     for (const a of attempts) {
       if (!outcome.inFlight.includes(a.region)) continue;
       // A straggler that fails stays pending for the replicator; its failure was already observed.
-      this.ctx.track(a.done.then(() => this.markPresent(ownerId, hash, a.region), () => undefined));
+      const landed = deferred ? Promise.all([a.done, deferred.recorded.catch(() => undefined)]) : a.done;
+      this.ctx.track(landed.then(() => this.markPresent(ownerId, hash, a.region), () => undefined));
     }
     // A strong write the deadline path acknowledged with fewer than a majority is hybrid, truthfully.
     let ackMode = this.ctx.ackMode(decision, holders.length);
@@ -115,6 +136,8 @@ export class ChunkWriter {
       }
     }
     if (!satisfied) {
+      // Refused: the copies that landed are still recorded (then collected as unreferenced).
+      if (record) await this.ctx.catalog.recordChunk(record, this.ctx.now());
       metrics.addMetric('ChunkWriteRejected', MetricUnit.Count, 1);
       const why = Object.entries(outcome.failed).map(([r, e]) => `${r}: ${e}`).join('; ');
       const needed = this.ctx.copiesNeeded(decision);
@@ -131,8 +154,8 @@ export class ChunkWriter {
     recordWriteLatency(ackMode, quorumMs);
     metrics.addMetric('ChunkWritten', MetricUnit.Count, 1);
     if (outcome.degraded || ackMode !== mode) metrics.addMetric('ChunkWriteDegraded', MetricUnit.Count, 1);
-    if (pending.length > 0) this.ctx.kick();
-    return { hash, size: enc.size, storedSize: enc.stored.length, compressed: enc.compressed, deduped: false, acked: holders, pending, mode: ackMode, degraded: holders.length < q };
+    if (pending.length > 0 && !record) this.ctx.kick();
+    return { hash, size: enc.size, storedSize: enc.stored.length, compressed: enc.compressed, deduped: false, acked: holders, pending, mode: ackMode, degraded: holders.length < q, ...(record ? { record } : {}) };
   }
 
   /**

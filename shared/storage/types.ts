@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Config, Mode } from '../config.js';
 import type { Db } from '../catalog/db.js';
 import type { PlacementState } from '../catalog/schema.js';
-import type { CatalogRepository } from '../catalog/repository.js';
+import type { CatalogRepository, ChunkRecord } from '../catalog/repository.js';
 import type { Clock } from '../clock.js';
 import { BadRequest } from '../errors.js';
 import { CHUNK_SIZE, HASH_RE } from './codec.js';
@@ -61,6 +61,8 @@ export interface ChunkWriteResult {
   pending: string[];
   mode: Mode;
   degraded: boolean;
+  /** A deferred record (writeChunk's `deferred`): the chunk's row and copies, not yet written. */
+  record?: ChunkRecord;
 }
 
 /** How a write was acknowledged: the mode, which replicas held every chunk at the ack, which were left pending. */

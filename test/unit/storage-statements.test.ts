@@ -138,13 +138,15 @@ describe('catalog round trips per operation', () => {
 });
 
 /**
- * Before this change: small upload 18 (14 statements in 2 transactions), session chunk 8, session
- * commit 15, download 4 in the engine (+3 for the handler's file lookup). Now: a chunk is one
- * statement to touch it and read its placements and one to record it (a session chunk also reads
- * its session and stores the advanced whole-file hash state); a commit is one
- * transaction of three statements, after one read of the chunks' placements that the answer's
- * `ack` reports (which replicas held the file when it was acknowledged); a download reads file and version in one statement and the
- * manifest with its placements in another.
+ * History: a small upload took 18 round trips (14 statements in 2 transactions), then 7 (touch,
+ * record, and a commit transaction of 3 statements); a session commit 15, then 8. Now a small
+ * upload is 2: one statement to touch the chunk and read its placements before the replica PUTs,
+ * and one statement after them that records the chunk with its copies and commits the version
+ * (file, version, manifest, chunk touch, usage counter) under the owner's row lock, with If-Match
+ * and the quota checked in it (no BEGIN/COMMIT round trips). A session commit is 4: session read,
+ * copies check, placements for the answer's `ack`, and that one-statement commit. A session chunk
+ * is 4 (session read, touch + placements, record, hash state stored by compare-and-set); a download
+ * reads file and version in one statement and the manifest with its placements in another.
  */
 describe('usage as a running counter', () => {
   it('follows commits, overwrites, soft deletes and restores, equal to the sum of kept versions', async () => {
@@ -170,7 +172,7 @@ describe('usage as a running counter', () => {
   });
 });
 
-const EXPECTED = { smallUpload: 7, overwrite: 7, sessionChunk: 4, sessionCommit: 8, download: 2 };
+const EXPECTED = { smallUpload: 2, overwrite: 2, sessionChunk: 4, sessionCommit: 4, download: 2 };
 
 describe('an upload session hashed across containers', () => {
   it('chunks sent out of order to different engines: the commit reads no chunk back and the digest is the SHA-256 of the bytes', async () => {
