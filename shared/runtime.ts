@@ -66,6 +66,8 @@ export async function buildServices(config: Config, overrides: Partial<Services>
         adminEmails: config.adminEmails,
         adminToken: adminTokenFromConfig(config),
         throttle: new LoginThrottle(catalog.db),
+        // A token holder's row is leased for as long as the controller snapshot (same rule).
+        holderCacheMs: config.controller.modeCacheMs,
       });
     const controller =
       overrides.controller ??

@@ -37,7 +37,21 @@ export interface AuthServiceDeps {
   adminToken?: AdminTokenCheck;
   /** Failed sign-in counting in the catalog (429 with Retry-After past the allowance). */
   throttle?: LoginThrottle;
+  /**
+   * How long (ms) a token holder's row (role, token version) read from the catalog is reused by
+   * this process, counted from the start of the read; 0 (default) reads it for every request.
+   * A change of the row (sign out, password change, admin role) is answered only after every such
+   * lease that may predate it has run out, in every container, so it holds for every request that
+   * starts after its answer.
+   */
+  holderCacheMs?: number;
+  /** Clock (ms since the epoch) and sleep of the holder leases (tests pass fakes). */
+  clock?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** Most token holders one process keeps leases of; past it the leases are dropped. */
+const HOLDER_CACHE_MAX = 10_000;
 
 /** Where a sign-in comes from, for per-address throttling. */
 export interface LoginContext {
@@ -71,6 +85,11 @@ export class AuthService implements Authenticator {
   private readonly adminToken: AdminTokenCheck;
   private dummyHash?: Promise<string>;
   private readonly throttle?: LoginThrottle;
+  private readonly holderCacheMs: number;
+  private readonly clock: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Token holders' rows and when their read started (the lease; see holderCacheMs). */
+  private readonly holders = new Map<string, { row: UserRow; readAt: number }>();
 
   constructor(deps: AuthServiceDeps) {
     this.db = deps.db;
@@ -79,6 +98,9 @@ export class AuthService implements Authenticator {
     this.adminEmails = new Set((deps.adminEmails ?? []).map((e) => e.toLowerCase()));
     this.adminToken = deps.adminToken ?? NO_ADMIN_TOKEN;
     this.throttle = deps.throttle;
+    this.holderCacheMs = Math.max(0, deps.holderCacheMs ?? 0);
+    this.clock = deps.clock ?? Date.now;
+    this.sleep = deps.sleep ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   }
 
   /**
@@ -134,6 +156,7 @@ export class AuthService implements Authenticator {
     if (row.role === 'admin') return this.session(row);
     const [updated] = await this.db.update(users).set({ role: 'admin' }).where(eq(users.id, userId)).returning();
     if (!updated) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    await this.holderChanged(userId);
     logger.info('admin role granted', { userId, via: 'claim', tokenChecked: this.adminToken.required });
     return this.session(updated);
   }
@@ -183,6 +206,7 @@ export class AuthService implements Authenticator {
       throw withoutParams(err); // the parameters hold the password hash
     }
     if (!updated) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    await this.holderChanged(userId);
     logger.info('password changed', { userId, tokenVersion: updated.tokenVersion });
     return this.session(updated);
   }
@@ -195,6 +219,7 @@ export class AuthService implements Authenticator {
       .where(eq(users.id, userId))
       .returning({ tokenVersion: users.tokenVersion });
     if (!row) throw new Unauthorized(BAD_TOKEN, 'invalid_token');
+    await this.holderChanged(userId);
     logger.info('signed out', { userId, tokenVersion: row.tokenVersion });
   }
 
@@ -229,9 +254,35 @@ export class AuthService implements Authenticator {
       if (err instanceof InvalidToken) throw refused();
       throw err;
     }
-    const row = await this.findById(claims.sub);
+    const row = await this.holder(claims.sub);
     if (!row || row.tokenVersion !== claims.tv) throw refused();
     return { claims, row };
+  }
+
+  /** A token holder's row: this process's lease while it runs, else read (and leased). */
+  private async holder(id: string): Promise<UserRow | undefined> {
+    if (this.holderCacheMs <= 0) return this.findById(id);
+    const startedAt = this.clock();
+    const leased = this.holders.get(id);
+    if (leased && startedAt - leased.readAt < this.holderCacheMs) return leased.row;
+    const row = await this.findById(id);
+    if (row) {
+      if (this.holders.size >= HOLDER_CACHE_MAX) this.holders.clear();
+      const current = this.holders.get(id);
+      if (!current || current.readAt < startedAt) this.holders.set(id, { row, readAt: startedAt });
+    }
+    return row;
+  }
+
+  /**
+   * After a change of a holder's row stored now: drop this process's lease, and wait until every
+   * lease that may predate the change (in any container) has run out, with a margin for
+   * clock-rate differences, before the change is answered.
+   */
+  private async holderChanged(id: string): Promise<void> {
+    this.holders.delete(id);
+    if (this.holderCacheMs <= 0) return;
+    await this.sleep(this.holderCacheMs + Math.ceil(this.holderCacheMs / 100) + 5);
   }
 
   private async findById(id: string): Promise<UserRow | undefined> {
