@@ -156,7 +156,10 @@ export class DrizzleUsageRepository implements UsageRepository {
    * the locked row is the snapshot's (no commit, delete or restore of the owner's landed in
    * between, as each of them updates that row under its lock, so what `cur` read is current) and
    * the conditions hold. Every write of the commit depends on the gate through `f`, the file row
-   * (updated, or inserted for a new name); the chunk record does not.
+   * (updated, or inserted for a new name); the chunk record does not. A rename or a purge takes the
+   * owner's lock without changing that row: the file's update re-checks its name and current
+   * version on the row as locked, and an insert under a name taken meanwhile is a unique violation,
+   * so such a race commits nothing here either.
    */
   async commitVersionIf(ownerId: string, input: NewVersion, now: Date, conditions: { currentVersion?: number; usedAtMost: number }, record?: ChunkRecord) {
     if (input.chunks.length > BATCH) return undefined;
@@ -175,7 +178,8 @@ export class DrizzleUsageRepository implements UsageRepository {
                  ${conditions.currentVersion === undefined ? sql`` : sql`and coalesce((select current_version from cur), 0) = ${conditions.currentVersion}::int`}
                  ${input.sessionId ? sql`and exists (select 1 from ${uploadSessions} s where s.id = ${input.sessionId}::uuid and s.committed_at is null)` : sql``}),
           fu as (update ${files} set current_version = coalesce(cur.max_version, 0) + 1, updated_at = ${at} from cur
-                 where ${files.id} = cur.id and ${files.deletedAt} is null and exists (select 1 from ok)
+                 where ${files.id} = cur.id and ${files.deletedAt} is null and ${files.name} = ${input.name} and ${files.currentVersion} = cur.current_version
+                   and exists (select 1 from ok)
                  returning ${files.id} as id, ${files.createdAt} as created_at, ${files.currentVersion} as version),
           fi as (insert into ${files} (owner_id, name, current_version, created_at, updated_at)
                  select ${ownerId}::uuid, ${input.name}::text, 1, ${at}, ${at} where not exists (select 1 from cur) and exists (select 1 from ok)

@@ -10,12 +10,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows, type Db } from '#shared/catalog/db.js';
-import { chunkPlacements, chunks, users } from '#shared/catalog/schema.js';
+import { chunkPlacements, chunks, files, users } from '#shared/catalog/schema.js';
 import { HealthTracker } from '#shared/controller/health.js';
 import { HttpError } from '#shared/errors.js';
 import { CHUNK_SIZE, describeBuffer, sha256Hex } from '#shared/storage/codec.js';
 import { StorageEngine } from '#shared/storage/engine.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
+import { waitFor } from '../helpers/wait.js';
 import { catalogTargets, openTestCatalog, type TestCatalog } from './catalog-fixtures.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
@@ -164,5 +165,36 @@ describe.each(catalogTargets)('one-statement commit on %s', (target) => {
     expect(lost?.status === 'rejected' ? lost.reason : undefined).toMatchObject({ status: 409, code: 'upload_committed' });
     expect(await versionsOf(owner, 'sess.bin')).toEqual([1]);
     expect(await usedBytes(owner)).toBe(data.length);
+  });
+  it.runIf(target === 'postgres')('a rename that lands while the commit waits for the owner lock: the write goes to the name it asked for, not to the renamed file', async () => {
+    const owner = await newUser();
+    const e = engine();
+    const a = await e.uploadStream(owner, { name: 'a' }, once(randomBytes(10)));
+    const other = await t.reopen();
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let renamed: () => void = () => undefined;
+    const isRenamed = new Promise<void>((resolve) => (renamed = resolve));
+    // Another container renames 'a' to 'b' under the owner's lock, and holds it.
+    const rename = other.db.transaction(async (tx) => {
+      await tx.select({ id: users.id }).from(users).where(eq(users.id, owner)).for('update');
+      await tx.update(files).set({ name: 'b' }).where(eq(files.id, a.fileId));
+      renamed();
+      await released;
+    });
+    await isRenamed;
+    const write = e.uploadStream(owner, { name: 'a' }, once(randomBytes(20)));
+    await waitFor(
+      async () => (await queryRows(db, sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%snap as (select xmin%'`)).length > 0,
+      'the commit statement waits for the owner lock',
+    );
+    release();
+    await rename;
+    const w = await write;
+    expect(w.fileId).not.toBe(a.fileId);
+    expect(w.version).toBe(1);
+    expect(await versionsOf(owner, 'a')).toEqual([1]);
+    expect(await versionsOf(owner, 'b')).toEqual([1]);
+    expect(await usedBytes(owner)).toBe(30);
   });
 });
