@@ -37,7 +37,7 @@ export interface UsageRepository {
    * The same commit as one statement (one round trip, no transaction), taken only when the
    * conditions hold on the state it reads under the owner's row lock: the live file of that name
    * at `currentVersion` (0: none) when given, at most `usedAtMost` bytes used, the session (if any)
-   * not yet committed, and no other write of the owner's since the statement's snapshot. Returns
+   * not yet committed, and the live file unchanged since the statement's snapshot. Returns
    * undefined when a condition fails (nothing of the commit is written: the caller takes the
    * transactional path, which says why); a unique violation (a racing writer) rejects. `record`, a
    * chunk just stored on the replicas, is recorded by the same statement whether or not it commits.
@@ -150,16 +150,16 @@ export class DrizzleUsageRepository implements UsageRepository {
   }
 
   /**
-   * One statement, its CTEs in this order of dependence: the owner's row as the statement's
-   * snapshot sees it (`snap`) and as locked (`lk`: the lock waits for a writer holding it and then
-   * sees that writer's row); the live file of that name in the snapshot (`cur`); the gate (`ok`):
-   * the locked row is the snapshot's (no commit, delete or restore of the owner's landed in
-   * between, as each of them updates that row under its lock, so what `cur` read is current) and
-   * the conditions hold. Every write of the commit depends on the gate through `f`, the file row
-   * (updated, or inserted for a new name); the chunk record does not. A rename or a purge takes the
-   * owner's lock without changing that row: the file's update re-checks its name and current
-   * version on the row as locked, and an insert under a name taken meanwhile is a unique violation,
-   * so such a race commits nothing here either.
+   * One statement. `lk` locks the owner's row (serialising the owner's commits, deletes and
+   * restores) and, having waited for a writer holding it, sees that writer's row: the quota is
+   * checked on the latest usage. `sl` locks the session row the same way (a session commits once).
+   * The live file of that name (`cur`) is read from the statement's snapshot, which may predate a
+   * writer the lock waited for; what such a writer could have changed is re-checked where it is
+   * written: the file's update requires the locked row to still be live, of that name and at the
+   * current version read (a commit, delete or rename in between leaves it untouched), and an insert
+   * under a name taken meanwhile, or a version number taken, is a unique violation. Every write of
+   * the commit depends on the gate (`ok`) through `f`, the file row updated or inserted; the chunk
+   * record does not. Where `f` is empty, nothing of the commit is written.
    */
   async commitVersionIf(ownerId: string, input: NewVersion, now: Date, conditions: { currentVersion?: number; usedAtMost: number }, record?: ChunkRecord) {
     if (input.chunks.length > BATCH) return undefined;
@@ -170,13 +170,13 @@ export class DrizzleUsageRepository implements UsageRepository {
     const touched = input.chunks.some((c) => c.hash !== record?.hash);
     const [written] = await queryRows<{ file_id: string; file_created_at: string | Date; version: number | string; version_id: string; compressed: boolean | null }>(
       this.db,
-      sql`with snap as (select xmin::text as x from ${users} where id = ${ownerId}),
-          lk as (select xmin::text as x, used_bytes from ${users} where id = ${ownerId} for update),
+      sql`with lk as (select used_bytes from ${users} where id = ${ownerId} for update),
+          ${input.sessionId ? sql`sl as (select id from ${uploadSessions} where id = ${input.sessionId}::uuid and committed_at is null for update),` : sql``}
           cur as (select f.id, f.current_version, (select max(v.version) from ${fileVersions} v where v.file_id = f.id) as max_version
                   from ${files} f where f.owner_id = ${ownerId} and f.name = ${input.name} and f.deleted_at is null),
-          ok as (select 1 as ok from lk, snap where lk.x = snap.x and lk.used_bytes <= ${conditions.usedAtMost}::bigint
+          ok as (select 1 as ok from lk where lk.used_bytes <= ${conditions.usedAtMost}::bigint
                  ${conditions.currentVersion === undefined ? sql`` : sql`and coalesce((select current_version from cur), 0) = ${conditions.currentVersion}::int`}
-                 ${input.sessionId ? sql`and exists (select 1 from ${uploadSessions} s where s.id = ${input.sessionId}::uuid and s.committed_at is null)` : sql``}),
+                 ${input.sessionId ? sql`and exists (select 1 from sl)` : sql``}),
           fu as (update ${files} set current_version = coalesce(cur.max_version, 0) + 1, updated_at = ${at} from cur
                  where ${files.id} = cur.id and ${files.deletedAt} is null and ${files.name} = ${input.name} and ${files.currentVersion} = cur.current_version
                    and exists (select 1 from ok)

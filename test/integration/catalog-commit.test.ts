@@ -184,11 +184,14 @@ describe.each(catalogTargets)('one-statement commit on %s', (target) => {
     });
     await isRenamed;
     const write = e.uploadStream(owner, { name: 'a' }, once(randomBytes(20)));
-    await waitFor(
-      async () => (await queryRows(db, sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%snap as (select xmin%'`)).length > 0,
-      'the commit statement waits for the owner lock',
-    );
-    release();
+    try {
+      await waitFor(
+        async () => (await queryRows(db, sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%lk as (select used_bytes%'`)).length > 0,
+        'the commit statement waits for the owner lock',
+      );
+    } finally {
+      release();
+    }
     await rename;
     const w = await write;
     expect(w.fileId).not.toBe(a.fileId);
