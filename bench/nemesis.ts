@@ -4,6 +4,7 @@
  *   npm run nemesis                                   # seed 1, 60 s, 8 clients, 8 keys
  *   npm run nemesis -- --seed 7 --duration 150 --clients 16 --keys 16 --restarts 3
  *   npm run nemesis -- --json out.json --keep-data
+ *   npm run nemesis -- --seed 2471 --actions 11 --step 800 --restarts 1   # a fixed schedule, whatever the machine's speed
  *
  * The stack is `npm start` itself, a child process group on its own data dir and port, so the
  * nemesis can SIGKILL it (npm and the server) and start it again on the same data. Clients share
@@ -49,6 +50,12 @@ export interface NemesisOptions {
   regions: string[];
   /** Mean time between nemesis actions. */
   stepMs: number;
+  /**
+   * Run exactly this many nemesis actions (crash-restarts not counted, placed among them by the
+   * seed) instead of acting until durationMs has passed: the same schedule from the same seed
+   * however fast the machine is.
+   */
+  actions?: number;
   /** Keep the data dir (default: removed after a valid run). */
   keepData: boolean;
   dataDir?: string;
@@ -68,7 +75,10 @@ export interface RestartTiming {
 
 export interface NemesisResult {
   seed: number;
+  /** How long the nemesis acted (ms): the requested duration, or the time the given actions took. */
   durationMs: number;
+  /** The nemesis actions taken, by kind (blackhole, refuse, slow, loss, majority, heal, override, clear-override, add-critical, remove-critical, restart). */
+  kinds: Record<string, number>;
   ops: { writes: number; acked: number; failed: number; unknown: number; cas: number; casRejected: number; reads: number; readsOk: number; lists: number };
   violations: Record<'lost' | 'stale' | 'corrupt' | 'cas' | 'phantom' | 'order' | 'critical', number>;
   check: CheckResult;
@@ -258,7 +268,7 @@ export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
     o.log(line);
   };
 
-  o.log(`nemesis: seed ${o.seed}, ${o.durationMs / 1000} s, ${o.clients} clients, ${o.keys} keys, ${o.restarts} crash-restarts; data in ${dataDir}`);
+  o.log(`nemesis: seed ${o.seed}, ${o.actions !== undefined ? `${o.actions} actions` : `${o.durationMs / 1000} s`}, ${o.clients} clients, ${o.keys} keys, ${o.restarts} crash-restarts; data in ${dataDir}`);
   try {
     return await run(o, stack, note, actions);
   } finally {
@@ -347,8 +357,15 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
   };
   const critical = new Map<string, StrongWindow>();
   let override: { mode: 'C' | 'H' | 'A'; window?: StrongWindow } | undefined;
-  const restartAt = Array.from({ length: o.restarts }, (_, i) => ((i + 0.5 + (rand() - 0.5) * 0.5) * o.durationMs) / Math.max(1, o.restarts));
+  // When each crash-restart comes: a time into the run, or (with o.actions) a number of actions done.
+  const span = o.actions ?? o.durationMs;
+  const restartAt = Array.from({ length: o.restarts }, (_, i) => ((i + 0.5 + (rand() - 0.5) * 0.5) * span) / Math.max(1, o.restarts));
   let nextRestart = 0;
+  let done = 0;
+  const kinds: Record<string, number> = {};
+  const did = (kind: string) => {
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  };
   const adminCall = async (what: string, fn: () => Promise<void>): Promise<boolean> => {
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -363,12 +380,14 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
   };
 
   const runStart = performance.now();
-  while (performance.now() - runStart < o.durationMs) {
+  const more = () => (o.actions !== undefined ? done < o.actions || nextRestart < restartAt.length : performance.now() - runStart < o.durationMs);
+  while (more()) {
     await sleep(o.stepMs * (0.5 + rand()));
     const elapsed = performance.now() - runStart;
-    if (elapsed >= o.durationMs) break;
-    if (nextRestart < restartAt.length && elapsed >= (restartAt[nextRestart] as number)) {
+    if (o.actions === undefined && elapsed >= o.durationMs) break;
+    if (nextRestart < restartAt.length && (o.actions !== undefined ? done : elapsed) >= (restartAt[nextRestart] as number)) {
       nextRestart++;
+      did('restart');
       const killed = performance.now();
       await stack.kill();
       note('SIGKILL server');
@@ -381,8 +400,10 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
     }
     const a = rand();
     const region = pickOf(o.regions);
+    done++;
     if (a < 0.45) {
       const kind = pickOf(['blackhole', 'refuse', 'slow', 'loss', 'majority'] as const);
+      did(kind);
       if (kind === 'majority') {
         const shuffled = [...o.regions].sort(() => rand() - 0.5);
         const state = rand() < 0.5 ? 'blackhole' : 'refuse';
@@ -402,6 +423,7 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
       }
       await adminCall('setting faults', applyFaults);
     } else if (a < 0.65) {
+      did('heal');
       for (const r of o.regions) faults.set(r, { state: 'up' });
       note('heal all regions');
       await adminCall('healing', applyFaults);
@@ -409,10 +431,12 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
       if (override && rand() < 0.4) {
         if (override.window) history.strongUntil(override.window);
         override = undefined;
+        did('clear-override');
         note('clear the global override');
         await adminCall('clearing the override', () => admin.clearOverride());
       } else {
         const mode = pickOf(['C', 'H', 'A'] as const);
+        did('override');
         if (override?.window) history.strongUntil(override.window);
         override = { mode };
         note(`global override ${mode}`);
@@ -424,9 +448,11 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
       if (w) {
         history.strongUntil(w);
         critical.delete(key);
+        did('remove-critical');
         note(`remove critical key ${label(key)}`);
         await adminCall('removing a critical key', () => admin.removeCriticalKey(key));
       } else {
+        did('add-critical');
         note(`add critical key ${label(key)}`);
         if (await adminCall('adding a critical key', () => admin.addCriticalKey(key))) critical.set(key, history.strongFrom(key, 'critical key'));
       }
@@ -434,6 +460,7 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
   }
   stop = true;
   await Promise.all(workers);
+  const ranMs = performance.now() - runStart;
 
   // ---- heal and verify
   note('heal: faults off, override cleared, critical keys removed');
@@ -499,7 +526,8 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
   };
   const out: NemesisResult = {
     seed: o.seed,
-    durationMs: o.durationMs,
+    durationMs: o.actions !== undefined ? Math.round(ranMs) : o.durationMs,
+    kinds,
     ops: { writes: c.writes, acked: c.writesAcked, failed: c.writesFailed, unknown: c.writesIndeterminate, cas: c.casWrites, casRejected, reads: c.reads, readsOk: c.readsOk, lists: c.lists },
     violations,
     check: result,
@@ -521,6 +549,7 @@ export function formatResult(r: NemesisResult): string {
   const lines = [
     `seed ${r.seed}: ${r.valid ? 'VALID' : 'VIOLATIONS FOUND'}`,
     `ops: ${r.ops.writes} writes (${r.ops.acked} acknowledged, ${r.ops.failed} failed, ${r.ops.unknown} unknown; ${r.ops.cas} CAS, ${r.ops.casRejected} rejected with 412), ${r.ops.reads} reads (${r.ops.readsOk} ok), ${r.ops.lists} version listings`,
+    `nemesis actions: ${Object.entries(r.kinds).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `violations: ${Object.entries(r.violations).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `verified ${r.check.counts.verified} of ${r.ops.acked} acknowledged writes by version; backlog drained ${ms(r.drainMs)} after heal`,
     `first start: healthy after ${ms(r.firstStartMs)}`,
@@ -548,6 +577,7 @@ export function parseArgs(argv: string[]): Omit<NemesisOptions, 'log'> & { json?
       restarts: { type: 'string' },
       regions: { type: 'string' },
       step: { type: 'string' },
+      actions: { type: 'string' },
       'data-dir': { type: 'string' },
       'keep-data': { type: 'boolean' },
       json: { type: 'string' },
@@ -572,6 +602,7 @@ export function parseArgs(argv: string[]): Omit<NemesisOptions, 'log'> & { json?
     restarts: int('restarts', values.restarts, Math.max(1, Math.round(durationMs / 40_000)), 0, 100),
     regions,
     stepMs: int('step', values.step, 2500, 100, 60_000),
+    ...(values.actions !== undefined ? { actions: int('actions', values.actions, 0, 0, 10_000) } : {}),
     keepData: values['keep-data'] ?? false,
     drainTimeoutMs: 90_000,
     ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
@@ -580,7 +611,7 @@ export function parseArgs(argv: string[]): Omit<NemesisOptions, 'log'> & { json?
 }
 
 const USAGE = `usage: npm run nemesis -- [--seed N] [--duration s] [--clients N] [--keys N] [--restarts N]
-                         [--regions a,b,c] [--step ms] [--data-dir DIR] [--keep-data] [--json FILE]`;
+                         [--regions a,b,c] [--step ms] [--actions N] [--data-dir DIR] [--keep-data] [--json FILE]`;
 
 async function main(): Promise<void> {
   let opts: ReturnType<typeof parseArgs>;

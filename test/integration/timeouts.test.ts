@@ -9,11 +9,16 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { chunkPlacements, files, idempotencyKeys } from '#shared/catalog/schema.js';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
+import { scaled } from '../helpers/load.js';
 import { waitFor } from '../helpers/wait.js';
 
-/** The budget each request gets here, and how slow the two slowed replicas answer (well past it, under their own timeout). */
-const BUDGET_MS = 4000;
-const SLOW_MS = 8000;
+/**
+ * The budget each request gets here (a healthy upload takes a small fraction of it, also on a busy
+ * machine: scaled to the load), and how slow the two slowed replicas answer: past it, under their
+ * own timeout.
+ */
+const BUDGET_MS = scaled(1500);
+const SLOW_MS = 2 * BUDGET_MS;
 
 let stack: TestStack;
 let alice: TestUser;
