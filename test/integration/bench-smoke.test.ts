@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, runBench, type BenchOutput } from '../../bench/run.js';
 import { STRATEGIES } from '../../bench/scenarios.js';
+import { scaled } from '../helpers/load.js';
 
 /**
- * The benchmark's smoke run (every scenario for about a second, all three strategies, the `lan`
- * profile) against the real local stack, so the harness cannot rot: it must produce its outputs
+ * The benchmark's smoke run (every scenario for well under a second of load, all three strategies,
+ * the `lan` profile) against the real local stack, so the harness cannot rot: it must produce its outputs
  * and the checker must find no lost, corrupt or stale data.
  */
 describe('bench smoke run', () => {
@@ -20,7 +21,7 @@ describe('bench smoke run', () => {
     const opts = parseArgs(['--smoke', '--profiles', 'lan', '--out', outDir], {});
     opts.log = (l) => lines.push(l);
     out = await runBench(opts);
-  }, 300_000);
+  }, scaled(300_000));
 
   afterAll(async () => {
     if (outDir) await rm(outDir, { recursive: true, force: true });
