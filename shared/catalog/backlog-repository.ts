@@ -148,6 +148,29 @@ export async function expediteRegions(db: Db, regions: readonly string[], now: D
   return rows.length;
 }
 
+/**
+ * The rows of `region` that wait out a backoff because the region refused or missed a write
+ * (their last error starts with `errorPrefix`) and that no worker holds become due at once: the
+ * region took a write again, so the reason for their wait is gone. Rows waiting for another reason
+ * (no usable source, a parked unrecoverable chunk) keep their schedule.
+ */
+export async function expediteTargetFaults(db: Db, region: string, errorPrefix: string, now: Date): Promise<number> {
+  const rows = await db
+    .update(p)
+    .set({ nextAttemptAt: now })
+    .where(
+      and(
+        eq(p.region, region),
+        inArray(p.state, ['pending', 'missing']),
+        sql`${p.nextAttemptAt} > ${now}`,
+        sql`starts_with(${p.lastError}, ${errorPrefix})`,
+        or(isNull(p.claimedUntil), lte(p.claimedUntil, now)),
+      ),
+    )
+    .returning({ region: p.region });
+  return rows.length;
+}
+
 /** A chunk gained a present copy: its other backlog rows that are not claimed become due at once. */
 export async function expediteChunk(db: Db, ownerId: string, hash: string, now: Date): Promise<number> {
   const rows = await db

@@ -99,6 +99,7 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
       dropped: 0,
       unrecoverable: 0,
       skippedRegions: [],
+      expedited: 0,
       batches: 0,
       backlog: { pending: 0, missing: 0, unrecoverable: 0, oldestPendingAgeMs: 0 },
     };
@@ -125,6 +126,7 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
       total.adopted += s.adopted;
       total.dropped += s.dropped;
       total.unrecoverable += s.unrecoverable;
+      total.expedited += s.expedited;
       total.skippedRegions = [...new Set([...total.skippedRegions, ...s.skippedRegions])];
       // Stop when nothing was claimable, or nothing progressed (everything left is backing off).
       if (s.claimed === 0 || s.copied + s.orphans + s.adopted + s.dropped + s.unrecoverable === 0 || clock.now() - started >= budget) break;

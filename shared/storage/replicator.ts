@@ -25,6 +25,7 @@ import {
   claimBacklog,
   dropUnheldRow,
   expediteChunk,
+  expediteTargetFaults,
   readBacklogStats,
   rowKey,
   type BacklogStats,
@@ -92,7 +93,12 @@ export interface DrainStats {
   unrecoverable: number;
   /** Regions skipped for this run (cooling down after consecutive failures). */
   skippedRegions: string[];
+  /** Rows of a region that took a copy in this batch made due at once (they backed off after its earlier failed writes). */
+  expedited: number;
 }
+
+/** How a row's last error starts when its target region failed the write (see expediteTargetFaults). */
+const targetFault = (region: string) => `write to ${region}: `;
 
 function describeError(err: unknown): string {
   const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
@@ -119,10 +125,12 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
   const policy = opts.backoff ?? DEFAULT_BACKOFF;
   const breaker = opts.regionBackoff ?? defaultRegionBackoff;
   const random = opts.random ?? Math.random;
-  const stats: DrainStats = { claimed: 0, copied: 0, failed: 0, deferred: 0, badSources: 0, orphans: 0, adopted: 0, dropped: 0, unrecoverable: 0, skippedRegions: [] };
+  const stats: DrainStats = { claimed: 0, copied: 0, failed: 0, deferred: 0, badSources: 0, orphans: 0, adopted: 0, dropped: 0, unrecoverable: 0, skippedRegions: [], expedited: 0 };
 
   const startedAt = clock.now();
   const all = [...stores.keys()];
+  /** Regions that took a copy in this batch. */
+  const tookWrites = new Set<string>();
   // Targets are filtered by this worker's own region backoff only, not by the health picture: a
   // region judged unreachable recovers through successful calls, and the replicator's retries
   // after each cool-down are among them (nothing else may be probing it).
@@ -231,10 +239,11 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
       await target.put(key, bytes);
       health?.observe(row.region, { ok: true, latencyMs: clock.now() - t0 });
       breaker.success(row.region);
+      tookWrites.add(row.region);
     } catch (err) {
       health?.observe(row.region, { ok: false, latencyMs: clock.now() - t0, error: describeError(err) });
       breaker.failure(row.region, clock.now());
-      await fail(row, `write to ${row.region}: ${describeError(err)}`, true);
+      await fail(row, `${targetFault(row.region)}${describeError(err)}`, true);
       return;
     }
     await release(row, { state: 'present', pendingSince: null, attempts: 0, nextAttemptAt: null, lastError: null });
@@ -332,6 +341,17 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
     });
   } finally {
     clearInterval(heartbeat);
+  }
+  // A region that took a copy is back: its rows that back off because it failed earlier writes
+  // (a loss or a short outage the prober never judged unreachable, whose recovery hook then never
+  // runs) are due now, not after their exponential backoff, which grows with the outage's length.
+  for (const region of tookWrites) {
+    try {
+      const due = await expediteTargetFaults(db, region, targetFault(region), new Date(clock.now()));
+      stats.expedited += due;
+    } catch (err) {
+      logger.warn('making a recovered region\'s backlog due failed', { region, error: describeError(err) });
+    }
   }
   if (stats.failed > 0 || stats.deferred > 0) {
     logger.info('replication batch finished with failures', { ...stats });

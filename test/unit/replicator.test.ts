@@ -53,6 +53,38 @@ describe('drainBacklog', () => {
     expect((await placements(db, owner, c.hash))['eu-west-1']!.state).toBe('present');
   });
 
+  it('a region that takes a copy again makes its rows that backed off after its failed writes due at once; rows waiting on a source keep their backoff', async () => {
+    // A lossy region the health picture never judged unreachable: no recovery hook runs for it.
+    const breaker = new RegionBackoff({ ...DEFAULT_BACKOFF, regionFailureThreshold: 100 });
+    const waiting = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    const noSource = await seedChunk(db, stores, { ownerId: owner, present: ['ap-southeast-1'], pending: ['eu-west-1'], at: at() });
+    stores.get('eu-west-1')!.state = 'refuse';
+    stores.get('ap-southeast-1')!.state = 'refuse';
+    for (let i = 0; i < 6; i++) {
+      if (i > 0) clock.advance(60_000);
+      await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, random: () => 0 });
+    }
+    const before = await placements(db, owner, waiting.hash);
+    expect(before['eu-west-1']).toMatchObject({ state: 'pending', attempts: 6 });
+    // Six failures: 16 s of backoff left, which grows with every failure of a longer outage.
+    expect(before['eu-west-1']!.nextAttemptAt!.getTime()).toBe(clock.now() + 16_000);
+    const sourceRow = (await placements(db, owner, noSource.hash))['eu-west-1']!;
+    expect(sourceRow.lastError).toMatch(/^no usable source/);
+
+    // The region is back; a fresh row for it is due now and its copy succeeds.
+    stores.get('eu-west-1')!.state = 'up';
+    const fresh = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    const first = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(first).toMatchObject({ claimed: 1, copied: 1, expedited: 1 });
+    expect((await placements(db, owner, fresh.hash))['eu-west-1']!.state).toBe('present');
+    // The row that backed off is copied by the next batch, at the same instant: no backoff waited out.
+    const second = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(second).toMatchObject({ claimed: 1, copied: 1 });
+    expect((await placements(db, owner, waiting.hash))['eu-west-1']).toMatchObject({ state: 'present', attempts: 0, lastError: null });
+    // The row whose only holder still refuses keeps its schedule.
+    expect((await placements(db, owner, noSource.hash))['eu-west-1']).toMatchObject({ state: 'pending', attempts: 6, nextAttemptAt: sourceRow.nextAttemptAt });
+  });
+
   it('past its deadline a drain starts no copy: claimed rows go back untouched, due at once, nothing half-done', async () => {
     const at = () => new Date(clock.now());
     const a = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1', 'ap-southeast-1'], at: at() });
