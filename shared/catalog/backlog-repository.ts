@@ -128,20 +128,28 @@ export async function oldestPending(db: Db, limit: number): Promise<PendingCopyR
 }
 
 /**
- * When a region is judged reachable again, its backlog rows that were backing off (because the
- * region was down) become due at once, so convergence after a heal does not wait for the longest
- * row backoff. Returns the number of rows made due.
+ * When a region is judged reachable again, the backlog rows that were backing off because it was
+ * down become due at once: its own rows (it could not take copies) and the rows of other regions
+ * whose chunk it holds (it was their source), so convergence after a heal does not wait for the
+ * longest row backoff. Returns the number of rows made due.
  */
 export async function expediteRegions(db: Db, regions: readonly string[], now: Date = new Date()): Promise<number> {
   if (regions.length === 0) return 0;
+  const list = sql.join(
+    regions.map((r) => sql`${r}`),
+    sql`, `,
+  );
   const rows = await db
     .update(p)
     .set({ nextAttemptAt: now })
     .where(
       and(
-        inArray(p.region, [...regions]),
         inArray(p.state, ['pending', 'missing']),
         or(isNull(p.nextAttemptAt), sql`${p.nextAttemptAt} > ${now}`),
+        or(
+          inArray(p.region, [...regions]),
+          sql`exists (select 1 from chunk_placements h where h.owner_id = "chunk_placements"."owner_id" and h.hash = "chunk_placements"."hash" and h.state = 'present' and h.region in (${list}))`,
+        ),
       ),
     )
     .returning({ region: p.region });

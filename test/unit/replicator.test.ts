@@ -53,6 +53,31 @@ describe('drainBacklog', () => {
     expect((await placements(db, owner, c.hash))['eu-west-1']!.state).toBe('present');
   });
 
+  it('a recovered region also makes due the rows of other regions that back off because it held their only copy', async () => {
+    const breaker = new RegionBackoff({ ...DEFAULT_BACKOFF, regionFailureThreshold: 100 });
+    const sourced = await seedChunk(db, stores, { ownerId: owner, present: ['ap-southeast-1'], pending: ['eu-west-1'], at: at() });
+    const unrelated = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    stores.get('ap-southeast-1')!.state = 'refuse';
+    stores.get('eu-west-1')!.state = 'refuse';
+    for (let i = 0; i < 6; i++) {
+      if (i > 0) clock.advance(60_000);
+      await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, random: () => 0 });
+    }
+    const row = (await placements(db, owner, sourced.hash))['eu-west-1']!;
+    expect(row).toMatchObject({ state: 'pending', attempts: 6 });
+    expect(row.lastError).toMatch(/^no usable source/);
+    stores.get('ap-southeast-1')!.state = 'up';
+    stores.get('eu-west-1')!.state = 'up';
+
+    // ap-southeast-1 is judged reachable again: the row waiting on it as its source is due now (one
+    // row: the other eu-west-1 row has nothing to do with ap-southeast-1 and keeps its schedule).
+    expect(await expediteRegions(db, ['ap-southeast-1'], at())).toBe(1);
+    const stats = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(stats).toMatchObject({ claimed: 1, copied: 1 });
+    expect((await placements(db, owner, sourced.hash))['eu-west-1']!.state).toBe('present');
+    expect((await placements(db, owner, unrelated.hash))['eu-west-1']!.state).toBe('pending');
+  });
+
   it('a region that takes a copy again makes its rows that backed off after its failed writes due at once; rows waiting on a source keep their backoff', async () => {
     // A lossy region the health picture never judged unreachable: no recovery hook runs for it.
     const breaker = new RegionBackoff({ ...DEFAULT_BACKOFF, regionFailureThreshold: 100 });
