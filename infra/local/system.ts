@@ -363,6 +363,13 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     phase('proxies');
 
     const catalog = await catalogOpening;
+    // The embedded catalog is this process's alone (the data dir's lock): replication claims left
+    // in it belong to a process that crashed, and are handed back now rather than after their lease.
+    if (catalog.kind === 'pglite') {
+      const { releaseAllClaims } = await import('#shared/catalog/backlog-repository.js');
+      const released = await releaseAllClaims(catalog.db);
+      if (released > 0) logger.info('replication claims of a previous process released', { rows: released });
+    }
     phase('catalog');
     await tableReady;
     catalogTaken = true;

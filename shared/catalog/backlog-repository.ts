@@ -179,6 +179,21 @@ export async function expediteTargetFaults(db: Db, region: string, errorPrefix: 
   return rows.length;
 }
 
+/**
+ * Hand back every claim on the backlog, whoever holds it: only for a catalog no other process can
+ * be using (the embedded one, under the data dir's lock), at start, when every claim left in it
+ * belongs to a process that is gone (a crash). Otherwise its rows would wait out their lease.
+ * Returns the number of rows released.
+ */
+export async function releaseAllClaims(db: Db): Promise<number> {
+  const rows = await db
+    .update(p)
+    .set({ claimedBy: null, claimedUntil: null })
+    .where(and(inArray(p.state, ['pending', 'missing']), sql`${p.claimedBy} is not null`))
+    .returning({ region: p.region });
+  return rows.length;
+}
+
 /** A chunk gained a present copy: its other backlog rows that are not claimed become due at once. */
 export async function expediteChunk(db: Db, ownerId: string, hash: string, now: Date): Promise<number> {
   const rows = await db

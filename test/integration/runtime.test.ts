@@ -14,7 +14,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { and, eq } from 'drizzle-orm';
 import { createS3Client } from '#shared/clients.js';
+import { chunkPlacements, chunks } from '#shared/catalog/schema.js';
 import { startSystem, DataDirInUseError } from '#local/system.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
 import { scaled } from '../helpers/load.js';
@@ -163,11 +165,18 @@ describe('npm run chaos (infra/local/chaos.ts)', () => {
 });
 
 describe('local runtime: lifecycle', () => {
-  it('keeps users and tokens across a restart on the same data dir', async () => {
+  it('keeps users and tokens across a restart on the same data dir, and hands back the replication claims a gone process left', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-restart-'));
     try {
       const first = await startTestStack({}, { dataDir });
       const u = await first.register();
+      // What a SIGKILL during a drain leaves: a backlog row claimed by a worker that no longer runs,
+      // its lease a minute ahead.
+      const claimed = { ownerId: u.user.id, hash: 'a'.repeat(64), region: first.system.config.regions[0] as string };
+      await first.system.services.catalog.db.insert(chunks).values({ ownerId: claimed.ownerId, hash: claimed.hash, size: 1, storedSize: 1, compressed: false });
+      await first.system.services.catalog.db
+        .insert(chunkPlacements)
+        .values({ ...claimed, state: 'pending', pendingSince: new Date(), claimedBy: 'gone-worker', claimedUntil: new Date(Date.now() + 60_000) });
       await first.stop();
 
       const second = await startTestStack({}, { dataDir });
@@ -178,6 +187,12 @@ describe('local runtime: lifecycle', () => {
         const me = await second.fetchJson('/api/v1/auth/me', { token: u.token });
         expect(me.status).toBe(200);
         expect(await readdir(join(dataDir, 's3'))).toEqual(expect.arrayContaining(second.system.config.regions));
+        // The embedded catalog is this process's alone: the claim is handed back at start, not after its lease.
+        const [row] = await second.system.services.catalog.db
+          .select({ claimedBy: chunkPlacements.claimedBy, claimedUntil: chunkPlacements.claimedUntil })
+          .from(chunkPlacements)
+          .where(and(eq(chunkPlacements.ownerId, claimed.ownerId), eq(chunkPlacements.hash, claimed.hash)));
+        expect(row).toEqual({ claimedBy: null, claimedUntil: null });
       } finally {
         await second.stop();
       }
