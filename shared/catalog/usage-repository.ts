@@ -54,6 +54,30 @@ export interface UsageRepository {
   undelete(ownerId: string, fileId: string, now: Date): Promise<void>;
 }
 
+/** The file and version rows a commit wrote, from the ids and times its statement returned. */
+function committedRows(
+  written: { file_id: string; file_created_at: string | Date; version_id: string },
+  ownerId: string,
+  input: NewVersion,
+  version: number,
+  now: Date,
+): { f: FileRow; v: VersionRow } {
+  const f: FileRow = { id: written.file_id, ownerId, name: input.name, currentVersion: version, createdAt: new Date(written.file_created_at), updatedAt: now, deletedAt: null };
+  const v: VersionRow = {
+    id: written.version_id,
+    fileId: written.file_id,
+    version,
+    size: input.size,
+    sha256: input.sha256,
+    chunkCount: input.chunks.length,
+    contentType: input.contentType,
+    mode: input.mode,
+    createdAt: now,
+    deletedAt: null,
+  };
+  return { f, v };
+}
+
 export class DrizzleUsageRepository implements UsageRepository {
   constructor(readonly db: Db) {}
 
@@ -132,20 +156,7 @@ export class DrizzleUsageRepository implements UsageRepository {
         );
         compressed ||= more?.compressed === true;
       }
-      const f: FileRow = { id: written.file_id, ownerId, name: input.name, currentVersion: version, createdAt: new Date(written.file_created_at), updatedAt: now, deletedAt: null };
-      const v: VersionRow = {
-        id: written.version_id,
-        fileId: written.file_id,
-        version,
-        size: input.size,
-        sha256: input.sha256,
-        chunkCount: input.chunks.length,
-        contentType: input.contentType,
-        mode: input.mode,
-        createdAt: now,
-        deletedAt: null,
-      };
-      return { f, v, compressed };
+      return { ...committedRows(written, ownerId, input, version, now), compressed };
     });
   }
 
@@ -200,20 +211,7 @@ export class DrizzleUsageRepository implements UsageRepository {
     );
     if (!written) return undefined;
     const version = Number(written.version);
-    const f: FileRow = { id: written.file_id, ownerId, name: input.name, currentVersion: version, createdAt: new Date(written.file_created_at), updatedAt: now, deletedAt: null };
-    const v: VersionRow = {
-      id: written.version_id,
-      fileId: written.file_id,
-      version,
-      size: input.size,
-      sha256: input.sha256,
-      chunkCount: input.chunks.length,
-      contentType: input.contentType,
-      mode: input.mode,
-      createdAt: now,
-      deletedAt: null,
-    };
-    return { f, v, compressed: written.compressed === true || record?.compressed === true };
+    return { ...committedRows(written, ownerId, input, version, now), compressed: written.compressed === true || record?.compressed === true };
   }
 
   /** Soft delete in one statement: the file leaves the live set and its bytes leave the owner's usage. */
