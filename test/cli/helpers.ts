@@ -134,19 +134,28 @@ export class CountingProxy {
         if (counted) this.inFlight--;
         counted = false;
       };
+      // A client killed before or during the response: read the rest of the answer anyway, so the
+      // request ends upstream as it would have (and `idle` can tell when the server is done). The
+      // client can go before the answer's headers arrive, so this is watched from the start.
+      let answer: IncomingMessage | undefined;
+      let clientGone = false;
+      res.on('close', () => {
+        if (res.writableFinished) return;
+        clientGone = true;
+        if (answer) {
+          answer.unpipe(res);
+          answer.resume();
+        }
+      });
       const up = request(
         { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: { ...req.headers, host: t.host } },
         (upRes: IncomingMessage) => {
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-          upRes.pipe(res);
-          // A client killed mid-response: read the rest of the answer anyway, so the request ends
-          // upstream as it would have (and `idle` can tell when the server is done).
-          res.on('close', () => {
-            if (!res.writableFinished) {
-              upRes.unpipe(res);
-              upRes.resume();
-            }
-          });
+          answer = upRes;
+          if (clientGone) upRes.resume();
+          else {
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+            upRes.pipe(res);
+          }
           upRes.on('end', () => {
             const r = { method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', status: upRes.statusCode ?? 0, range: req.headers.range };
             this.seen.push(r);

@@ -45,7 +45,7 @@ describe.skipIf(!hasChromium)('web app end to end (Chromium)', () => {
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(password);
     await page.getByRole('button', { name: 'Create account' }).click();
-    await page.getByRole('heading', { name: 'Files' }).waitFor();
+    await page.getByRole('heading', { name: 'Files', exact: true }).waitFor();
   }
 
   it('registers, uploads a 3 MB file to 100%, downloads it byte-exact, deletes and restores it', async () => {
@@ -54,7 +54,7 @@ describe.skipIf(!hasChromium)('web app end to end (Chromium)', () => {
     // (test/web/downloads.browser.test.ts covers the save dialog).
     await page.addInitScript(() => Object.defineProperty(window, 'showSaveFilePicker', { value: undefined, configurable: true, writable: true }));
     await page.goto(stack.url);
-    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
     await shot(page, 'signin.png');
 
     const id = randomBytes(4).toString('hex');
@@ -171,7 +171,7 @@ describe.skipIf(!hasChromium)('web app end to end (Chromium)', () => {
     await page.keyboard.press('Tab');
     await page.keyboard.type('admin-password-1');
     await page.keyboard.press('Enter');
-    await page.getByRole('heading', { name: 'Files' }).waitFor();
+    await page.getByRole('heading', { name: 'Files', exact: true }).waitFor();
     await page.getByRole('link', { name: 'Consistency' }).click();
     const mode = page.getByTestId('current-mode');
     await mode.waitFor();

@@ -21,7 +21,7 @@ describe.skipIf(!hasChromium)('account page in Chromium: password change and ser
     const page = await newPage(browser);
     await openSignedIn(page, stack, user, '/');
     await page.getByRole('link', { name: user.username }).click();
-    await page.getByRole('heading', { name: 'Change password' }).waitFor();
+    await page.getByRole('heading', { name: 'Change password', exact: true }).waitFor();
     expect(new URL(page.url()).pathname).toBe('/account');
     expect(await seriousViolations(page)).toEqual([]);
 
@@ -57,7 +57,7 @@ describe.skipIf(!hasChromium)('account page in Chromium: password change and ser
     const logout = page.waitForRequest((r) => r.url().endsWith('/api/v1/auth/logout') && r.method() === 'POST');
     await page.getByRole('button', { name: 'Sign out' }).click();
     await logout;
-    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
     await expect.poll(async () => (await stack.fetchJson('/api/v1/auth/me', { token: stored.token })).status).toBe(401);
     await page.context().close();
   });
@@ -67,7 +67,7 @@ describe.skipIf(!hasChromium)('account page in Chromium: password change and ser
     for (const o of [{ dark: true }, { width: 390, height: 844 }, { width: 390, height: 844, dark: true }]) {
       const page = await newPage(browser, o);
       await openSignedIn(page, stack, user, '/account');
-      await page.getByRole('heading', { name: 'Change password' }).waitFor();
+      await page.getByRole('heading', { name: 'Change password', exact: true }).waitFor();
       expect(await seriousViolations(page)).toEqual([]);
       expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
       // The account link is reachable on a phone too.

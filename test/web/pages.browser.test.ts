@@ -36,12 +36,12 @@ describe.skipIf(!hasChromium)('pages in Chromium: accessibility, 404, phone layo
 
   /** Each page: how to reach it and what shows it has rendered. */
   const pages: { name: string; as?: 'user' | 'admin'; path: string; ready: (p: Page) => Promise<unknown> }[] = [
-    { name: 'signin', path: '/signin', ready: (p) => p.getByRole('heading', { name: 'Sign in' }).waitFor() },
-    { name: 'signup', path: '/signup', ready: (p) => p.getByRole('heading', { name: 'Create your account' }).waitFor() },
-    { name: '404-signed-out', path: '/no/such/page', ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor() },
+    { name: 'signin', path: '/signin', ready: (p) => p.getByRole('heading', { name: 'Sign in', exact: true }).waitFor() },
+    { name: 'signup', path: '/signup', ready: (p) => p.getByRole('heading', { name: 'Create your account', exact: true }).waitFor() },
+    { name: '404-signed-out', path: '/no/such/page', ready: (p) => p.getByRole('heading', { name: 'Page not found', exact: true }).waitFor() },
     { name: 'files', as: 'user', path: '/', ready: (p) => p.locator(`tr[data-file="${LONG_NAME}"]`).waitFor() },
     { name: 'trash', as: 'user', path: '/trash', ready: (p) => p.locator('tr[data-trash="old-notes.txt"]').waitFor() },
-    { name: '404-signed-in', as: 'user', path: '/settingz', ready: (p) => p.getByRole('heading', { name: 'Page not found' }).waitFor() },
+    { name: '404-signed-in', as: 'user', path: '/settingz', ready: (p) => p.getByRole('heading', { name: 'Page not found', exact: true }).waitFor() },
     { name: 'dashboard', as: 'admin', path: '/admin', ready: (p) => p.getByTestId('current-mode').waitFor() },
   ];
 
@@ -76,7 +76,7 @@ describe.skipIf(!hasChromium)('pages in Chromium: accessibility, 404, phone layo
   it('shows a 404 page for an unknown address instead of the file list, with a way back', async () => {
     const page = await newPage(browser);
     await openSignedIn(page, stack, user, '/files/does-not-exist');
-    await page.getByRole('heading', { name: 'Page not found' }).waitFor();
+    await page.getByRole('heading', { name: 'Page not found', exact: true }).waitFor();
     expect(await page.getByRole('heading', { name: 'Files', exact: true }).count()).toBe(0);
     expect(await page.getByTestId('not-found').textContent()).toContain('/files/does-not-exist');
     await page.getByRole('button', { name: 'Go to your files' }).click();
