@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -338,9 +338,12 @@ describe('start bundle (infra/local/start-bundle.mjs)', () => {
   }, SPAWN_TEST_MS);
 });
 
+/** The node arguments of `npm start` (package.json: `node <flags> infra/local/launch.mjs`). */
+const START_ARGS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/).slice(1);
+
 /** `npm start`'s own command: the launcher, which runs the start bundle (built first when a source changed). */
 function startMain(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, ['infra/local/launch.mjs'], {
+  const child = spawn(process.execPath, START_ARGS, {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: '', ECHOFS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true', BCRYPT_COST: '4', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
