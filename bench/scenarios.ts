@@ -110,7 +110,7 @@ export const QUICK_SCENARIOS: readonly string[] = ['delay-1', 'isolate-1'];
 
 /** What the adaptive strategy is held to beside the better fixed one (printed, never asserted). */
 export const TARGETS = {
-  /** Adaptive write P50 at most this many times the better fixed strategy's. */
+  /** Adaptive write P50 and P95 at most this many times the better fixed strategy's (lower P50; lower P95). */
   latencyRatio: 1.2,
   /** Durability window P95 (ack → a majority holds the write), ms. */
   durabilityP95Ms: 2_000,

@@ -71,9 +71,28 @@ describe('adaptive beside the better fixed strategy', () => {
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ scenario: 'delay-1', better: { strategy: 'available', p50: 100 }, durabilityP95Ms: 300, met: true });
     expect(rows[0]?.ratio).toBeCloseTo(1.15);
+    expect(rows[0]?.ratioP95).toBeCloseTo(118 / 100);
     expect(rows[1]).toMatchObject({ scenario: 'isolate-1', better: { strategy: 'strong', p50: 50 }, anomalies: { lost: 1 }, met: false });
     expect(rows[1]?.ratio).toBeCloseTo(1.8);
     const table = comparisonTable([result('strong', 'delay-1', [200]), result('available', 'delay-1', [100]), result('adaptive', 'delay-1', [110])], 'geo');
-    expect(table).toContain('| delay-1 | 110 / 110 | fixed available (A): 100 / 100 | 1.10× |');
+    expect(table).toContain('| delay-1 | 110 / 110 | fixed available (A): 100 / 100 | 1.10× / 1.10× |');
+  });
+
+  it('holds the P95 to the target too, against the lower fixed P95 even when the other strategy has the lower P50', () => {
+    // Adaptive matches available's P50 but has a long tail; strong has the lowest P95.
+    const rows = adaptiveComparison(
+      [
+        result('strong', 'delay-1', [150, 150, 150, 150, 150, 150, 150, 150, 150, 160]),
+        result('available', 'delay-1', [100, 100, 100, 100, 100, 100, 100, 100, 100, 170]),
+        result('adaptive', 'delay-1', [100, 100, 100, 100, 100, 100, 100, 100, 100, 400]),
+      ],
+      'geo',
+    );
+    expect(rows[0]).toMatchObject({ better: { strategy: 'available' }, met: false });
+    expect(rows[0]?.ratio).toBeCloseTo(1);
+    const strongP95 = summarize([150, 150, 150, 150, 150, 150, 150, 150, 150, 160]).p95 as number;
+    expect(strongP95).toBeLessThan(rows[0]?.better?.p95 as number);
+    expect(rows[0]?.ratioP95).toBeCloseTo((rows[0]?.adaptive.p95 as number) / strongP95);
+    expect(rows[0]?.ratioP95).toBeGreaterThan(1.2);
   });
 });
