@@ -356,7 +356,14 @@ async function serveStatic(req: IncomingMessage, res: ServerResponse, url: URL, 
     res.end();
     return;
   }
-  await pipeline(createReadStream(target), res);
+  try {
+    await pipeline(createReadStream(target), res);
+  } catch (err) {
+    // The client went away mid-file (a page left, a connection closed at once): its headers are
+    // sent, so there is no other answer to give and nothing failed on this side.
+    logger.debug('static file answer ended early', { path: rel, error: err as Error });
+    res.destroy();
+  }
 }
 
 function isApiPath(path: string): boolean {

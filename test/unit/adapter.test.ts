@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,8 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { createAdapter, type LambdaHttpHandler } from '#local/adapter.js';
 import { json } from '#shared/http.js';
 import { createApiHandler } from '#functions/_lib/api.js';
+import { logger } from '#shared/observability.js';
+import { waitFor } from '../helpers/wait.js';
 
 interface Call {
   event: APIGatewayProxyEventV2;
@@ -55,6 +57,8 @@ beforeAll(async () => {
   await mkdir(join(webDir, 'assets'));
   await writeFile(join(webDir, 'index.html'), '<!doctype html><title>app shell</title>');
   await writeFile(join(webDir, 'assets', 'app.js'), 'console.log("app")');
+  // Far larger than a socket's buffers, so a client that leaves after the first bytes leaves mid-file.
+  await writeFile(join(webDir, 'assets', 'big.bin'), Buffer.alloc(32 * 1024 * 1024, 7));
   server = createServer(
     createAdapter({
       handlers: { auth: recording, files: recording, local: middyLocal },
@@ -259,6 +263,31 @@ describe('local adapter: web app', () => {
       expect(await res.text()).toContain('app shell');
     }
     expect((await fetch(`${base}/assets/missing.js`)).status).toBe(404);
+  });
+
+  it('a client that leaves in the middle of a file is no server error, and the server goes on serving', async () => {
+    const errors = vi.spyOn(logger, 'error');
+    const debug = vi.spyOn(logger, 'debug');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${base}/assets/big.bin`, (res) => {
+          expect(res.statusCode).toBe(200);
+          res.once('data', () => {
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+        req.end();
+      });
+      await waitFor(() => debug.mock.calls.some(([m]) => m === 'static file answer ended early'), 'the server to see the client leave');
+      expect(errors.mock.calls.map(([m]) => m)).toEqual([]);
+      const next = await fetch(`${base}/assets/app.js`);
+      expect(await next.text()).toBe('console.log("app")');
+    } finally {
+      errors.mockRestore();
+      debug.mockRestore();
+    }
   });
 
   it('never serves files outside the web directory', async () => {
