@@ -119,6 +119,8 @@ export class CountingProxy {
   readonly seen: SeenRequest[] = [];
   /** Requests forwarded and not yet finished (a killed client's requests still finish upstream). */
   inFlight = 0;
+  /** Requests whose client left before their answer was complete (a killed client). */
+  clientsGone = 0;
   onResponse?: (r: SeenRequest) => void;
   private server?: Server;
   url = '';
@@ -142,6 +144,7 @@ export class CountingProxy {
       res.on('close', () => {
         if (res.writableFinished) return;
         clientGone = true;
+        this.clientsGone++;
         if (answer) {
           answer.unpipe(res);
           answer.resume();
