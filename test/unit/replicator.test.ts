@@ -34,6 +34,14 @@ beforeEach(async () => {
 
 const at = () => new Date(clock.now());
 
+/** `n` drain passes a minute apart (no jitter), for rows to fail and back off while replicas refuse. */
+async function failedPasses(n: number, breaker: RegionBackoff): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    if (i > 0) clock.advance(60_000);
+    await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, random: () => 0 });
+  }
+}
+
 describe('drainBacklog', () => {
   it('the rows of a recovered region become due at once instead of after their backoff', async () => {
     const c = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
@@ -59,10 +67,7 @@ describe('drainBacklog', () => {
     const unrelated = await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
     stores.get('ap-southeast-1')!.state = 'refuse';
     stores.get('eu-west-1')!.state = 'refuse';
-    for (let i = 0; i < 6; i++) {
-      if (i > 0) clock.advance(60_000);
-      await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, random: () => 0 });
-    }
+    await failedPasses(6, breaker);
     const row = (await placements(db, owner, sourced.hash))['eu-west-1']!;
     expect(row).toMatchObject({ state: 'pending', attempts: 6 });
     expect(row.lastError).toMatch(/^no usable source/);
@@ -85,10 +90,7 @@ describe('drainBacklog', () => {
     const noSource = await seedChunk(db, stores, { ownerId: owner, present: ['ap-southeast-1'], pending: ['eu-west-1'], at: at() });
     stores.get('eu-west-1')!.state = 'refuse';
     stores.get('ap-southeast-1')!.state = 'refuse';
-    for (let i = 0; i < 6; i++) {
-      if (i > 0) clock.advance(60_000);
-      await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker, random: () => 0 });
-    }
+    await failedPasses(6, breaker);
     const before = await placements(db, owner, waiting.hash);
     expect(before['eu-west-1']).toMatchObject({ state: 'pending', attempts: 6 });
     // Six failures: 16 s of backoff left, which grows with every failure of a longer outage.
