@@ -113,7 +113,7 @@ export interface WritePathView {
   fastest_ms: number | null;
   majority_ms: number | null;
   budget_ms: number;
-  replicas: { region: string; reachable: boolean; estimate_ms: number | null; p95_ms: number | null; in_flight_ms: number | null; samples: number }[];
+  replicas: { region: string; reachable: boolean; estimate_ms: number | null; p50_ms: number | null; p95_ms: number | null; in_flight_ms: number | null; samples: number }[];
   /** The newest write path change in the audit log (any process), if among the recent entries. */
   last_change: { at: string; path: WritePathKind | null; reason: string } | null;
 }
@@ -134,6 +134,7 @@ export function writePathView(d: WritePathDecision, budgetMs: number, last?: Aud
       region: e.region,
       reachable: e.reachable,
       estimate_ms: finite(e.estimateMs),
+      p50_ms: e.p50Ms,
       p95_ms: e.p95Ms,
       in_flight_ms: e.inFlightAgeMs,
       samples: e.samples,

@@ -1,13 +1,15 @@
 /**
  * The latency-aware write path of the controller's own strong mode (C).
  *
- * Each replica's write latency estimate is the P95 of its recent successful chunk writes, raised to
- * the age of its oldest write still in flight (so a black-holed replica looks slow at once, before
- * any call to it has failed); a replica the health picture judges unreachable counts as infinitely
- * slow. With N replicas and majority Q, let `fastest` be the smallest estimate and `majority-th`
+ * Each replica's write latency estimate is the median of its recent successful chunk writes, raised
+ * to the age of its oldest write still in flight (so a black-holed replica looks slow at once,
+ * before any call to it has failed); a replica the health picture judges unreachable counts as
+ * infinitely slow. The median, not a tail: a busy server stalls now one replica's writes, now
+ * another's, which moves a P95 of a few samples by hundreds of milliseconds, while a replica that
+ * is slower for good (farther, delayed) is slower in its median. With N replicas and majority Q, let `fastest` be the smallest estimate and `majority-th`
  * the Q-th smallest:
  *
- *   majority-th > 1.5 × fastest + 15 ms and majority-th ≤ the durability budget
+ *   majority-th > 1.2 × fastest + 15 ms and majority-th ≤ the durability budget
  *     → deadline path: a write waits for a majority at most 1.2 × fastest (clamped 10 ms–1 s),
  *       then is acknowledged with the copies it holds; the rest stay pending for the straggling
  *       writes and the replicator, and the acknowledgement says so (degraded, pending).
@@ -15,10 +17,14 @@
  *       controller's business: its partition input and emergency rule, not this path's).
  *
  * Once on the deadline path, the replicas count as level again only when the majority-th fastest
- * is within 1.25 × fastest + 10 ms (hysteresis: estimates near the threshold do not flap). A change
- * of path is taken at most once per `dwellMs`, except a change to strong for any reason other than
- * the replicas having drawn level again (budget exceeded, estimates missing), which is taken at once. The estimates are this process's own observations: nothing here needs memory
- * shared with other processes for correctness (an unknown estimate means plain strong).
+ * is within 1.1 × fastest + 10 ms (hysteresis: estimates near the threshold do not flap), and the
+ * path returns to strong only once they have stayed level for `levelHoldMs`: a moment of level
+ * estimates between two stalls is not a recovery (and while the replicas are level, a deadline
+ * path write gets its majority within the wait anyway). A change of path is taken at most once per
+ * `dwellMs`, except a change to strong for any reason other than the replicas having drawn level
+ * again (budget exceeded, estimates missing), which is taken at once. The estimates are this
+ * process's own observations: nothing here needs memory shared with other processes for
+ * correctness (an unknown estimate means plain strong).
  */
 import type { Clock } from '../clock.js';
 import { percentile } from './health.js';
@@ -29,31 +35,39 @@ export type WritePathKind = 'strong' | 'deadline';
 export type WritePathCause = 'off' | 'single' | 'unknown' | 'unreachable' | 'over-budget' | 'level' | 'slow-majority';
 
 export const WRITE_PATH = {
-  /** The majority-th replica counts as slow above slowFactor × fastest + slowMarginMs. */
-  slowFactor: 1.5,
+  /**
+   * The majority-th replica counts as slow above slowFactor × fastest + slowMarginMs: a strong
+   * write then costs more than 1.2 times an available one, the most the adaptive strategy may
+   * cost beside the better fixed one (the margin keeps the jitter of fast replicas from counting).
+   */
+  slowFactor: 1.2,
   slowMarginMs: 15,
   /** On the deadline path, the replicas are level again at or below levelFactor × fastest + levelMarginMs. */
-  levelFactor: 1.25,
+  levelFactor: 1.1,
   levelMarginMs: 10,
   /** The deadline path waits waitFactor × fastest for a majority, clamped to [minWaitMs, maxWaitMs]. */
   waitFactor: 1.2,
   minWaitMs: 10,
   maxWaitMs: 1000,
-  /** Successful writes kept per replica for its P95, and how long one counts. */
+  /** Successful writes kept per replica for its estimate, and how long one counts. */
   windowOps: 20,
   maxAgeMs: 60_000,
   /** Least time between two changes of path (except an immediate return to strong). */
   dwellMs: 1000,
+  /** How long the replicas must stay level before the deadline path returns to strong. */
+  levelHoldMs: 3000,
 } as const;
 
 export interface ReplicaWriteEstimate {
   region: string;
   reachable: boolean;
-  /** P95 of the recent successful writes (ms), if any. */
+  /** Median of the recent successful writes (ms), if any. */
+  p50Ms: number | null;
+  /** P95 of the recent successful writes (ms), if any (shown, not decided on). */
   p95Ms: number | null;
   /** Age of the oldest write still in flight (ms), if any. */
   inFlightAgeMs: number | null;
-  /** The estimate: max of the two; Infinity when unreachable; null when nothing is known. */
+  /** The estimate: max of the median and the in-flight age; Infinity when unreachable; null when nothing is known. */
   estimateMs: number | null;
   /** Successful writes the P95 was taken over. */
   samples: number;
@@ -141,6 +155,7 @@ export interface WritePathOptions {
   /** The health picture's reachability judgement (probes and the data path). */
   reachable: (region: string) => boolean;
   dwellMs?: number;
+  levelHoldMs?: number;
   windowOps?: number;
   maxAgeMs?: number;
 }
@@ -163,6 +178,8 @@ export class WritePath {
     since: 0,
   };
   private changedAt = Number.NEGATIVE_INFINITY;
+  /** On the deadline path: since when every evaluation has found the replicas level (undefined: not level). */
+  private levelSince: number | undefined;
 
   constructor(o: WritePathOptions) {
     this.o = o;
@@ -202,15 +219,18 @@ export class WritePath {
     const e = this.entry(region);
     const from = now - (this.o.maxAgeMs ?? WRITE_PATH.maxAgeMs);
     while (e.ok.length > 0 && (e.ok[0] as { at: number }).at < from) e.ok.shift();
-    const p95 = percentile(e.ok.map((x) => x.ms), 95) ?? null;
+    const samples = e.ok.map((x) => x.ms);
+    const p50 = percentile(samples, 50) ?? null;
+    const p95 = percentile(samples, 95) ?? null;
     let oldest: number | undefined;
     for (const t of e.inFlight.values()) oldest = oldest === undefined ? t : Math.min(oldest, t);
     const age = oldest === undefined ? null : Math.max(0, now - oldest);
     const reachable = this.o.reachable(region);
-    const known = p95 !== null || age !== null ? Math.max(p95 ?? 0, age ?? 0) : null;
+    const known = p50 !== null || age !== null ? Math.max(p50 ?? 0, age ?? 0) : null;
     return {
       region,
       reachable,
+      p50Ms: p50 === null ? null : round(p50),
       p95Ms: p95 === null ? null : round(p95),
       inFlightAgeMs: age === null ? null : round(age),
       estimateMs: !reachable ? Number.POSITIVE_INFINITY : known === null ? null : round(known),
@@ -225,7 +245,8 @@ export class WritePath {
   /**
    * The path for a write starting now, and the change of path this call made (if any): the caller
    * audits it. Stays on the current path within `dwellMs` of the last change, except that a return
-   * to strong for any reason but the replicas drawing level is taken at once.
+   * to strong for any reason but the replicas drawing level is taken at once; a return for the
+   * replicas drawing level waits until they have been level for `levelHoldMs`.
    */
   evaluate(): { decision: WritePathDecision; change?: WritePathChange } {
     const now = this.o.clock.now();
@@ -233,12 +254,17 @@ export class WritePath {
     const quorum = Math.floor(this.o.regions.length / 2) + 1;
     const p = proposeWritePath(estimates, quorum, this.o.budgetMs, this.current.path);
     const from = this.current.path;
+    const level = from === 'deadline' && p.cause === 'level';
+    this.levelSince = level ? (this.levelSince ?? now) : undefined;
     let change: WritePathChange | undefined;
     if (p.path !== from) {
       const immediate = p.path === 'strong' && p.cause !== 'level';
-      if (immediate || now - this.changedAt >= (this.o.dwellMs ?? WRITE_PATH.dwellMs)) {
+      const dwelt = now - this.changedAt >= (this.o.dwellMs ?? WRITE_PATH.dwellMs);
+      const levelLongEnough = !level || now - (this.levelSince ?? now) >= (this.o.levelHoldMs ?? WRITE_PATH.levelHoldMs);
+      if (immediate || (dwelt && levelLongEnough)) {
         this.current = { path: p.path, cause: p.cause, reason: p.reason, since: now };
         this.changedAt = now;
+        this.levelSince = undefined;
         change = { from, to: p.path, decision: { ...p, since: now, estimates } };
       }
     } else {
@@ -246,8 +272,14 @@ export class WritePath {
     }
     if (change) return { decision: change.decision, change };
     if (p.path === this.current.path) return { decision: { ...p, since: this.current.since, estimates } };
-    // Held on the current path by the dwell time: its figures are today's, its reason the one it was taken for.
-    const held: WritePathDecision = { path: this.current.path, cause: this.current.cause, reason: `${this.current.reason} (held: the path changed less than ${this.o.dwellMs ?? WRITE_PATH.dwellMs} ms ago)`, since: this.current.since, estimates };
+    // Held on the current path by the dwell time (or, level again, by the hold): its figures are
+    // today's, its reason the one it was taken for.
+    const dwellMs = this.o.dwellMs ?? WRITE_PATH.dwellMs;
+    const why =
+      now - this.changedAt < dwellMs
+        ? `the path changed less than ${dwellMs} ms ago`
+        : `the replicas have been level for less than ${this.o.levelHoldMs ?? WRITE_PATH.levelHoldMs} ms`;
+    const held: WritePathDecision = { path: this.current.path, cause: this.current.cause, reason: `${this.current.reason} (held: ${why})`, since: this.current.since, estimates };
     if (p.fastestMs !== undefined) held.fastestMs = p.fastestMs;
     if (p.majorityMs !== undefined) held.majorityMs = p.majorityMs;
     if (held.path === 'deadline') held.waitMs = majorityWaitMs(p.fastestMs ?? WRITE_PATH.maxWaitMs);

@@ -100,7 +100,8 @@ export const writePathBody = z
       z.object({
         region: z.string(),
         reachable: z.boolean(),
-        estimate_ms: z.number().nullable().meta({ description: 'P95 of recent successful chunk writes, raised to the age of the oldest write in flight; null when unknown or unreachable.' }),
+        estimate_ms: z.number().nullable().meta({ description: 'Median of recent successful chunk writes, raised to the age of the oldest write in flight; null when unknown or unreachable.' }),
+        p50_ms: z.number().nullable(),
         p95_ms: z.number().nullable(),
         in_flight_ms: z.number().nullable(),
         samples: z.number().int(),
