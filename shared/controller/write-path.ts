@@ -20,7 +20,8 @@
  * is within 1.1 × fastest + 10 ms (hysteresis: estimates near the threshold do not flap), and the
  * path returns to strong only once they have stayed level for `levelHoldMs`: a moment of level
  * estimates between two stalls is not a recovery (and while the replicas are level, a deadline
- * path write gets its majority within the wait anyway). A change of path is taken at most once per
+ * path write gets its majority within the wait anyway). Readings between the two thresholds do
+ * not interrupt the hold; one past the slow threshold starts it again. A change of path is taken at most once per
  * `dwellMs`, except a change to strong for any reason other than the replicas having drawn level
  * again (budget exceeded, estimates missing), which is taken at once. The estimates are this
  * process's own observations: nothing here needs memory shared with other processes for
@@ -255,7 +256,10 @@ export class WritePath {
     const p = proposeWritePath(estimates, quorum, this.o.budgetMs, this.current.path);
     const from = this.current.path;
     const level = from === 'deadline' && p.cause === 'level';
-    this.levelSince = level ? (this.levelSince ?? now) : undefined;
+    if (level) this.levelSince ??= now;
+    // Between the two thresholds the hold goes on; a reading past the one that takes the
+    // deadline path (a slow spell again) or any other cause starts it again.
+    else if (from !== 'deadline' || p.cause !== 'slow-majority' || proposeWritePath(estimates, quorum, this.o.budgetMs, 'strong').path === 'deadline') this.levelSince = undefined;
     let change: WritePathChange | undefined;
     if (p.path !== from) {
       const immediate = p.path === 'strong' && p.cause !== 'level';

@@ -217,6 +217,20 @@ describe('the write path of the strong mode', () => {
     expect((await r.service.currentWritePath()).path).toBe('strong');
   });
 
+  it('estimates between the two thresholds (a noisy recovery) do not interrupt the hold', async () => {
+    const r = rig();
+    r.rounds({ r0: 10, r1: 220, r2: 60 });
+    expect((await r.service.modeFor(OWNER, 'a.bin')).writePath).toBeDefined();
+    r.rounds({ r0: 10, r1: 20, r2: 60 }); // level: 20 ≤ 1.1 × 10 + 10
+    expect((await r.service.currentWritePath()).path).toBe('deadline'); // the hold starts
+    r.rounds({ r0: 10, r1: 25, r2: 60 }, 11); // 1 s with r1's median at 25 ms: not level, not slow (≤ 1.2 × 10 + 15)
+    expect((await r.service.currentWritePath()).cause).toBe('slow-majority');
+    r.rounds({ r0: 10, r1: 20, r2: 60 }, 11); // level again, 2 s after the hold started
+    expect((await r.service.currentWritePath()).path).toBe('deadline');
+    r.advance(1000);
+    expect((await r.service.currentWritePath()).path).toBe('strong');
+  });
+
   it('a moment of level estimates between two slow spells does not end the deadline path: the hold starts again', async () => {
     const r = rig();
     r.rounds({ r0: 10, r1: 220, r2: 60 });
