@@ -6,8 +6,8 @@
  * before any call to it has failed); a replica the health picture judges unreachable counts as
  * infinitely slow. The median, not a tail: a busy server stalls now one replica's writes, now
  * another's, which moves a P95 of a few samples by hundreds of milliseconds, while a replica that
- * is slower for good (farther, delayed) is slower in its median. With N replicas and majority Q, let `fastest` be the smallest estimate and `majority-th`
- * the Q-th smallest:
+ * is slower for good (farther, delayed) is slower in its median. With N replicas and majority Q,
+ * let `fastest` be the smallest estimate and `majority-th` the Q-th smallest:
  *
  *   majority-th > 1.2 × fastest + 15 ms and majority-th ≤ the durability budget
  *     → deadline path: a write waits for a majority at most 1.2 × fastest (clamped 10 ms–1 s),
@@ -21,11 +21,11 @@
  * path returns to strong only once they have stayed level for `levelHoldMs`: a moment of level
  * estimates between two stalls is not a recovery (and while the replicas are level, a deadline
  * path write gets its majority within the wait anyway). Readings between the two thresholds do
- * not interrupt the hold; one past the slow threshold starts it again. A change of path is taken at most once per
- * `dwellMs`, except a change to strong for any reason other than the replicas having drawn level
- * again (budget exceeded, estimates missing), which is taken at once. The estimates are this
- * process's own observations: nothing here needs memory shared with other processes for
- * correctness (an unknown estimate means plain strong).
+ * not interrupt the hold; one past the slow threshold starts it again. A change of path is taken
+ * at most once per `dwellMs`, except a change to strong for any reason other than the replicas
+ * having drawn level again (budget exceeded, estimates missing), which is taken at once. The
+ * estimates are this process's own observations: nothing here needs memory shared with other
+ * processes for correctness (an unknown estimate means plain strong).
  */
 import type { Clock } from '../clock.js';
 import { percentile } from './health.js';
@@ -70,7 +70,7 @@ export interface ReplicaWriteEstimate {
   inFlightAgeMs: number | null;
   /** The estimate: max of the median and the in-flight age; Infinity when unreachable; null when nothing is known. */
   estimateMs: number | null;
-  /** Successful writes the P95 was taken over. */
+  /** Successful writes the median and the P95 were taken over. */
   samples: number;
 }
 
@@ -179,7 +179,7 @@ export class WritePath {
     since: 0,
   };
   private changedAt = Number.NEGATIVE_INFINITY;
-  /** On the deadline path: since when every evaluation has found the replicas level (undefined: not level). */
+  /** On the deadline path: when the replicas were found level, with no slow reading since (undefined: not level). */
   private levelSince: number | undefined;
 
   constructor(o: WritePathOptions) {
