@@ -92,6 +92,11 @@ export function majorityWaitMs(fastestMs: number): number {
   return Math.round(Math.min(WRITE_PATH.maxWaitMs, Math.max(WRITE_PATH.minWaitMs, WRITE_PATH.waitFactor * fastestMs)));
 }
 
+/** Whether a proposal's figures are past the threshold that takes the deadline path from strong. */
+function pastWayIn(p: WritePathProposal): boolean {
+  return p.fastestMs !== undefined && p.majorityMs !== undefined && p.majorityMs > WRITE_PATH.slowFactor * p.fastestMs + WRITE_PATH.slowMarginMs;
+}
+
 /** The path the estimates call for (pure; no dwell). `current` applies the hysteresis of the way back to strong. */
 export function proposeWritePath(estimates: readonly ReplicaWriteEstimate[], quorum: number, budgetMs: number, current: WritePathKind = 'strong'): WritePathProposal {
   if (budgetMs <= 0) return { path: 'strong', cause: 'off', reason: 'latency-aware writes are off (durability budget 0)' };
@@ -256,10 +261,11 @@ export class WritePath {
     const p = proposeWritePath(estimates, quorum, this.o.budgetMs, this.current.path);
     const from = this.current.path;
     const level = from === 'deadline' && p.cause === 'level';
+    // Between the two thresholds the hold goes on; a reading past the one that takes the deadline
+    // path (a slow spell again), or any other cause, starts it again.
+    const inBand = from === 'deadline' && p.cause === 'slow-majority' && !pastWayIn(p);
     if (level) this.levelSince ??= now;
-    // Between the two thresholds the hold goes on; a reading past the one that takes the
-    // deadline path (a slow spell again) or any other cause starts it again.
-    else if (from !== 'deadline' || p.cause !== 'slow-majority' || proposeWritePath(estimates, quorum, this.o.budgetMs, 'strong').path === 'deadline') this.levelSince = undefined;
+    else if (!inBand) this.levelSince = undefined;
     let change: WritePathChange | undefined;
     if (p.path !== from) {
       const immediate = p.path === 'strong' && p.cause !== 'level';
