@@ -285,6 +285,24 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     const lock = await lockDataDir(dataDir);
     cleanups.push({ name: 'data dir lock', run: lock.release });
     phase('lock');
+    // Take the port first, before anything slow starts, so a port in use fails at once (nothing
+    // to unwind but the lock); until everything is up it answers 503.
+    let listener: RequestListener = (_req, res) => {
+      res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1' });
+      res.end(JSON.stringify({ success: false, error: { code: 'starting', message: 'EchoFS is starting; retry shortly.' } }));
+    };
+    const server = createServer((req, res) => listener(req, res));
+    // Keep idle connections well past a client's own idle timeout (clients learn it from the
+    // Keep-Alive header), so a client never reuses a socket the server is closing at that moment.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    const host = opts.host ?? '127.0.0.1';
+    const port = await listen(server, config.port, host);
+    cleanups.push({ name: 'http server', run: () => closeHttp(server, 3000) });
+    config.port = port;
+    const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
+    config.publicUrl ??= url;
+    phase('listen');
     // The catalog is the slowest part of a start (PGlite: the WebAssembly Postgres, recovery after
     // a crash) and needs nothing else: open it now, under the lock, beside everything that follows.
     const catalogOpening = openCatalogFor(config);
@@ -314,23 +332,6 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     emulatorsStarting.catch(() => undefined);
     partsLoading.catch(() => undefined);
 
-    // Take the port first, so a port in use fails fast; until everything is up it answers 503.
-    let listener: RequestListener = (_req, res) => {
-      res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1' });
-      res.end(JSON.stringify({ success: false, error: { code: 'starting', message: 'EchoFS is starting; retry shortly.' } }));
-    };
-    const server = createServer((req, res) => listener(req, res));
-    // Keep idle connections well past a client's own idle timeout (clients learn it from the
-    // Keep-Alive header), so a client never reuses a socket the server is closing at that moment.
-    server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 66_000;
-    const host = opts.host ?? '127.0.0.1';
-    const port = await listen(server, config.port, host);
-    cleanups.push({ name: 'http server', run: () => closeHttp(server, 3000) });
-    config.port = port;
-    const url = `http://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${port}`;
-    config.publicUrl ??= url;
-    phase('listen');
 
     const { buildServices, closeServices, startFaultProxy, createAdapter, createLocalHandler, faultControl, createAuthHandler, createFilesHandler, createControllerHandler, createProber, runnerFor } =
       await partsLoading;
