@@ -1,5 +1,6 @@
 import { defineConfig } from 'vitest/config';
 import { scaled } from './test/helpers/load.js';
+import LongFilesFirst from './test/helpers/sequencer.js';
 
 const ALL = ['test/**/*.test.ts', 'test/**/*.test.tsx'];
 /**
@@ -19,6 +20,8 @@ export default defineConfig({
     hookTimeout: scaled(120_000),
     // Builds once per run what test data dirs are seeded from (a migrated embedded catalog).
     globalSetup: ['test/helpers/global-setup.ts'],
+    // Long files start first, so that no worker is left running one alone at the end.
+    sequence: { sequencer: LongFilesFirst },
     pool: 'forks',
     maxWorkers: 2,
     reporters: ['default'],
