@@ -7,7 +7,7 @@
 import { relative } from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
-export const LONG_FIRST = [
+const LONG_FIRST = [
   'test/integration/bench-smoke.test.ts',
   'test/lambda/deployed.test.ts',
   'test/integration/runtime.test.ts',
@@ -24,10 +24,12 @@ export default class LongFilesFirst extends BaseSequencer {
       const i = LONG_FIRST.indexOf(relative(root, s.moduleId));
       return i < 0 ? LONG_FIRST.length : i;
     };
-    // Projects run one after another (Vitest's order): reorder only within a project.
+    // Projects run one after another in Vitest's order; within a project, the long files first.
+    const projects = [...new Set(sorted.map((s) => s.project.name))];
+    const project = (s: TestSpecification) => projects.indexOf(s.project.name);
     return sorted
       .map((spec, index) => ({ spec, index }))
-      .sort((a, b) => (a.spec.project.name === b.spec.project.name ? rank(a.spec) - rank(b.spec) : 0) || a.index - b.index)
+      .sort((a, b) => project(a.spec) - project(b.spec) || rank(a.spec) - rank(b.spec) || a.index - b.index)
       .map(({ spec }) => spec);
   }
 }
