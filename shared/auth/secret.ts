@@ -4,7 +4,7 @@
  * (mode 0600), so tokens survive a restart.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 
@@ -24,20 +24,28 @@ export async function resolveJwtSecret(
   return localSecret(config.dataDir);
 }
 
-/** The secret kept under the data dir, created on first use. Two processes starting at once agree. */
+/**
+ * The secret kept under the data dir, created on first use. Two processes starting at once agree:
+ * each writes its candidate to a file of its own and links it into place, which fails if the file
+ * exists, so the file appears whole (never empty or half-written) and the loser reads the winner's.
+ */
 export async function localSecret(dataDir: string): Promise<string> {
   const file = join(dataDir, JWT_SECRET_FILE);
   const existing = await readIfExists(file);
   if (existing !== undefined) return checked(existing, file);
   await mkdir(dataDir, { recursive: true });
   const fresh = randomBytes(48).toString('base64url');
+  const candidate = `${file}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  await writeFile(candidate, fresh + '\n', { mode: 0o600, flag: 'wx' });
   try {
-    await writeFile(file, fresh + '\n', { mode: 0o600, flag: 'wx' });
+    await link(candidate, file);
     return fresh;
   } catch (err) {
-    // Another process created it between our read and write: use theirs.
+    // Another process put its secret in place between our read and the link: use theirs.
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return checked((await readIfExists(file)) ?? '', file);
     throw err;
+  } finally {
+    await rm(candidate, { force: true });
   }
 }
 

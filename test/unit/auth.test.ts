@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, UnsecuredJWT } from 'jose';
@@ -182,11 +182,16 @@ describe('resolveJwtSecret', () => {
     expect(await resolveJwtSecret(local(d), noReader)).toBe(first);
   });
 
-  it('agrees on one secret when two processes create it at once', async () => {
-    const d = join(dir, 'race');
-    const [a, b] = await Promise.all([localSecret(d), localSecret(d)]);
-    expect(a).toBe(b);
-    expect((await readFile(join(d, JWT_SECRET_FILE), 'utf8')).trim()).toBe(a);
+  it('agrees on one secret when several starts create it at once, and never reads a half-written file', async () => {
+    // The file appears whole (linked into place), so a start that loses the race reads the
+    // winner's full secret; a file created empty and written afterwards failed here under load.
+    for (let round = 0; round < 20; round++) {
+      const d = join(dir, `race-${round}`);
+      const secrets = await Promise.all(Array.from({ length: 8 }, () => localSecret(d)));
+      expect(new Set(secrets).size, `round ${round}: ${secrets.join(', ')}`).toBe(1);
+      expect((await readFile(join(d, JWT_SECRET_FILE), 'utf8')).trim()).toBe(secrets[0]);
+      expect(await readdir(d), 'no candidate file is left beside the secret').toEqual([JWT_SECRET_FILE]);
+    }
   });
 
   it('refuses a kept secret that is too short', async () => {
