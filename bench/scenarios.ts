@@ -91,11 +91,11 @@ export const DEFAULT_TIMINGS: ScenarioTimings = {
  * (the figures mean nothing at this length).
  */
 export const SMOKE_TIMINGS: ScenarioTimings = {
-  steadyMs: 600,
-  beforeMs: 200,
-  faultMs: 800,
-  afterMs: 200,
-  convergenceTimeoutMs: 1_500,
+  steadyMs: 300,
+  beforeMs: 150,
+  faultMs: 500,
+  afterMs: 150,
+  convergenceTimeoutMs: 1_000,
 };
 
 /** `--quick`: the geo profile's delay-1 and isolate-1 only, with short windows (about two minutes). */
