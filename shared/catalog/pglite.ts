@@ -47,7 +47,22 @@ export const openPgliteCatalog: EmbeddedCatalogOpener = async (dataDir, opts = {
     // exposed (`npm start` runs node with --expose-gc), it is collected now.
     (globalThis as { gc?: () => void }).gc?.();
   }
-  const client = new PGlite(dir, OPTIONS);
+  return catalogOf(new PGlite(dir, OPTIONS));
+};
+
+/**
+ * An opener of in-memory catalogs that start as a copy of `dump` (a data dir tarball made by
+ * PGlite's dumpDataDir): no initdb, no file on disk. Tests open many catalogs from one migrated
+ * dump this way; `dataDir` must be undefined.
+ */
+export function pgliteCatalogFromDump(dump: Blob): EmbeddedCatalogOpener {
+  return async (dataDir) => {
+    if (dataDir !== undefined) throw new Error('a catalog opened from a dump lives in memory: give no dataDir');
+    return catalogOf(new PGlite({ ...OPTIONS, loadDataDir: dump }));
+  };
+}
+
+async function catalogOf(client: PGlite): Promise<Catalog> {
   await client.waitReady;
   const db = drizzle({ client, schema });
   let closed = false;
@@ -64,4 +79,4 @@ export const openPgliteCatalog: EmbeddedCatalogOpener = async (dataDir, opts = {
     },
   };
   return catalog;
-};
+}

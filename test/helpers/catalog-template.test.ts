@@ -1,7 +1,8 @@
 /**
  * The catalog template that test data dirs are seeded from is the current migrated catalog: a
  * seeded dir has every migration recorded and a migration run on it applies nothing, and a dir
- * that already has a catalog is never overwritten.
+ * that already has a catalog is never overwritten. An in-memory catalog opened from the template's
+ * dump is migrated the same way, and each one is its own database.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { openCatalog, queryRows } from '#shared/catalog/db.js';
 import { MIGRATIONS, migrate } from '#shared/catalog/migrations.js';
 import { openPgliteCatalog } from '#shared/catalog/pglite.js';
-import { seedCatalog } from './catalog-template.js';
+import { openSeededCatalog, seedCatalog } from './catalog-template.js';
 
 let dir: string;
 beforeAll(async () => void (dir = await mkdtemp(join(tmpdir(), 'echofs-seed-'))));
@@ -38,5 +39,21 @@ it('leaves a data dir that already has a catalog as it is', async () => {
     expect(rows[0]?.n).toBe(1);
   } finally {
     await catalog.close();
+  }
+});
+
+it('an in-memory catalog from the dump holds every migration, and two of them share no rows', async () => {
+  const a = await openSeededCatalog();
+  const b = await openSeededCatalog();
+  try {
+    const rows = await queryRows<{ id: string }>(a.db, sql`SELECT id FROM schema_migrations ORDER BY id`);
+    expect(rows.map((r) => r.id)).toEqual(MIGRATIONS.map((m) => m.id).sort());
+    expect((await migrate(a.db)).applied).toEqual([]);
+    await a.db.execute(sql`CREATE TABLE dump_marker (id int)`);
+    const inB = await queryRows<{ n: number }>(b.db, sql`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_name = 'dump_marker'`);
+    expect(inB[0]?.n, 'a table made in one catalog is not in the other').toBe(0);
+  } finally {
+    await a.close();
+    await b.close();
   }
 });

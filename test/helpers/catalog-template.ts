@@ -10,6 +10,8 @@
  * them makes a new key, so a stale template is never used. It is built in a temporary directory
  * and renamed into place whole, so a run (or two runs at once) sees either no template or a
  * complete one. The vitest globalSetup (./global-setup.ts) builds it before any test file runs.
+ * Beside the data dir it holds the same catalog as a tarball (PGlite's dumpDataDir), from which
+ * tests open in-memory catalogs (openSeededCatalog) without touching the template's files.
  *
  * Fresh initialisation and migration themselves stay covered without the template: the catalog
  * tests migrate new databases (test/integration/catalog*.test.ts), and `npm start` in
@@ -19,6 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Catalog } from '#shared/catalog/db.js';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -27,7 +30,9 @@ const CACHE = join(REPO, 'node_modules', '.cache', 'echofs-test');
 const COMPLETE = 'complete.json';
 
 /** What a migrated catalog depends on: the migrations, the opener (its options), PGlite itself. */
-const INPUTS = ['shared/catalog/migrations.ts', 'shared/catalog/pglite.ts', 'shared/catalog/db.ts', 'node_modules/@electric-sql/pglite/package.json'];
+const INPUTS = ['shared/catalog/migrations.ts', 'shared/catalog/pglite.ts', 'shared/catalog/db.ts', 'node_modules/@electric-sql/pglite/package.json', 'test/helpers/catalog-template.ts'];
+/** The template's data dir as a tarball (PGlite's dumpDataDir), for in-memory catalogs. */
+const DUMP = 'pglite.tar';
 
 async function templateKey(): Promise<string> {
   const h = createHash('sha256');
@@ -47,6 +52,14 @@ async function build(dir: string, key: string): Promise<void> {
     const { openPgliteCatalog } = await import('#shared/catalog/pglite.js');
     const catalog = await openCatalog({ embedded: openPgliteCatalog, dataDir: tmp, migrate: true });
     await catalog.close();
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pg = new PGlite(join(tmp, 'pglite'));
+    try {
+      await pg.waitReady;
+      await writeFile(join(tmp, DUMP), Buffer.from(await (await pg.dumpDataDir('none')).arrayBuffer()));
+    } finally {
+      await pg.close();
+    }
     await writeFile(join(tmp, COMPLETE), JSON.stringify({ key, inputs: INPUTS }));
     try {
       await rename(tmp, dir);
@@ -90,4 +103,25 @@ export async function seedCatalog(dataDir: string): Promise<boolean> {
   // A copy-on-write clone where the file system has one, else a plain copy.
   await cp(join(template, 'pglite'), target, { recursive: true, mode: constants.COPYFILE_FICLONE });
   return true;
+}
+
+let dump: Promise<Blob> | undefined;
+
+/** The template's tarball, read once per process (a worker's files share it). */
+function templateDump(): Promise<Blob> {
+  dump ??= (async () => new Blob([await readFile(join(await catalogTemplate(), DUMP))]))();
+  dump.catch(() => (dump = undefined));
+  return dump;
+}
+
+/**
+ * An in-memory embedded catalog that starts as a copy of the template: what opening PGlite with
+ * `migrate: true` makes, without initialising and migrating it again (about 0.4 s of CPU instead
+ * of 1.6–3.6 s, and nothing on disk). For tests that need a catalog, not tests of migrating one
+ * (those open fresh databases on purpose).
+ */
+export async function openSeededCatalog(): Promise<Catalog> {
+  const { openCatalog } = await import('#shared/catalog/db.js');
+  const { pgliteCatalogFromDump } = await import('#shared/catalog/pglite.js');
+  return openCatalog({ embedded: pgliteCatalogFromDump(await templateDump()), migrate: true });
 }

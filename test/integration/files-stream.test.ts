@@ -10,8 +10,8 @@ import { Readable } from 'node:stream';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHandler, functionUrlRequest, limitStream } from '#functions/files/handler.js';
-import { openCatalog, type Catalog } from '#shared/catalog/db.js';
-import { openPgliteCatalog } from '#shared/catalog/pglite.js';
+import type { Catalog } from '#shared/catalog/db.js';
+import { openSeededCatalog } from '../helpers/catalog-template.js';
 import { users } from '#shared/catalog/schema.js';
 import { DOWNLOAD_TOKEN_HEADER, DOWNLOAD_TOO_LARGE, STREAM_MAX_BYTES } from '#shared/downloads.js';
 import { Unauthorized } from '#shared/errors.js';
@@ -59,7 +59,7 @@ async function stream(path: string, headers: Record<string, string>, limit = STR
 }
 
 beforeAll(async () => {
-  catalog = await openCatalog({ embedded: openPgliteCatalog, migrate: true });
+  catalog = await openSeededCatalog();
   const [owner] = await catalog.db.insert(users).values({ username: 'ann', email: 'ann@example.com', passwordHash: 'x' }).returning({ id: users.id });
   stores = new Map(['us-east-1', 'eu-west-1', 'ap-southeast-1'].map((r) => [r, new MemoryObjectStore(r)]));
   const storage = new StorageEngine({

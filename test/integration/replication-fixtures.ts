@@ -6,14 +6,15 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { openCatalog, type Catalog, type Db } from '#shared/catalog/db.js';
-import { openPgliteCatalog as openEmbedded } from '#shared/catalog/pglite.js';
+import { openSeededCatalog } from '../helpers/catalog-template.js';
 import { createTestDatabase } from '../helpers/databases.js';
 import { chunkPlacements, chunks, files, fileVersions, uploadSessions, users, versionChunks, type PlacementState } from '#shared/catalog/schema.js';
 import { encodeChunk } from '#shared/storage/codec.js';
 import { chunkKey, type ObjectStore } from '#shared/storage/ports.js';
 
+/** PGlite on a copy of the migrated template (test/helpers/catalog-template.ts). */
 export async function openPgliteCatalog(): Promise<Catalog> {
-  return openCatalog({ embedded: openEmbedded, migrate: true });
+  return openSeededCatalog();
 }
 
 /**

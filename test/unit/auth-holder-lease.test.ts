@@ -9,8 +9,8 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthService } from '#shared/auth/service.js';
 import { TokenService } from '#shared/auth/tokens.js';
-import { openCatalog, type Catalog } from '#shared/catalog/db.js';
-import { openPgliteCatalog } from '#shared/catalog/pglite.js';
+import type { Catalog } from '#shared/catalog/db.js';
+import { openSeededCatalog } from '../helpers/catalog-template.js';
 import { users } from '#shared/catalog/schema.js';
 
 const LEASE_MS = 1000;
@@ -35,7 +35,7 @@ function container(): AuthService {
 }
 
 beforeAll(async () => {
-  catalog = await openCatalog({ embedded: openPgliteCatalog, migrate: true });
+  catalog = await openSeededCatalog();
   const select = catalog.db.select.bind(catalog.db);
   // Count the lookups of a token's holder (a select on users by id).
   (catalog.db as unknown as { select: typeof select }).select = ((...a: Parameters<typeof select>) => {

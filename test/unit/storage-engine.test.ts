@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import { openCatalog, type Catalog } from '#shared/catalog/db.js';
-import { openPgliteCatalog } from '#shared/catalog/pglite.js';
+import { openSeededCatalog } from '../helpers/catalog-template.js';
 import { chunkPlacements, chunks, files, uploadSessions, users } from '#shared/catalog/schema.js';
 import { StorageEngine, resolveRange, type StorageEngineDeps } from '#shared/storage/engine.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
@@ -22,11 +22,9 @@ let catalog: Catalog;
 
 beforeAll(async () => {
   // ECHOFS_TEST_DATABASE_URL runs the same tests on a real PostgreSQL server.
-  catalog = await openCatalog(
-    process.env.ECHOFS_TEST_DATABASE_URL
-      ? { databaseUrl: process.env.ECHOFS_TEST_DATABASE_URL, migrate: true }
-      : { embedded: openPgliteCatalog, migrate: true },
-  );
+  catalog = process.env.ECHOFS_TEST_DATABASE_URL
+    ? await openCatalog({ databaseUrl: process.env.ECHOFS_TEST_DATABASE_URL, migrate: true })
+    : await openSeededCatalog();
 });
 afterAll(async () => {
   await catalog?.close();
