@@ -23,7 +23,7 @@ import { seedCatalog } from '../helpers/catalog-template.js';
 describe('nemesis (short run, one seed)', () => {
   it('finds no violation over a run of every kind of nemesis action and one SIGKILL crash-restart', async () => {
     const lines: string[] = [];
-    const opts = parseArgs(['--seed', '2471', '--actions', '11', '--clients', '4', '--keys', '4', '--restarts', '1', '--step', '800']);
+    const opts = parseArgs(['--seed', '2471', '--actions', '11', '--clients', '4', '--keys', '4', '--restarts', '1', '--step', '500']);
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-nemesis-'));
     await seedCatalog(dataDir);
     let r: NemesisResult;
