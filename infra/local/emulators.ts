@@ -141,12 +141,24 @@ async function startDynalite(dataDir: string): Promise<{ server: Server; port: n
   return { server, port: (server.address() as AddressInfo).port };
 }
 
-async function closeDynalite(server: Server): Promise<void> {
+/**
+ * Stop accepting, let the requests in flight finish (dynalite closes its database once the last
+ * connection is gone: cutting a request short fails its next database step with an uncaught
+ * "Database is closed"), close connections as they fall idle, and cut what is left after a grace.
+ */
+async function closeDynalite(server: Server, graceMs = 2_000): Promise<void> {
   if (!server.listening) return;
-  await new Promise<void>((resolve, reject) => {
-    server.close((err?: Error) => (err ? reject(err) : resolve()));
-    server.closeAllConnections();
-  });
+  const idle = setInterval(() => server.closeIdleConnections(), 25);
+  const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.close((err?: Error) => (err ? reject(err) : resolve()));
+      server.closeIdleConnections();
+    });
+  } finally {
+    clearInterval(idle);
+    clearTimeout(cut);
+  }
 }
 
 /** Start every emulator; if one fails, the ones already started are stopped before rethrowing. */
