@@ -78,7 +78,7 @@ describe('admin bootstrap through the auth function', () => {
         stream.write = write;
       });
     }
-    t = await openTestCatalog('pglite');
+    t = await openTestCatalog('pglite', { seeded: true });
     dataDir = await mkdtemp(join(tmpdir(), 'echofs-admin-'));
     sm = await startSecretsManager([secret]);
     // The SDK's own endpoint variable, as the Lambda harness sets it for the deployed functions.

@@ -56,7 +56,7 @@ describe.each(catalogTargets)('auth function on %s', (target) => {
   }
 
   beforeAll(async () => {
-    t = await openTestCatalog(target);
+    t = await openTestCatalog(target, { seeded: true });
     dataDir = await mkdtemp(join(tmpdir(), 'echofs-auth-'));
     const config = loadConfig({ JWT_SECRET: SECRET, ECHOFS_ADMIN_EMAILS: 'Boss@Example.com', BCRYPT_COST: '4', ECHOFS_DATA_DIR: dataDir });
     services = await buildServices(config, { catalog: t.catalog });

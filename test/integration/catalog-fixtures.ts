@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCatalog, type Catalog } from '#shared/catalog/db.js';
 import { openPgliteCatalog } from '#shared/catalog/pglite.js';
+import { openSeededCatalog } from '../helpers/catalog-template.js';
 import { createTestDatabase } from '../helpers/databases.js';
 
 export type CatalogTarget = 'pglite' | 'postgres';
@@ -25,7 +26,11 @@ export interface TestCatalog {
   dispose(): Promise<void>;
 }
 
-export async function openTestCatalog(target: CatalogTarget, opts: { migrate?: boolean } = {}): Promise<TestCatalog> {
+/**
+ * `seeded`: on PGlite, an in-memory catalog from the migrated template (no initialisation, no
+ * migration run; it cannot be reopened), for tests that need a catalog rather than a migration.
+ */
+export async function openTestCatalog(target: CatalogTarget, opts: { migrate?: boolean; seeded?: boolean } = {}): Promise<TestCatalog> {
   if (target === 'postgres') {
     const base = process.env.DATABASE_URL;
     if (!base) throw new Error('DATABASE_URL is not set');
@@ -44,6 +49,14 @@ export async function openTestCatalog(target: CatalogTarget, opts: { migrate?: b
         for (const c of opened) await c.close();
         await db.drop();
       },
+    };
+  }
+  if (opts.seeded) {
+    const catalog = await openSeededCatalog();
+    return {
+      catalog,
+      reopen: () => Promise.reject(new Error('an in-memory seeded catalog cannot be reopened: open it without `seeded`')),
+      dispose: () => catalog.close(),
     };
   }
   const dir = await mkdtemp(join(tmpdir(), 'echofs-pglite-'));

@@ -88,7 +88,7 @@ function scenarios(name: string, open: () => Promise<{ a: Catalog; b: Catalog; c
 
 for (const target of catalogTargets) {
   scenarios(`login throttle on ${target}`, async () => {
-    const t: TestCatalog = await openTestCatalog(target);
+    const t: TestCatalog = await openTestCatalog(target, { seeded: true });
     // PGlite is one process's database: both "containers" share its handle.
     const b = target === 'postgres' ? await t.reopen({ migrate: false }) : t.catalog;
     return { a: t.catalog, b, close: () => t.dispose() };
