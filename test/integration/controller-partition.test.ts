@@ -27,7 +27,7 @@ beforeAll(async () => {
       // for them; they are scaled to the machine's load so the one healthy replica's PUT (and its
       // probe) is never cut short on a busy machine, which would turn an A-mode write into a 503.
       ECHOFS_PROBE_TIMEOUT_MS: String(scaled(1500)),
-      ECHOFS_REPLICA_TIMEOUT_MS: String(scaled(4000, 5)),
+      ECHOFS_REPLICA_TIMEOUT_MS: String(scaled(2500, 5)),
       ECHOFS_MODE_CACHE_MS: '100',
     },
     { schedules: false },

@@ -19,6 +19,7 @@ import { createS3Client } from '#shared/clients.js';
 import { chunkPlacements, chunks } from '#shared/catalog/schema.js';
 import { startSystem, DataDirInUseError } from '#local/system.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { seedCatalog } from '../helpers/catalog-template.js';
 import { scaled } from '../helpers/load.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -413,6 +414,8 @@ describe('npm start (node infra/local/launch.mjs)', () => {
 
   it('after a SIGKILL starts again on the same data dir, healthy with every component up, keeping every acknowledged write', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-kill-'));
+    // Starts from the migrated template (the SIGTERM test above covers a start on an empty dir).
+    await seedCatalog(dataDir);
     const env = { PORT: '0', ECHOFS_DATA_DIR: dataDir, ECHOFS_REGIONS: REGIONS.join(',') };
     let started = startMain(env);
     try {
