@@ -27,8 +27,9 @@ export interface TestCatalog {
 }
 
 /**
- * `seeded`: on PGlite, an in-memory catalog from the migrated template (no initialisation, no
- * migration run; it cannot be reopened), for tests that need a catalog rather than a migration.
+ * `seeded`: on PGlite, an in-memory catalog from the migrated template (no initialisation, and
+ * every migration already applied; it cannot be reopened), for tests that need a catalog rather
+ * than a migration.
  */
 export async function openTestCatalog(target: CatalogTarget, opts: { migrate?: boolean; seeded?: boolean } = {}): Promise<TestCatalog> {
   if (target === 'postgres') {
