@@ -12,7 +12,7 @@ import { chunkPlacements, chunks, files, fileVersions, uploadSessions, users, ve
 import { encodeChunk } from '#shared/storage/codec.js';
 import { chunkKey, type ObjectStore } from '#shared/storage/ports.js';
 
-/** PGlite on a copy of the migrated template (test/helpers/catalog-template.ts). */
+/** PGlite in memory, opened from the migrated template's dump (test/helpers/catalog-template.ts). */
 export async function openPgliteCatalog(): Promise<Catalog> {
   return openSeededCatalog();
 }
