@@ -69,7 +69,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const { startSystem } = await import('#local/system.js');
   const dir = await mkdtemp(join(tmpdir(), 'echofs-bench-cli-'));
-  const system = await startSystem({ dataDir: join(dir, 'data'), port: 0, schedules: false, env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong' } });
+  const system = await startSystem({ dataDir: join(dir, 'data'), port: 0, schedules: false, env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: '' } });
   try {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ECHOFS_URL: system.url, ECHOFS_CONFIG_DIR: join(dir, 'config'), ECHOFS_PROGRESS: 'none' };
     await echofs(['register', '--email', 'bench-cli@example.test', '--username', 'benchcli', '--password', 'bench-password-123'], env);

@@ -209,7 +209,8 @@ async function main(): Promise<void> {
     port: 0,
     schedules: false,
     ...(process.env.BENCH_REGIONS ? { regions: process.env.BENCH_REGIONS.split(',') } : {}),
-    env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong' },
+    // The embedded catalog, whatever DATABASE_URL the shell holds.
+    env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: '' },
   });
   try {
     const base = system.url;

@@ -63,6 +63,11 @@ export interface BenchOptions {
    * unset: the embedded PGlite, which shares the event loop with everything else.
    */
   databaseUrl?: string;
+  /**
+   * Prepares each system's fresh data dir before the system starts (e.g. seeds an embedded
+   * catalog already migrated, as the test suite does); unset: the system initialises it itself.
+   */
+  prepareDataDir?: (dataDir: string) => Promise<unknown>;
   outDir: string;
   command: string;
   log: (line: string) => void;
@@ -210,7 +215,8 @@ async function startFor(opts: BenchOptions, strategy: StrategyName | undefined, 
       ECHOFS_REPLICA_TIMEOUT_MS: String(opts.replicaTimeoutMs),
       ECHOFS_MODE_CACHE_MS: String(Math.min(1000, opts.probeIntervalMs)),
       ...(mode ? { ECHOFS_MODE: mode === 'C' ? 'strong' : 'available' } : {}),
-      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+      // The embedded catalog unless a server was given: never a DATABASE_URL the shell happens to hold.
+      DATABASE_URL: databaseUrl ?? '',
     },
   });
 }
@@ -290,6 +296,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
     let db: { url: string; drop: () => Promise<void> } | undefined;
     try {
       if (opts.databaseUrl) db = await createTestDatabase(opts.databaseUrl, `echofs_bench_${runId}_${++systems}`);
+      else await opts.prepareDataDir?.(dataDir);
       system = await startFor(opts, strategies.length === 1 ? strategies[0] : undefined, dataDir, db?.url);
       for (const strategy of strategies) {
         current = strategy;

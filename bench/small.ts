@@ -102,7 +102,7 @@ async function runMode(mode: ModeName, o: Options): Promise<ModeResult> {
     dataDir,
     port: 0,
     schedules: false,
-    env: { BCRYPT_COST: '4', ECHOFS_MODE: mode, ...(db ? { DATABASE_URL: db.url } : {}) },
+    env: { BCRYPT_COST: '4', ECHOFS_MODE: mode, DATABASE_URL: db?.url ?? '' },
   });
   const clients: S3Client[] = [];
   try {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs, runBench, type BenchOutput } from '../../bench/run.js';
 import { STRATEGIES } from '../../bench/scenarios.js';
 import { scaled } from '../helpers/load.js';
+import { seedCatalog } from '../helpers/catalog-template.js';
 
 /**
  * The benchmark's smoke run (every scenario for well under a second of load, all three strategies,
@@ -20,6 +21,8 @@ describe('bench smoke run', () => {
     outDir = await mkdtemp(join(tmpdir(), 'echofs-bench-smoke-'));
     const opts = parseArgs(['--smoke', '--profiles', 'lan', '--out', outDir], {});
     opts.log = (l) => lines.push(l);
+    // The system's embedded catalog starts from the migrated template instead of initialising one.
+    opts.prepareDataDir = seedCatalog;
     out = await runBench(opts);
   }, scaled(300_000));
 
