@@ -439,6 +439,12 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
       bootMs,
       processUptimeMs: Math.round(process.uptime() * 1000),
     });
+    // What the start leaves behind (above all the PGlite instance that initialised a fresh data
+    // dir: a few hundred MiB of WebAssembly memory) is garbage from here on; where node exposes its
+    // collector (`npm start` runs it with --expose-gc) it is collected now, not at the first major
+    // collection an idle server may not run for minutes.
+    const collect = (globalThis as { gc?: () => void }).gc;
+    if (collect) setTimeout(collect, 0).unref();
     return system;
   } catch (err) {
     await unwind();
