@@ -44,7 +44,8 @@ export const openPgliteCatalog: EmbeddedCatalogOpener = async (dataDir, opts = {
     }
     // The closed instance's memory is garbage from here on, but V8 only frees it at a major
     // collection, which an idle server may not run for a long time. Where the garbage collector is
-    // exposed (`npm start` runs node with --expose-gc), it is collected now.
+    // exposed (`npm start` runs node with --expose-gc), what can be is collected now (about 30 MiB);
+    // the rest is still reachable here, and the local system collects it once its start is done.
     (globalThis as { gc?: () => void }).gc?.();
   }
   return catalogOf(new PGlite(dir, OPTIONS));
