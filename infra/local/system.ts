@@ -16,7 +16,7 @@ import { loadConfig, type Config } from '#shared/config.js';
 import type { FunctionName } from '#shared/routes.js';
 import { logger } from '#shared/observability.js';
 import type { Services } from '#shared/runtime.js';
-import type { Catalog } from '#shared/catalog/db.js';
+import type { Catalog, EmbeddedCatalogOpener } from '#shared/catalog/db.js';
 import type { Emulators, S3Emulator } from './emulators.js';
 import type { FaultProxy } from './faultproxy.js';
 import type { LambdaHttpHandler } from './adapter.js';
@@ -55,9 +55,9 @@ async function loadParts() {
 }
 
 /** Open (and migrate) the catalog the configuration names; PGlite is loaded only when it is the one. */
-async function openCatalogFor(config: Config): Promise<Catalog> {
+async function openCatalogFor(config: Config, opener: EmbeddedCatalogOpener | undefined): Promise<Catalog> {
   const { catalogFromConfig } = await import('#shared/catalog/db.js');
-  const embedded = config.databaseUrl || config.dataApi ? undefined : (await import('#shared/catalog/pglite.js')).openPgliteCatalog;
+  const embedded = config.databaseUrl || config.dataApi ? undefined : (opener ?? (await import('#shared/catalog/pglite.js')).openPgliteCatalog);
   // The local runtime migrates at start (in the cloud the migrate function does, at deploy).
   return catalogFromConfig(config, { migrate: true, embedded });
 }
@@ -88,6 +88,11 @@ export interface StartOptions {
   webDir?: string;
   /** Start the scheduled tasks (default true). Tests that drive tasks by hand turn this off. */
   schedules?: boolean;
+  /**
+   * Opens the embedded catalog when no database server is configured (default: PGlite keeping its
+   * files under <dataDir>/pglite). Tests give one that opens a migrated catalog in memory.
+   */
+  embeddedCatalog?: EmbeddedCatalogOpener;
 }
 
 export interface ScheduledTask {
@@ -305,7 +310,7 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     phase('listen');
     // The catalog is the slowest part of a start (PGlite: the WebAssembly Postgres, recovery after
     // a crash) and needs nothing else: open it now, under the lock, beside everything that follows.
-    const catalogOpening = openCatalogFor(config);
+    const catalogOpening = openCatalogFor(config, opts.embeddedCatalog);
     let catalogTaken = false;
     cleanups.push({
       name: 'catalog (start failed before services took it)',

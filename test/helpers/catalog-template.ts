@@ -21,7 +21,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
 import { cp, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Catalog } from '#shared/catalog/db.js';
+import type { Catalog, EmbeddedCatalogOpener } from '#shared/catalog/db.js';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -122,6 +122,18 @@ function templateDump(): Promise<Blob> {
  */
 export async function openSeededCatalog(): Promise<Catalog> {
   const { openCatalog } = await import('#shared/catalog/db.js');
-  const { pgliteCatalogFromDump } = await import('#shared/catalog/pglite.js');
-  return openCatalog({ embedded: pgliteCatalogFromDump(await templateDump()), migrate: true });
+  return openCatalog({ embedded: await seededInMemory(), migrate: true });
 }
+
+/**
+ * An embedded catalog opener for the local system (its `embeddedCatalog` start option) that opens
+ * a copy of the template in memory, whatever data dir it is given: about 0.2 s of CPU where copying
+ * the template's thousand files into the data dir takes 1.5 s. Nothing of it is on disk, so a
+ * restart on the same data dir finds no catalog.
+ */
+export async function seededInMemory(): Promise<EmbeddedCatalogOpener> {
+  const { pgliteCatalogFromDump } = await import('#shared/catalog/pglite.js');
+  const open = pgliteCatalogFromDump(await templateDump());
+  return (_dataDir, opts) => open(undefined, opts);
+}
+

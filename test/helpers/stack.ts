@@ -13,9 +13,12 @@
  *
  * Defaults chosen for tests (each can be overridden through `env`): the embedded catalog (PGlite)
  * even when DATABASE_URL is set, BCRYPT_COST=4, and ADMIN_EMAIL below as the admin address.
- * A data dir without a catalog gets a copy of the migrated template (./catalog-template.ts), which
- * is what a fresh start would make there, in a fraction of the time; {seedCatalog: false} makes
- * the runtime initialise and migrate it itself.
+ * The embedded catalog starts as a copy of the migrated template (./catalog-template.ts), which is
+ * what a fresh start would make, in a fraction of the time: in memory when the stack owns its data
+ * dir (the default), else copied into the data dir given, so that a restart there finds it. A
+ * stack that is stopped with {keepData: true} to be started again on its data dir must keep its
+ * catalog on disk: {catalog: 'disk'}. {seedCatalog: false} makes the runtime initialise and
+ * migrate a catalog under the data dir itself.
  * Schedules (prober, replicator) run as configured; pass {schedules: false} to drive them by hand
  * through stack.system.tasks.<name>.runNow().
  */
@@ -24,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startSystem, type LocalSystem, type StartOptions } from '#local/system.js';
-import { seedCatalog } from './catalog-template.js';
+import { seedCatalog, seededInMemory } from './catalog-template.js';
 
 export const ADMIN_EMAIL = 'admin@echofs.test';
 
@@ -64,13 +67,19 @@ export interface TestStack {
   register(user?: Partial<Pick<TestUser, 'email' | 'username' | 'password'>>): Promise<TestUser>;
   /** Register the admin user (ADMIN_EMAIL) on first call, log in on later calls. */
   registerAdmin(): Promise<TestUser>;
-  /** Stop the system and remove its data dir (keepData: leave it, to start again on it). */
+  /** Stop the system and remove its data dir (keepData: leave it, to start again on it; needs the catalog on disk). */
   stop(opts?: { keepData?: boolean }): Promise<void>;
 }
 
 export type TestStackOptions = Partial<Omit<StartOptions, 'env'>> & {
-  /** Copy the migrated catalog template into a data dir that has no catalog yet (default true). */
+  /** Start the embedded catalog from the migrated template (default true); false: the runtime makes it. */
   seedCatalog?: boolean;
+  /**
+   * Where a seeded embedded catalog lives: 'memory' (the default when the stack makes its own
+   * data dir) or 'disk', under the data dir (the default when a data dir is given), for a stack
+   * that is started again on the same data dir.
+   */
+  catalog?: 'memory' | 'disk';
 };
 
 /** Whether a system started with `env` (over this process's environment) keeps its catalog in PGlite. */
@@ -80,16 +89,18 @@ export function usesEmbeddedCatalog(env: Record<string, string | undefined>): bo
 }
 
 export async function startTestStack(env: Record<string, string> = {}, opts: TestStackOptions = {}): Promise<TestStack> {
-  const { seedCatalog: seed = true, ...startOpts } = opts;
+  const { seedCatalog: seed = true, catalog = opts.dataDir === undefined ? 'memory' : 'disk', ...startOpts } = opts;
   const dataDir = startOpts.dataDir ?? (await mkdtemp(join(tmpdir(), 'echofs-it-')));
   const ownsDir = startOpts.dataDir === undefined;
   const systemEnv = { DATABASE_URL: '', BCRYPT_COST: '4', ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ...env };
+  const inMemory = seed && catalog === 'memory' && usesEmbeddedCatalog(systemEnv);
   let system: LocalSystem;
   try {
-    if (seed && usesEmbeddedCatalog(systemEnv)) await seedCatalog(dataDir);
+    if (seed && !inMemory && usesEmbeddedCatalog(systemEnv)) await seedCatalog(dataDir);
     system = await startSystem({
       port: 0,
       ...startOpts,
+      ...(inMemory ? { embeddedCatalog: await seededInMemory() } : {}),
       dataDir,
       env: systemEnv,
     });
@@ -139,6 +150,10 @@ export async function startTestStack(env: Record<string, string> = {}, opts: Tes
     register,
     registerAdmin,
     async stop(o = {}) {
+      if (o.keepData && inMemory) {
+        await system.stop();
+        throw new Error("this stack's catalog was in memory, so its data dir has none to start again on: start it with { catalog: 'disk' }");
+      }
       await system.stop();
       if (ownsDir && !o.keepData) await rm(dataDir, { recursive: true, force: true });
     },

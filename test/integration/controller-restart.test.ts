@@ -18,7 +18,7 @@ afterAll(async () => {
 
 describe('controller state across a restart of the local server', () => {
   it('comes back in A with its samples, overrides, critical keys and hints', async () => {
-    stack = await startTestStack(ENV, { schedules: false });
+    stack = await startTestStack(ENV, { schedules: false, catalog: 'disk' });
     dataDir = stack.dataDir;
     const admin = await stack.registerAdmin();
     const alice = await stack.register();

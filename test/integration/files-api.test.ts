@@ -15,7 +15,8 @@ let stack: TestStack;
 let alice: TestUser;
 
 beforeAll(async () => {
-  stack = await startTestStack({}, { schedules: false });
+  // Started again on its data dir by the restart test below.
+  stack = await startTestStack({}, { schedules: false, catalog: 'disk' });
   alice = await stack.register();
 });
 afterAll(async () => {
