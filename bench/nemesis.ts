@@ -106,7 +106,8 @@ export function prng(seed: number): () => number {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now (taken by the caller's server soon after). */
+export async function freePort(): Promise<number> {
   const srv = createServer();
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');

@@ -15,11 +15,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createTestDatabase } from '../test/helpers/databases.js';
+import { freePort } from './nemesis.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** The node arguments of `npm start` (package.json: `node <flags> infra/local/launch.mjs`). */
@@ -48,15 +48,6 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown option ${a} (options: --runs N, --idle-ms N)`);
   }
   return o;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 function rssMiB(pid: number): number {
