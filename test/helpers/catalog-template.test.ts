@@ -2,8 +2,10 @@
  * The catalog template that test data dirs are seeded from is the current migrated catalog: a
  * seeded dir has every migration recorded and a migration run on it applies nothing, and a dir
  * that already has a catalog is never overwritten. An in-memory catalog opened from the template's
- * dump is migrated the same way, and each one is its own database.
+ * dump is migrated the same way, and each one is its own database. Test stacks open theirs that
+ * way unless they are to be started again on their data dir.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,5 +57,27 @@ it('an in-memory catalog from the dump holds every migration, and two of them sh
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+it('a test stack keeps its catalog in memory unless it is to be restarted on its data dir, and says so when misused', async () => {
+  const { startTestStack } = await import('./stack.js');
+  const inMemory = await startTestStack({}, { schedules: false });
+  const user = await inMemory.register();
+  expect(user.user.role).toBe('user');
+  expect(existsSync(join(inMemory.dataDir, 'pglite'))).toBe(false);
+  await expect(inMemory.stop({ keepData: true })).rejects.toThrow(/catalog was in memory.*catalog: 'disk'/);
+  await rm(inMemory.dataDir, { recursive: true, force: true });
+
+  const onDisk = await startTestStack({}, { schedules: false, catalog: 'disk' });
+  const kept = await onDisk.register();
+  expect(existsSync(join(onDisk.dataDir, 'pglite', 'PG_VERSION'))).toBe(true);
+  await onDisk.stop({ keepData: true });
+  const again = await startTestStack({}, { schedules: false, dataDir: onDisk.dataDir });
+  try {
+    expect((await again.fetchJson('/api/v1/auth/me', { token: kept.token })).status).toBe(200);
+  } finally {
+    await again.stop();
+    await rm(onDisk.dataDir, { recursive: true, force: true });
   }
 });

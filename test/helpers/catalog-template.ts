@@ -127,8 +127,8 @@ export async function openSeededCatalog(): Promise<Catalog> {
 
 /**
  * An embedded catalog opener for the local system (its `embeddedCatalog` start option) that opens
- * a copy of the template in memory, whatever data dir it is given: about 0.2 s of CPU where copying
- * the template's thousand files into the data dir takes 1.5 s. Nothing of it is on disk, so a
+ * a copy of the template in memory, whatever data dir it is given: a fraction of a second of CPU
+ * where copying the template's thousand files into the data dir takes 1.5 s. Nothing of it is on disk, so a
  * restart on the same data dir finds no catalog.
  */
 export async function seededInMemory(): Promise<EmbeddedCatalogOpener> {
@@ -136,4 +136,3 @@ export async function seededInMemory(): Promise<EmbeddedCatalogOpener> {
   const open = pgliteCatalogFromDump(await templateDump());
   return (_dataDir, opts) => open(undefined, opts);
 }
-

@@ -150,11 +150,8 @@ export async function startTestStack(env: Record<string, string> = {}, opts: Tes
     register,
     registerAdmin,
     async stop(o = {}) {
-      if (o.keepData && inMemory) {
-        await system.stop();
-        throw new Error("this stack's catalog was in memory, so its data dir has none to start again on: start it with { catalog: 'disk' }");
-      }
       await system.stop();
+      if (o.keepData && inMemory) throw new Error("this stack's catalog was in memory, so its data dir has none to start again on: start it with { catalog: 'disk' }");
       if (ownsDir && !o.keepData) await rm(dataDir, { recursive: true, force: true });
     },
   };
