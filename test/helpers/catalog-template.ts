@@ -11,7 +11,8 @@
  * and renamed into place whole, so a run (or two runs at once) sees either no template or a
  * complete one. The vitest globalSetup (./global-setup.ts) builds it before any test file runs.
  * Beside the data dir it holds the same catalog as a tarball (PGlite's dumpDataDir), from which
- * tests open in-memory catalogs (openSeededCatalog) without touching the template's files.
+ * tests open in-memory catalogs (openSeededCatalog, and test stacks through seededInMemory)
+ * without touching the template's files.
  *
  * Fresh initialisation and migration themselves stay covered without the template: the catalog
  * tests migrate new databases (test/integration/catalog*.test.ts), and `npm start` in
@@ -128,8 +129,8 @@ export async function openSeededCatalog(): Promise<Catalog> {
 /**
  * An embedded catalog opener for the local system (its `embeddedCatalog` start option) that opens
  * a copy of the template in memory, whatever data dir it is given: a fraction of a second of CPU
- * where copying the template's thousand files into the data dir takes 1.5 s. Nothing of it is on disk, so a
- * restart on the same data dir finds no catalog.
+ * where copying the template's thousand files into the data dir takes 1.5 s. Nothing of it is on
+ * disk, so a restart on the same data dir finds no catalog.
  */
 export async function seededInMemory(): Promise<EmbeddedCatalogOpener> {
   const { pgliteCatalogFromDump } = await import('#shared/catalog/pglite.js');

@@ -93,10 +93,11 @@ export async function startTestStack(env: Record<string, string> = {}, opts: Tes
   const dataDir = startOpts.dataDir ?? (await mkdtemp(join(tmpdir(), 'echofs-it-')));
   const ownsDir = startOpts.dataDir === undefined;
   const systemEnv = { DATABASE_URL: '', BCRYPT_COST: '4', ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ...env };
-  const inMemory = seed && catalog === 'memory' && usesEmbeddedCatalog(systemEnv);
+  const seedEmbedded = seed && usesEmbeddedCatalog(systemEnv);
+  const inMemory = seedEmbedded && catalog === 'memory';
   let system: LocalSystem;
   try {
-    if (seed && !inMemory && usesEmbeddedCatalog(systemEnv)) await seedCatalog(dataDir);
+    if (seedEmbedded && !inMemory) await seedCatalog(dataDir);
     system = await startSystem({
       port: 0,
       ...startOpts,
