@@ -12,7 +12,8 @@ let target: Target;
 beforeAll(async () => {
   // The admin list alone decides here, as with `npm start` without ECHOFS_ADMIN_TOKEN (no adminToken).
   // Schedules are driven by the scenarios ("run the replicator now"), as EventBridge would.
-  stack = await startTestStack({ ECHOFS_ADMIN_EMAILS: ADMIN_EMAILS.join(',') }, { schedules: false });
+  // The catalog is `npm start`'s own, the embedded one, even when the run has a PostgreSQL server.
+  stack = await startTestStack({ ECHOFS_ADMIN_EMAILS: ADMIN_EMAILS.join(',') }, { schedules: false, catalog: 'memory' });
   const { system } = stack;
   target = {
     name: 'npm start',

@@ -3,7 +3,8 @@
  * seeded dir has every migration recorded and a migration run on it applies nothing, and a dir
  * that already has a catalog is never overwritten. An in-memory catalog opened from the template's
  * dump is migrated the same way, and each one is its own database. Test stacks open theirs that
- * way unless they are to be started again on their data dir.
+ * way unless they are to be started again on their data dir, or take a scratch copy of the
+ * migrated PostgreSQL template database when the run has DATABASE_URL.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -62,7 +63,8 @@ it('an in-memory catalog from the dump holds every migration, and two of them sh
 
 it('a test stack keeps its catalog in memory unless it is to be restarted on its data dir, and says so when misused', async () => {
   const { startTestStack } = await import('./stack.js');
-  const inMemory = await startTestStack({}, { schedules: false });
+  const inMemory = await startTestStack({}, { schedules: false, catalog: 'memory' });
+  expect(inMemory.system.services.catalog.kind).toBe('pglite');
   const user = await inMemory.register();
   expect(user.user.role).toBe('user');
   expect(existsSync(join(inMemory.dataDir, 'pglite'))).toBe(false);
@@ -79,5 +81,55 @@ it('a test stack keeps its catalog in memory unless it is to be restarted on its
   } finally {
     await again.stop();
     await rm(onDisk.dataDir, { recursive: true, force: true });
+  }
+});
+
+const serverUrl = process.env.DATABASE_URL;
+
+it.runIf(serverUrl)('with DATABASE_URL, a test stack works on its own migrated copy of the template database and drops it when it stops', async () => {
+  const { startTestStack } = await import('./stack.js');
+  const { migratedTemplate } = await import('./databases.js');
+  const pg = (await import('pg')).default;
+  const template = await migratedTemplate(serverUrl as string);
+  const a = await startTestStack({}, { schedules: false });
+  const b = await startTestStack({}, { schedules: false }).catch(async (err: unknown) => {
+    await a.stop();
+    throw err;
+  });
+  const names: string[] = [];
+  for (const s of [a, b]) {
+    expect(s.system.services.catalog.kind).toBe('postgres');
+    names.push(String((await queryRows<{ name: string }>(s.system.services.catalog.db, sql`SELECT current_database() AS name`))[0]?.name));
+  }
+  const server = new pg.Client({ connectionString: serverUrl });
+  await server.connect();
+  const exists = async (name: string) => (await server.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+  try {
+    expect(names[0]).toMatch(/^echofs_t_[0-9a-f]{12}$/);
+    expect(names[1], 'each stack has a database of its own').not.toBe(names[0]);
+    const user = await a.register();
+    expect((await a.fetchJson('/api/v1/auth/me', { token: user.token })).status).toBe(200);
+    expect((await b.fetchJson('/api/v1/auth/login', { body: { email: user.email, password: user.password } })).status, 'a user of one stack is unknown to the other').toBe(401);
+    const migrated = await queryRows<{ id: string }>(a.system.services.catalog.db, sql`SELECT id FROM schema_migrations ORDER BY id`);
+    expect(migrated.map((r) => r.id)).toEqual(MIGRATIONS.map((m) => m.id).sort());
+    const userInTemplate = new pg.Client({ connectionString: Object.assign(new URL(serverUrl as string), { pathname: `/${template}` }).toString() });
+    await userInTemplate.connect();
+    try {
+      expect((await userInTemplate.query('SELECT count(*)::int AS n FROM users')).rows[0]?.n, 'the template is left as migrated').toBe(0);
+    } finally {
+      await userInTemplate.end();
+    }
+
+    await expect(a.stop({ keepData: true })).rejects.toThrow(/scratch PostgreSQL database.*catalog: 'disk'/);
+    await rm(a.dataDir, { recursive: true, force: true });
+    await b.stop();
+    expect(await exists(names[0] ?? ''), 'dropped at stop').toBe(false);
+    expect(await exists(names[1] ?? ''), 'dropped at stop').toBe(false);
+    expect(await exists(template)).toBe(true);
+  } finally {
+    await server.end();
+    // Whatever failed above, neither scratch database outlives the test (stopping again is harmless).
+    await Promise.allSettled([a.stop(), b.stop()]);
+    await rm(a.dataDir, { recursive: true, force: true });
   }
 });

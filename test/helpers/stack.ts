@@ -11,14 +11,20 @@
  *   const r = await stack.fetchJson('/api/v1/auth/me', { token });
  *   expect(r.status).toBe(200); expect(r.body.user.email).toBe(...);
  *
- * Defaults chosen for tests (each can be overridden through `env`): the embedded catalog (PGlite)
- * even when DATABASE_URL is set, BCRYPT_COST=4, and ADMIN_EMAIL below as the admin address.
- * The embedded catalog starts as a copy of the migrated template (./catalog-template.ts), which is
- * what a fresh start would make, in a fraction of the time: in memory when the stack owns its data
- * dir (the default), else copied into the data dir given, so that a restart there finds it. A
- * stack that is stopped with {keepData: true} to be started again on its data dir must keep its
- * catalog on disk: {catalog: 'disk'}. {seedCatalog: false} makes the runtime initialise and
- * migrate a catalog under the data dir itself.
+ * Defaults chosen for tests (each can be overridden through `env`): BCRYPT_COST=4, ADMIN_EMAIL
+ * below as the admin address, and the catalog chosen by {catalog}:
+ *  - 'postgres' (the default when this process has DATABASE_URL and the stack owns its data dir):
+ *    a scratch database of its own on that server, a copy of the migrated template database
+ *    (./databases.ts), dropped when the stack stops. The catalog then costs the test process no
+ *    embedded database work, and the API runs against the PostgreSQL the cloud catalog is.
+ *  - 'memory' (the default without DATABASE_URL): the embedded catalog (PGlite), opened in memory
+ *    from the migrated template (./catalog-template.ts), which is what a fresh start would make,
+ *    in a fraction of the time. `npm start`'s own catalog: tests of the local runtime ask for it.
+ *  - 'disk' (the default when a data dir is given): the embedded catalog copied into the data
+ *    dir, so that a restart there finds it. A stack stopped with {keepData: true} to be started
+ *    again on its data dir needs it.
+ * A `DATABASE_URL` (or Data API settings) in `env` is used as given. {seedCatalog: false} makes the
+ * runtime initialise and migrate an embedded catalog under the data dir itself.
  * Schedules (prober, replicator) run as configured; pass {schedules: false} to drive them by hand
  * through stack.system.tasks.<name>.runNow().
  */
@@ -28,6 +34,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startSystem, type LocalSystem, type StartOptions } from '#local/system.js';
 import { seedCatalog, seededInMemory } from './catalog-template.js';
+import { createMigratedDatabase, type ScratchDatabase } from './databases.js';
 
 export const ADMIN_EMAIL = 'admin@echofs.test';
 
@@ -75,11 +82,12 @@ export type TestStackOptions = Partial<Omit<StartOptions, 'env'>> & {
   /** Start the embedded catalog from the migrated template (default true); false: the runtime makes it. */
   seedCatalog?: boolean;
   /**
-   * Where a seeded embedded catalog lives: 'memory' (the default when the stack makes its own
-   * data dir) or 'disk', under the data dir (the default when a data dir is given), for a stack
-   * that is started again on the same data dir.
+   * The catalog (see above): 'postgres', a scratch database on DATABASE_URL's server (the default
+   * when that is set and the stack makes its own data dir); 'memory', the embedded one in memory
+   * (the default without DATABASE_URL); 'disk', the embedded one under the data dir (the default
+   * when a data dir is given), for a stack that is started again on the same data dir.
    */
-  catalog?: 'memory' | 'disk';
+  catalog?: 'postgres' | 'memory' | 'disk';
 };
 
 /** Whether a system started with `env` (over this process's environment) keeps its catalog in PGlite. */
@@ -89,14 +97,21 @@ export function usesEmbeddedCatalog(env: Record<string, string | undefined>): bo
 }
 
 export async function startTestStack(env: Record<string, string> = {}, opts: TestStackOptions = {}): Promise<TestStack> {
-  const { seedCatalog: seed = true, catalog = opts.dataDir === undefined ? 'memory' : 'disk', ...startOpts } = opts;
+  const server = process.env.DATABASE_URL;
+  const catalogInEnv = 'DATABASE_URL' in env || 'ECHOFS_DB_CLUSTER_ARN' in env;
+  const { seedCatalog: seed = true, catalog = opts.dataDir !== undefined ? 'disk' : server && !catalogInEnv ? 'postgres' : 'memory', ...startOpts } = opts;
+  if (catalog === 'postgres' && !server) throw new Error("{ catalog: 'postgres' } needs DATABASE_URL (a PostgreSQL server) in the test environment");
+  if (catalog === 'postgres' && catalogInEnv) throw new Error("{ catalog: 'postgres' } makes its own database: give no DATABASE_URL or Data API settings in env");
   const dataDir = startOpts.dataDir ?? (await mkdtemp(join(tmpdir(), 'echofs-it-')));
   const ownsDir = startOpts.dataDir === undefined;
-  const systemEnv = { DATABASE_URL: '', BCRYPT_COST: '4', ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ...env };
-  const seedEmbedded = seed && usesEmbeddedCatalog(systemEnv);
-  const inMemory = seedEmbedded && catalog === 'memory';
+  let scratch: ScratchDatabase | undefined;
   let system: LocalSystem;
+  const baseEnv = { DATABASE_URL: '', BCRYPT_COST: '4', ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ...env };
+  const seedEmbedded = seed && catalog !== 'postgres' && usesEmbeddedCatalog(baseEnv);
+  const inMemory = seedEmbedded && catalog === 'memory';
   try {
+    if (catalog === 'postgres') scratch = await createMigratedDatabase(server as string);
+    const systemEnv = scratch ? { ...baseEnv, DATABASE_URL: scratch.url } : baseEnv;
     if (seedEmbedded && !inMemory) await seedCatalog(dataDir);
     system = await startSystem({
       port: 0,
@@ -106,6 +121,7 @@ export async function startTestStack(env: Record<string, string> = {}, opts: Tes
       env: systemEnv,
     });
   } catch (err) {
+    await scratch?.drop().catch(() => undefined);
     if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
@@ -152,7 +168,9 @@ export async function startTestStack(env: Record<string, string> = {}, opts: Tes
     registerAdmin,
     async stop(o = {}) {
       await system.stop();
+      await scratch?.drop();
       if (o.keepData && inMemory) throw new Error("this stack's catalog was in memory, so its data dir has none to start again on: start it with { catalog: 'disk' }");
+      if (o.keepData && scratch) throw new Error("this stack's catalog was a scratch PostgreSQL database, dropped when it stopped: start it with { catalog: 'disk' }");
       if (ownsDir && !o.keepData) await rm(dataDir, { recursive: true, force: true });
     },
   };

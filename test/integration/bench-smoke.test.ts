@@ -21,8 +21,10 @@ describe('bench smoke run', () => {
     outDir = await mkdtemp(join(tmpdir(), 'echofs-bench-smoke-'));
     const opts = parseArgs(['--smoke', '--profiles', 'lan', '--out', outDir], {});
     opts.log = (l) => lines.push(l);
-    // The system's embedded catalog starts from the migrated template instead of initialising one.
-    opts.prepareDataDir = seedCatalog;
+    // The catalog: a scratch database on the run's PostgreSQL server when it has one (as the
+    // bench's figures are taken), else the embedded one, started from the migrated template.
+    if (process.env.DATABASE_URL) opts.databaseUrl = process.env.DATABASE_URL;
+    else opts.prepareDataDir = seedCatalog;
     out = await runBench(opts);
   }, scaled(300_000));
 
