@@ -9,7 +9,9 @@
  * they stream. Memory should therefore stay flat as files grow.
  *
  * Options (environment): BENCH_SIZES_MIB (default "1,10,100"), BENCH_CONCURRENCY (chunk PUTs in
- * flight, default 4), BENCH_REGIONS (default the three default regions).
+ * flight, default 4), BENCH_REGIONS (default the three default regions), BENCH_DATABASE_URL (a
+ * PostgreSQL server: the catalog is a scratch database there, dropped at the end; default the
+ * embedded catalog).
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EchoClient } from './client.js';
+import { createTestDatabase } from '../test/helpers/databases.js';
 import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
 
 process.env.ECHOFS_LOG_LEVEL ??= 'ERROR';
@@ -27,6 +30,8 @@ const MiB = 1024 * 1024;
 const CHUNK = MiB;
 const SIZES = (process.env.BENCH_SIZES_MIB ?? '1,10,100').split(',').map((s) => Number(s.trim()));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
+const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
+if (DATABASE_URL !== undefined && !/^postgres(ql)?:\/\//.test(DATABASE_URL)) throw new Error('BENCH_DATABASE_URL must start with postgres:// or postgresql://');
 /** Repetitions per size: small files are repeated so that one hiccup does not decide the figure. */
 const repsFor = (mib: number) => (mib <= 1 ? 5 : mib <= 10 ? 2 : 1);
 
@@ -204,13 +209,17 @@ async function main(): Promise<void> {
   const started = performance.now();
   const { startSystem } = await import('#local/system.js');
   const dataDir = await mkdtemp(join(tmpdir(), 'echofs-bench-io-'));
+  const db = DATABASE_URL ? await createTestDatabase(DATABASE_URL, `echofs_bench_io_${process.pid}`) : undefined;
   const system = await startSystem({
     dataDir,
     port: 0,
     schedules: false,
     ...(process.env.BENCH_REGIONS ? { regions: process.env.BENCH_REGIONS.split(',') } : {}),
-    // The embedded catalog, whatever DATABASE_URL the shell holds.
-    env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: '' },
+    // The catalog BENCH_DATABASE_URL chose, else the embedded one, whatever DATABASE_URL the shell holds.
+    env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: db?.url ?? '' },
+  }).catch(async (err: unknown) => {
+    await db?.drop().catch(() => undefined);
+    throw err;
   });
   try {
     const base = system.url;
@@ -252,7 +261,7 @@ async function main(): Promise<void> {
     const mode = system.config.mode;
     const lines = [
       '',
-      `EchoFS bench:io — ${system.config.regions.length} s3rver replicas in-process, mode ${mode}, ${CONCURRENCY} chunk PUTs in flight, 1 MiB chunks, incompressible data`,
+      `EchoFS bench:io — ${system.config.regions.length} s3rver replicas in-process, catalog ${db ? 'PostgreSQL' : 'PGlite'}, mode ${mode}, ${CONCURRENCY} chunk PUTs in flight, 1 MiB chunks, incompressible data`,
       '',
       '| file size | runs | upload MiB/s | ÷ (raw PUT ÷ 3) | download MiB/s | ÷ raw GET | raw PUT / GET MiB/s | RSS at start MiB | peak RSS MiB |',
       '|----------:|-----:|-------------:|----------------:|---------------:|----------:|--------------------:|-----------------:|-------------:|',
@@ -266,13 +275,15 @@ async function main(): Promise<void> {
       `RSS after start-up ${(baselineRss / MiB).toFixed(0)} MiB; total bench time ${((performance.now() - started) / 1000).toFixed(1)} s`,
       'Upload = hash + session + chunk PUTs (each to every replica; acked at quorum) + commit. Download = streamed and verified.',
       'Ratios: upload ÷ (raw PUT ÷ 3) (three copies written by one client) and download ÷ raw GET, the raw figures measured just before that size.',
-      'Figures are medians over the runs; RSS is the whole process (server, emulators, embedded catalog and this client).',
+      `Figures are medians over the runs; RSS is the whole process (server, emulators, ${db ? 'the catalog\'s client' : 'embedded catalog'} and this client).`,
+      `reproduce: ${DATABASE_URL ? 'BENCH_DATABASE_URL=postgres://… ' : ''}${process.env.BENCH_SIZES_MIB ? `BENCH_SIZES_MIB=${process.env.BENCH_SIZES_MIB} ` : ''}${process.env.BENCH_CONCURRENCY ? `BENCH_CONCURRENCY=${CONCURRENCY} ` : ''}npm run bench:io`,
       '',
     ];
     process.stdout.write(lines.join('\n'));
   } finally {
     agent.destroy();
     await system.stop();
+    await db?.drop();
     await rm(dataDir, { recursive: true, force: true });
   }
 }
