@@ -27,9 +27,13 @@ async function onServer(serverUrl: string, statement: string): Promise<void> {
 }
 
 /** A fresh, empty database on the server at `serverUrl`. */
-export async function createTestDatabase(serverUrl: string, name = `echofs_t_${randomBytes(6).toString('hex')}`): Promise<ScratchDatabase> {
+export function createTestDatabase(serverUrl: string, name = `echofs_t_${randomBytes(6).toString('hex')}`): Promise<ScratchDatabase> {
+  return create(serverUrl, name, '');
+}
+
+async function create(serverUrl: string, name: string, clause: string): Promise<ScratchDatabase> {
   if (!/^[a-z0-9_]{1,63}$/.test(name)) throw new Error(`invalid scratch database name '${name}'`);
-  await onServer(serverUrl, `CREATE DATABASE ${name}`);
+  await onServer(serverUrl, `CREATE DATABASE ${name}${clause}`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return {
@@ -103,13 +107,5 @@ export function migratedTemplate(serverUrl: string): Promise<string> {
 
 /** A fresh database on the server at `serverUrl` that holds the migrated catalog (a copy of the template). */
 export async function createMigratedDatabase(serverUrl: string, name = `echofs_t_${randomBytes(6).toString('hex')}`): Promise<ScratchDatabase> {
-  if (!/^[a-z0-9_]{1,63}$/.test(name)) throw new Error(`invalid scratch database name '${name}'`);
-  const template = await migratedTemplate(serverUrl);
-  await onServer(serverUrl, `CREATE DATABASE ${name} TEMPLATE ${template}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: () => onServer(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
-  };
+  return create(serverUrl, name, ` TEMPLATE ${await migratedTemplate(serverUrl)}`);
 }
