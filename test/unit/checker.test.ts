@@ -140,17 +140,22 @@ const opSpec = fc.record({
   value: fc.integer({ min: 0, max: 5 }),
   start: fc.integer({ min: 0, max: 1000 }),
   length: fc.integer({ min: 1, max: 100 }),
-  point: fc.double({ min: 0, max: 1, noNaN: true }),
+  // Where in its interval the operation takes effect, in thousandths, strictly inside: an operation
+  // that ends exactly when another starts precedes it, so a point on either end could order them
+  // against real time (and a fraction like 0.99999999999999994 rounds onto the end).
+  point: fc.integer({ min: 1, max: 999 }),
   outcome: fc.constantFrom<WriteOp['status']>('ok', 'ok', 'ok', 'fail', 'info'),
 });
 
 type OpSpec = typeof opSpec extends fc.Arbitrary<infer T> ? T : never;
 
-function modelHistory(specs: OpSpec[], sequential: boolean): HistoryData {
-  // Sequential: each operation ends before the next begins. Otherwise: random overlapping intervals,
-  // each taking effect at its linearization point (writes that fail never take effect).
+/**
+ * Each spec's interval and linearization point. Sequential: each operation ends before the next
+ * begins. Otherwise: the spec's own, overlapping, interval.
+ */
+function timedSpecs(specs: OpSpec[], sequential: boolean) {
   let clock = 0;
-  const timed = specs.map((s, i) => {
+  return specs.map((s, i) => {
     let start: number;
     let end: number;
     if (sequential) {
@@ -161,8 +166,13 @@ function modelHistory(specs: OpSpec[], sequential: boolean): HistoryData {
       start = s.start;
       end = s.start + s.length;
     }
-    return { ...s, i, start, end, lin: start + (end - start) * s.point };
+    return { ...s, i, start, end, lin: start + ((end - start) * s.point) / 1000 };
   });
+}
+
+function modelHistory(specs: OpSpec[], sequential: boolean): HistoryData {
+  // Each operation takes effect at its linearization point (writes that fail never take effect).
+  const timed = timedSpecs(specs, sequential);
   const byLin = [...timed].sort((x, y) => x.lin - y.lin || x.i - y.i);
   const state = new Map<string, string | null>();
   const ops: Op[] = [];
@@ -380,20 +390,7 @@ describe('version-aware checker: order comes from the server versions, not clien
 function versionedModelHistory(specs: OpSpec[], sequential: boolean): HistoryData {
   const base = modelHistory(specs, sequential);
   // Versions follow each key's linearization order (the same points modelHistory applied).
-  let clock = 0;
-  const timed = specs.map((s, i) => {
-    let start: number;
-    let end: number;
-    if (sequential) {
-      start = clock + 1;
-      end = start + s.length;
-      clock = end;
-    } else {
-      start = s.start;
-      end = s.start + s.length;
-    }
-    return { ...s, i, lin: start + (end - start) * s.point };
-  });
+  const timed = timedSpecs(specs, sequential);
   const byLin = [...timed].sort((x, y) => x.lin - y.lin || x.i - y.i);
   const next = new Map<string, number>();
   const versionOf = new Map<number, number>();
