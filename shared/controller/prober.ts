@@ -87,6 +87,14 @@ export class Prober {
   private readonly o: ProberOptions;
   private readonly clock: Clock;
   private running?: Promise<TickResult>;
+  /**
+   * The regions this prober left unreachable at the end of its last tick. The data path and the
+   * replicator observe the replicas too, and their successes can judge a region reachable again
+   * between two ticks; the region still counts as recovered at the next tick, so its backlog is
+   * retried at once (without this, a heal seen first by the writes never ran the recovery hook,
+   * and the region's backlog waited out its backoff: convergence took 10 s instead of 2).
+   */
+  private downAfterLastTick = new Set<string>();
 
   constructor(o: ProberOptions) {
     this.o = o;
@@ -141,9 +149,10 @@ export class Prober {
     const regions = this.o.stores.map((s) => s.region);
     // Start from the shared picture: what the data path of every container stored since.
     await this.o.service?.refreshHealth();
-    const wasDown = regions.filter((r) => !this.o.health.isReachable(r));
+    const wasDown = regions.filter((r) => !this.o.health.isReachable(r) || this.downAfterLastTick.has(r));
     const probes = await this.probeAll();
     const recovered = wasDown.filter((r) => this.o.health.isReachable(r));
+    this.downAfterLastTick = new Set(regions.filter((r) => !this.o.health.isReachable(r)));
     if (recovered.length > 0 && this.o.onRecovered) {
       try {
         await this.o.onRecovered(recovered);

@@ -14,18 +14,19 @@ function setup(now: () => number, onRecovered?: (regions: string[]) => void) {
   const stores = REGIONS.map((r) => new MemoryObjectStore(r));
   const fake = new MemoryControllerStore({ clock: { now } });
   const ticks: TickMetrics[] = [];
+  const health = new HealthTracker(REGIONS, { clock: { now } });
   const prober = new Prober({
     onRecovered,
     stores,
     store: fake,
-    health: new HealthTracker(REGIONS, { clock: { now } }),
+    health,
     controller: DEFAULT_CONTROLLER,
     metrics: { tick: (m) => ticks.push(m), writeLatency: () => undefined },
     backlog: async () => ({ pending: 7, missing: 0, oldestPendingAgeMs: 30_000 }),
     writeRate: async () => 25,
     clock: { now },
   });
-  return { stores, fake, ticks, prober };
+  return { stores, fake, ticks, prober, health };
 }
 
 describe('prober', () => {
@@ -76,6 +77,29 @@ describe('prober', () => {
       await prober.tick();
     }
     expect(recovered).toEqual([['eu-west-1']]);
+  });
+
+  it('reports a region as recovered also when the writes judged it reachable again between two ticks', async () => {
+    let t = 1_000_000;
+    const recovered: string[][] = [];
+    const { prober, stores, health } = setup(() => t, (r) => void recovered.push(r));
+    stores[1]!.state = 'refuse';
+    for (let i = 0; i < 2; i++) {
+      t += 5000;
+      await prober.tick();
+    }
+    expect(health.isReachable('eu-west-1')).toBe(false);
+    // Healed; the data path's writes succeed twice before the next tick and flip the picture.
+    stores[1]!.state = 'up';
+    health.observe('eu-west-1', { ok: true, latencyMs: 3 });
+    health.observe('eu-west-1', { ok: true, latencyMs: 3 });
+    expect(health.isReachable('eu-west-1')).toBe(true);
+    t += 5000;
+    await prober.tick();
+    expect(recovered, 'the recovery hook ran for the region the prober last saw down').toEqual([['eu-west-1']]);
+    t += 5000;
+    await prober.tick();
+    expect(recovered, 'once').toEqual([['eu-west-1']]);
   });
 
   it('a status read between the stored decision and its audit entry shows the mode with that decision\'s reason', async () => {
