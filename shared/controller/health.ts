@@ -120,6 +120,11 @@ export class HealthTracker implements HealthSink {
     return this.entries.get(region)?.ewma;
   }
 
+  /** When the region last answered a call (epoch ms), if it has. */
+  lastOkAt(region: string): number | undefined {
+    return this.entries.get(region)?.lastOkAt;
+  }
+
   isReachable(region: string): boolean {
     return this.entry(region).reachable;
   }

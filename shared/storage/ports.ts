@@ -61,6 +61,8 @@ export interface HealthSink {
   flush?(): Promise<void>;
   /** A chunk write to `region` starts (write latency estimates); call the result with its outcome when it ends. */
   writeStarted?(region: string): (ok: boolean) => void;
+  /** When the region last answered a call (epoch ms), by any caller whose observations this picture holds (probes, writes, other containers). */
+  lastOkAt?(region: string): number | undefined;
 }
 
 /** A mode source for a fixed mode (ECHOFS_MODE), used until the controller decides per object. */

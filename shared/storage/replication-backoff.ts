@@ -36,7 +36,7 @@ export function rowBackoffMs(attempts: number, policy: BackoffPolicy = DEFAULT_B
  * `regionFailureThreshold` consecutive failures a region is skipped until its cool-down ends.
  */
 export class RegionBackoff {
-  private readonly state = new Map<string, { failures: number; openUntil: number; trips: number }>();
+  private readonly state = new Map<string, { failures: number; openUntil: number; openedAt: number; trips: number }>();
 
   constructor(private readonly policy: BackoffPolicy = DEFAULT_BACKOFF) {}
 
@@ -60,14 +60,26 @@ export class RegionBackoff {
     this.state.delete(region);
   }
 
+  /**
+   * The region answered a call at `okAt` (a probe, a write, another worker): if that was after its
+   * cool-down began, the cool-down ends now. Returns true when it did.
+   */
+  answeredAt(region: string, okAt: number, now: number): boolean {
+    const s = this.state.get(region);
+    if (!s || s.openUntil <= now || okAt <= s.openedAt) return false;
+    this.state.delete(region);
+    return true;
+  }
+
   /** Returns true when this failure opened (or re-opened) the region's cool-down. */
   failure(region: string, now: number): boolean {
-    const s = this.state.get(region) ?? { failures: 0, openUntil: 0, trips: 0 };
+    const s = this.state.get(region) ?? { failures: 0, openUntil: 0, openedAt: 0, trips: 0 };
     s.failures += 1;
     this.state.set(region, s);
     if (s.failures >= this.policy.regionFailureThreshold && s.openUntil <= now) {
       const cool = Math.min(this.policy.regionCooldownMaxMs, this.policy.regionCooldownMs * 2 ** Math.min(s.trips, 20));
       s.trips += 1;
+      s.openedAt = now;
       s.openUntil = now + cool;
       s.failures = 0;
       return true;

@@ -26,6 +26,8 @@ export interface ReplicatorServices {
   health?: HealthSink;
   /** How writes ask for a drain (the Lambda trigger in the cloud; locally runnerFor() installs its runner). */
   replication?: ReplicationTrigger;
+  /** The controller: its shared health picture (what the prober and other containers observed) is read before a drain while a region is held off. */
+  controller?: { refreshHealth(): Promise<void> };
 }
 
 export interface RunnerOptions {
@@ -88,6 +90,9 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
 
   const drainOnce = async (budget: number): Promise<DrainRunStats> => {
     const started = clock.now();
+    // A region held off may have been seen back by the prober of another container (the cloud):
+    // take the shared picture first, so the drain ends that cool-down (drainBacklog).
+    if (services.controller && regionBackoff.open(started).size > 0) await services.controller.refreshHealth();
     const total: DrainRunStats = {
       claimed: 0,
       copied: 0,

@@ -25,6 +25,7 @@ import {
   claimBacklog,
   dropUnheldRow,
   expediteChunk,
+  expediteRegions,
   expediteTargetFaults,
   readBacklogStats,
   rowKey,
@@ -129,6 +130,16 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
 
   const startedAt = clock.now();
   const all = [...stores.keys()];
+  // A region this worker holds off that has answered since its cool-down began (the prober's
+  // probes, the writes, another container, as the health picture holds them) is back: its
+  // cool-down ends, and its rows, deferred to the cool-down's end, are due now. Without this a
+  // worker that never saw the recovery itself (another container's prober did) waited out a
+  // cool-down of up to two minutes after the heal.
+  const answered = health?.lastOkAt ? all.filter((r) => breaker.answeredAt(r, health.lastOkAt?.(r) ?? 0, startedAt)) : [];
+  if (answered.length > 0) {
+    const due = await expediteRegions(db, answered, new Date(startedAt));
+    logger.info('regions answered again during their cool-down: backlog made due', { regions: answered, rows: due });
+  }
   /** Regions that took a copy in this batch. */
   const tookWrites = new Set<string>();
   // Targets are filtered by this worker's own region backoff only, not by the health picture: a

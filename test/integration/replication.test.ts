@@ -7,7 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import type { Catalog, Db } from '#shared/catalog/db.js';
 import type { ObjectStore } from '#shared/storage/ports.js';
-import { backlogStats, drainBacklog, RegionBackoff } from '#shared/storage/replicator.js';
+import { backlogStats, drainBacklog, DEFAULT_BACKOFF, RegionBackoff } from '#shared/storage/replicator.js';
+import { HealthTracker } from '#shared/controller/health.js';
 import { sweep } from '#shared/storage/antientropy.js';
 import { collectGarbage } from '#shared/storage/gc.js';
 import { createHandler } from '#functions/replicator/handler.js';
@@ -16,6 +17,7 @@ import { loadConfig } from '#shared/config.js';
 import { REGIONS, startS3rvers, type S3Fixture } from './files-fixtures.js';
 import {
   CountingStore,
+  FakeClock,
   FaultyStore,
   createFileVersion,
   createSession,
@@ -181,6 +183,40 @@ describe('replicator function', () => {
     await runner.idle();
     expect((await placements(catalog.db, owner, d.hash))[REGIONS[0]!]?.state).toBe('present');
     expect((await placements(catalog.db, owner, c.hash))[REGIONS[2]!]?.state).toBe('present');
+  });
+
+  it('a container holding a region off reads the shared health picture before a drain: a recovery another container saw ends the cool-down at once', async () => {
+    const config = loadConfig({ ECHOFS_REGIONS: REGIONS.join(','), ECHOFS_GC_GRACE_SECONDS: '3600' });
+    const owner = await createUser(catalog.db);
+    const region = REGIONS[1]!;
+    const stores = new Map(REGIONS.map((r) => [r, new FaultyStore(fx.stores.get(r)!)]));
+    const clock = new FakeClock(Date.now());
+    const health = new HealthTracker(REGIONS, { clock });
+    // The shared picture: what the prober of another container stored. Here, refreshing it brings
+    // a successful probe of the region made after this container's cool-down began.
+    let refreshes = 0;
+    let probedBack = false;
+    const controller = {
+      async refreshHealth() {
+        refreshes += 1;
+        if (probedBack) health.observe(region, { ok: true, latencyMs: 5 });
+      },
+    };
+    const runner = createRunner({ config, catalog, stores, health, controller }, { clock });
+    const hashes: string[] = [];
+    for (let i = 0; i < 4; i++) hashes.push((await seedChunk(catalog.db, stores, { ownerId: owner, present: [REGIONS[0]!], pending: [region], at: new Date(clock.now()) })).hash);
+    stores.get(region)!.state = 'refuse';
+    const down = await runner.drain();
+    expect(down.failed, JSON.stringify(down)).toBeGreaterThanOrEqual(DEFAULT_BACKOFF.regionFailureThreshold);
+    expect(refreshes, 'no region was held off when the drain began: no read of the shared picture').toBe(0);
+
+    stores.get(region)!.state = 'up';
+    probedBack = true;
+    clock.advance(1000);
+    const back = await runner.drain();
+    expect(refreshes).toBe(1);
+    expect(back, JSON.stringify(back)).toMatchObject({ copied: 4, backlog: { pending: 0 } });
+    for (const h of hashes) expect((await placements(catalog.db, owner, h))[region]?.state).toBe('present');
   });
 
   it('run() (the local schedule) registers the in-process runner, so kickReplicator drains a new backlog', async () => {

@@ -9,6 +9,7 @@ import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 import { collectGarbage } from '#shared/storage/gc.js';
 import { sweep } from '#shared/storage/antientropy.js';
 import { waitFor } from '../helpers/wait.js';
+import { HealthTracker } from '#shared/controller/health.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 let catalog: Catalog;
@@ -217,6 +218,36 @@ describe('drainBacklog', () => {
     clock.advance(DEFAULT_BACKOFF.regionCooldownMs);
     const after = await drainBacklog({ db, stores, workerId: 'w1', clock, regionBackoff: breaker });
     expect(after.copied).toBe(6);
+    expect(await statesOf(db)).toEqual({ present: 12 });
+  });
+
+  it('a region held off that the health picture has seen answer since (a probe, a write, another container) is retried at once, its deferred rows due', async () => {
+    for (let i = 0; i < 6; i++) await seedChunk(db, stores, { ownerId: owner, present: ['us-east-1'], pending: ['eu-west-1'], at: at() });
+    const down = stores.get('eu-west-1')!;
+    down.state = 'refuse';
+    const breaker = new RegionBackoff();
+    const health = new HealthTracker(REGIONS, { clock });
+    // It answered once before it went down.
+    health.observe('eu-west-1', { ok: true, latencyMs: 4 });
+    const first = await drainBacklog({ db, stores, health, workerId: 'w1', clock, regionBackoff: breaker, concurrency: 1 });
+    expect(first.failed).toBe(DEFAULT_BACKOFF.regionFailureThreshold);
+    expect(breaker.isOpen('eu-west-1', clock.now())).toBe(true);
+
+    // Healed, but nobody has seen it answer since: the success from before the cool-down does not
+    // end it, and nothing is claimed.
+    down.state = 'up';
+    clock.advance(1000);
+    const held = await drainBacklog({ db, stores, health, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(held).toMatchObject({ claimed: 0, skippedRegions: ['eu-west-1'] });
+
+    // The prober (or a write) sees it answer: the next drain ends the cool-down and copies every
+    // row at once, also those deferred to the cool-down's end, well before it would have ended.
+    health.observe('eu-west-1', { ok: true, latencyMs: 4 });
+    clock.advance(1000);
+    expect(clock.now()).toBeLessThan(breaker.openUntil('eu-west-1'));
+    const after = await drainBacklog({ db, stores, health, workerId: 'w1', clock, regionBackoff: breaker });
+    expect(after).toMatchObject({ copied: 6, skippedRegions: [] });
+    expect(breaker.isOpen('eu-west-1', clock.now())).toBe(false);
     expect(await statesOf(db)).toEqual({ present: 12 });
   });
 
