@@ -169,6 +169,32 @@ export async function waitForEmptyBacklog(client: EchoClient, since: number, tim
   return { ms: null, known };
 }
 
+/**
+ * Convergence after a heal: poll from the heal on, while the load goes on, until the copies the
+ * fault left behind are made, that is until the backlog is empty or the oldest copy still pending
+ * is younger than the heal (what is left was written after it). Ms from the heal, or null when
+ * `timeoutMs` (from the heal) passes first.
+ */
+export async function waitForHealedBacklog(client: EchoClient, healedAt: number, timeoutMs: number): Promise<{ ms: number | null; known: boolean }> {
+  const deadline = healedAt + timeoutMs;
+  let known = false;
+  while (performance.now() < deadline) {
+    const asked = performance.now();
+    try {
+      const s = readStatus(await client.status());
+      if (s.backlog !== undefined) {
+        known = true;
+        if (s.backlog === 0 || (s.lagMs !== undefined && s.lagMs < asked - healedAt)) return { ms: performance.now() - healedAt, known };
+      }
+    } catch {
+      /* the status endpoint may be briefly unavailable; keep polling */
+    }
+    if (!known && performance.now() - healedAt > 2_000) return { ms: null, known };
+    await sleep(100);
+  }
+  return { ms: null, known };
+}
+
 export async function runScenario(p: RunParams): Promise<ScenarioResult> {
   const { client, sut, profile, strategy, scenario, timings, workload, log } = p;
   const regions = sut.regions;
@@ -273,6 +299,8 @@ export async function runScenario(p: RunParams): Promise<ScenarioResult> {
   let readsIssued = 0;
   let faulted = false;
   let healedAt: number | undefined;
+  // Started at the heal, while the load goes on (see waitForHealedBacklog).
+  let converged: Promise<{ ms: number | null; known: boolean }> | undefined;
   const pick = () => keys[Math.floor(Math.random() * keys.length)] as string;
   while (true) {
     const now = performance.now() - t0;
@@ -285,6 +313,7 @@ export async function runScenario(p: RunParams): Promise<ScenarioResult> {
     if (scenario.partition && faulted && healedAt === undefined && now >= faultEnd) {
       await applyPicture(sut, healthy);
       healedAt = performance.now();
+      converged = waitForHealedBacklog(client, healedAt, timings.afterMs + timings.convergenceTimeoutMs);
       log('    healed');
     }
     const wantWrites = Math.floor((now / 1000) * scenario.writeRate);
@@ -307,9 +336,9 @@ export async function runScenario(p: RunParams): Promise<ScenarioResult> {
     healedAt = performance.now();
   }
 
-  // Convergence: heal -> the backlog is empty (the controller's status), else every acked chunk
-  // on every replica (the emulators' disks).
-  const conv = await waitForEmptyBacklog(client, healedAt, timings.convergenceTimeoutMs);
+  // Convergence: heal -> the copies the fault left are made (the controller's status, polled from
+  // the heal on), else every acked chunk on every replica (the emulators' disks, after the load).
+  const conv = await (converged ?? waitForHealedBacklog(client, healedAt, timings.convergenceTimeoutMs));
   let convergenceMs = conv.ms;
   let convergenceSource: ScenarioResult['convergenceSource'] = conv.known ? 'status' : 'none';
   if (!conv.known && tracker) {
