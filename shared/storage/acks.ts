@@ -1,7 +1,8 @@
 /**
  * How many replica acknowledgements a chunk write needs, by mode (DESIGN §2), with N replicas and
  * majority Q = floor(N/2)+1:
- *   C: Q acks, or the write fails.
+ *   C: Q acks, or the write fails (unless the caller's `until` ends the wait: the controller has
+ *      since moved the object to available, and the write is acknowledged under it).
  *   C on the controller's deadline path (shared/controller/write-path.ts): Q acks up to its wait,
  *      then the acks it has (at least one); the wait ends early when, by the replicas' latency
  *      estimates, no majority can arrive within it.
@@ -51,6 +52,8 @@ export interface AckPolicy {
   hybridDeadlineMs: number;
   /** C only: wait for Q at most this long, then accept what there is (the deadline path). */
   majorityWait?: MajorityWait;
+  /** Stop waiting when this resolves: decide with the acks there are (a write the controller has since released to available). */
+  until?: Promise<unknown>;
 }
 
 /**
@@ -114,6 +117,13 @@ export function awaitAcks(attempts: readonly Attempt[], policy: AckPolicy): Prom
       }, Math.max(0, waitMs));
       timer.unref?.();
     }
+    policy.until?.then(
+      () => {
+        if (acked.length + policy.alreadyPresent >= q) return decide(true, false);
+        decide(false, false);
+      },
+      () => undefined,
+    );
     for (const a of attempts) {
       a.done.then(
         () => {

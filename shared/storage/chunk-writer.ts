@@ -42,6 +42,43 @@ async function stragglersWithin(attempts: readonly Attempt[], decided: AckOutcom
   return { ...decided, acked: [...decided.acked, ...landed], inFlight: decided.inFlight.filter((r) => !landed.has(r)) };
 }
 
+/** While a strong write waits for its majority with a copy landed, how often it asks whether the controller has moved to available. */
+const REDECIDE_EVERY_MS = 250;
+
+/**
+ * Watch a strong write that waits for its majority: once a copy has landed, ask every
+ * REDECIDE_EVERY_MS whether the controller has moved the object to available meanwhile (a majority
+ * became unreachable: the emergency rule). `switched` resolves with that decision; the write is then
+ * acknowledged at once with the copies it holds, instead of when the lost replicas' calls time out.
+ * A critical key or an override keeps the object strong, so the write keeps waiting.
+ */
+function watchForAvailable(attempts: readonly Attempt[], redecide: () => Promise<ModeDecision>): { switched: Promise<ModeDecision>; stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let resolve!: (d: ModeDecision) => void;
+  const switched = new Promise<ModeDecision>((r) => (resolve = r));
+  const poll = async () => {
+    if (stopped) return;
+    const d = await redecide().catch(() => undefined);
+    if (stopped) return;
+    if (d?.mode === 'A') return resolve(d);
+    timer = setTimeout(() => void poll(), REDECIDE_EVERY_MS);
+  };
+  Promise.any(attempts.map((a) => a.done)).then(
+    () => {
+      if (!stopped) timer = setTimeout(() => void poll(), REDECIDE_EVERY_MS);
+    },
+    () => undefined,
+  );
+  return {
+    switched,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
 export class ChunkWriter {
   constructor(private readonly ctx: EngineContext) {}
 
@@ -90,13 +127,17 @@ export class ChunkWriter {
     }));
     // The controller's deadline path applies to strong writes only (see ModeDecision.writePath).
     const path = mode === 'C' ? decision.writePath : undefined;
+    let switched: ModeDecision | undefined;
+    const watch = mode === 'C' && redecide ? watchForAvailable(attempts, redecide) : undefined;
     const decided = await awaitAcks(attempts, {
       mode,
       replicas: this.ctx.regions.length,
       alreadyPresent: present.length,
       hybridDeadlineMs: this.ctx.hybridDeadlineMs(),
       ...(path ? { majorityWait: { waitMs: path.waitMs, estimatesMs: path.estimatesMs } } : {}),
+      ...(watch ? { until: watch.switched.then((d) => (switched = d)) } : {}),
     });
+    watch?.stop();
     const quorumMs = performance.now() - writeStarted;
     const outcome = mode === 'C' && decided.satisfied && !decided.degraded ? await stragglersWithin(attempts, decided, quorumMs) : decided;
     const holders = [...present, ...outcome.acked];
@@ -125,10 +166,11 @@ export class ChunkWriter {
     let satisfied = outcome.satisfied;
     // A write waiting for its quorum may outlive the mode it started under: when a majority became
     // unreachable meanwhile, the controller has moved to available (emergency). The write is then
-    // acknowledged under the mode in force when it completes, with the copy it has; a critical key
-    // or an override still resolves to strong, and the write fails.
+    // acknowledged under the mode in force, with the copy it has: as soon as the watch above sees
+    // the switch, or when its calls end; a critical key or an override still resolves to strong,
+    // and the write fails.
     if (!satisfied && mode !== 'A' && holders.length >= 1 && redecide) {
-      const now = await redecide().catch(() => undefined);
+      const now = switched ?? (await redecide().catch(() => undefined));
       if (now?.mode === 'A') {
         ackMode = 'A';
         satisfied = true;

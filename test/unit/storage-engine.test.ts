@@ -16,6 +16,8 @@ import { chunkKey, fixedMode } from '#shared/storage/ports.js';
 import { HttpError } from '#shared/errors.js';
 import type { Mode } from '#shared/config.js';
 import { controllerMetrics, setControllerMetrics } from '#shared/controller/metrics.js';
+import { waitFor } from '../helpers/wait.js';
+import { scaled } from '../helpers/load.js';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 let catalog: Catalog;
@@ -216,6 +218,37 @@ describe('storage engine: replication by mode', () => {
     expect(f.mode).toBe('A');
     expect(await placements(owner, sha256Hex(data))).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'pending', 'ap-southeast-1': 'pending' });
     expect((await readAll(r.engine, owner, f.fileId)).equals(data)).toBe(true);
+  });
+
+  it('a strong write waiting on black-holed replicas is acknowledged under available as soon as the controller switches, not when their calls time out', async () => {
+    /** A replica that holds every PUT until heal(), as a black hole holds a call until its timeout. */
+    class BlackHole extends MemoryObjectStore {
+      private release!: () => void;
+      private readonly healed = new Promise<void>((r) => (this.release = r));
+      override async put(key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
+        await this.healed;
+        return super.put(key, body, signal);
+      }
+      heal(): void {
+        this.release();
+      }
+    }
+    const r = rig('C');
+    const holes = ['eu-west-1', 'ap-southeast-1'].map((region) => new BlackHole(region));
+    for (const h of holes) r.stores.set(h.region, h);
+    const owner = await newUser();
+    const data = randomBytes(4000);
+    const upload = r.engine.uploadStream(owner, { name: 'during-the-switch.bin' }, once(data));
+    await waitFor(() => r.stores.get('us-east-1')!.puts === 1, 'the one reachable replica to take its copy');
+    // The controller judges the majority gone and moves to available (the emergency rule).
+    r.mode = 'A';
+    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the write kept waiting for the black-holed replicas after the switch')), scaled(20_000)).unref());
+    const f = await Promise.race([upload, guard]);
+    expect(f.mode).toBe('A');
+    expect(await placements(owner, sha256Hex(data))).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'pending', 'ap-southeast-1': 'pending' });
+    // Healed: the writes held in the black hole land and are marked present.
+    for (const h of holes) h.heal();
+    await waitFor(async () => Object.values(await placements(owner, sha256Hex(data))).every((st) => st === 'present'), 'the held copies to land and be marked present');
   });
 
   it('a strong write that loses its quorum still fails when the object stays strong (critical key, override)', async () => {
