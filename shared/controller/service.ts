@@ -199,10 +199,6 @@ export class ControllerService implements ModeSource, HealthSink {
     this.observed.add(region);
   }
 
-  lastOkAt(region: string): number | undefined {
-    return this.health.lastOkAt(region);
-  }
-
   /** Reachable regions, best first, from the picture as it is (no refresh: see refreshHealth). */
   ranked(regions: readonly string[]): string[] {
     return this.health.ranked(regions);

@@ -135,7 +135,7 @@ export async function drainBacklog(opts: DrainOptions): Promise<DrainStats> {
   // cool-down ends, and its rows, deferred to the cool-down's end, are due now. Without this a
   // worker that never saw the recovery itself (another container's prober did) waited out a
   // cool-down of up to two minutes after the heal.
-  const answered = health?.lastOkAt ? all.filter((r) => breaker.answeredAt(r, health.lastOkAt?.(r) ?? 0, startedAt)) : [];
+  const answered = all.filter((r) => breaker.answeredAt(r, health?.lastOkAt?.(r) ?? 0, startedAt));
   if (answered.length > 0) {
     const due = await expediteRegions(db, answered, new Date(startedAt));
     logger.info('regions answered again during their cool-down: backlog made due', { regions: answered, rows: due });
