@@ -106,6 +106,10 @@ export class ChunkWriter {
     const mode = decision.mode;
     const q = this.ctx.quorum;
 
+    // The stored form (a compression attempt, on the thread pool) is prepared while the catalog
+    // answers the touch below; a chunk found already stored discards it.
+    const encoding = encodeChunk(plain, hash);
+    encoding.catch(() => undefined); // awaited below unless deduplicated
     // Touch the chunk row first (if the chunk is known): garbage collection re-checks touched_at
     // under the row lock, so it never deletes copies this write is about to rely on. Only a known
     // chunk has placements worth reading.
@@ -117,7 +121,7 @@ export class ChunkWriter {
       return { hash, size: plain.length, storedSize: known.storedSize, compressed: known.compressed, deduped: true, acked: present, pending: this.ctx.regions.filter((r) => !present.includes(r)), mode, degraded: present.length < q };
     }
 
-    const enc = await encodeChunk(plain, hash);
+    const enc = await encoding;
     const key = chunkKey(ownerId, hash);
     const targets = this.ctx.regions.filter((r) => !present.includes(r));
     const writeStarted = performance.now();
