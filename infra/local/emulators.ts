@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger } from '#shared/observability.js';
-import { makeS3rverPutsDurable } from './s3rver-durable.js';
+import { dropRequestLog, makeS3rverPutsDurable } from './s3rver-durable.js';
 
 export interface S3Emulator {
   region: string;
@@ -113,6 +113,7 @@ async function startS3(region: string, bucket: string, dataDir: string, afterCra
     vhostBuckets: false,
     configureBuckets: [{ name: bucket, configs: [LOCAL_BUCKET_CORS] }],
   });
+  dropRequestLog(server);
   const addr = await server.run();
   const info: S3Emulator = { region, bucket, port: addr.port, endpoint: `http://${HOST}:${addr.port}`, directory };
   return { server, info };

@@ -1,4 +1,7 @@
 /**
+ * Two changes to the local replicas (s3rver): durable writes, and no request log when silent
+ * (dropRequestLog, below).
+ *
  * s3rver answers a PutObject before the object's bytes reach its file: its filesystem store
  * resolves as soon as the request body has been read, while the file write is still under way (and
  * it writes in place, truncating the previous copy first). A read right after an acknowledged write
@@ -60,4 +63,18 @@ export function makeS3rverPutsDurable(): void {
     await this.putMetadata(object.bucket, object.key, object.metadata, digest);
     return { size, md5: digest };
   };
+}
+
+/**
+ * A silent s3rver still builds a log line for every request: its koa-logger middleware times the
+ * request, wraps every response body in a byte-counting stream, colours and formats the line, and
+ * hands it to a Winston logger whose only transport is muted. About 3–4 % of the local stack's CPU
+ * under small writes, for no output. Drops that middleware from a silent s3rver before it starts
+ * (its `logger`, which s3rver's handlers use for warnings, stays). Returns whether it was found.
+ */
+export function dropRequestLog(server: { middleware: unknown[] }): boolean {
+  const i = server.middleware.findIndex((fn) => typeof fn === 'function' && fn.name === 'logger');
+  if (i < 0) return false;
+  server.middleware.splice(i, 1);
+  return true;
 }

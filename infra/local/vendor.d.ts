@@ -17,6 +17,8 @@ declare module 's3rver' {
   class S3rver {
     constructor(options?: S3rverOptions);
     httpServer?: Server;
+    /** Koa's middleware list (S3rver is a Koa application); composed when the server starts. */
+    middleware: unknown[];
     run(): Promise<AddressInfo>;
     close(): Promise<void>;
   }

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReplicaStores, type S3ObjectStore } from '#shared/storage/s3-store.js';
-import { makeS3rverPutsDurable } from '#local/s3rver-durable.js';
+import { dropRequestLog, makeS3rverPutsDurable } from '#local/s3rver-durable.js';
 
 export const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 
@@ -29,6 +29,7 @@ export async function startS3rvers(regions: string[] = REGIONS, timeoutMs = 3000
   for (const region of regions) {
     const bucket = `echofs-${region}`;
     const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: join(root, region), configureBuckets: [{ name: bucket }] });
+    dropRequestLog(server);
     const addr = await server.run();
     servers.push(server);
     endpoints[region] = `http://127.0.0.1:${addr.port}`;
