@@ -240,7 +240,9 @@ export function createHandler(deps: FilesDeps | Services) {
       'GET /api/v1/files/{id}/download': async (req) => {
         const user = owner(req);
         const { params, query } = inputOf(req, 'GET /api/v1/files/{id}/download');
-        const info = await storage.getFileInfo(user.id, params.id, query.version);
+        // Resolved once: the checks below and the read that follows use the same version row.
+        const read = await storage.prepareRead(user.id, params.id, query.version);
+        const info = read.file;
         await decide(req, info.name);
         const etag = `"${info.sha256}.${info.version}"`;
         const common = {
@@ -254,7 +256,7 @@ export function createHandler(deps: FilesDeps | Services) {
         if (req.headers['if-none-match'] === etag) return { statusCode: 304, headers: common };
         const ifRange = req.headers['if-range'];
         const range = ifRange && ifRange !== etag ? undefined : resolveRange(req.headers['range'], info.size);
-        const opened = await storage.openRead(user.id, info.fileId, { version: info.version, range });
+        const opened = await read.open(range ? { range } : {});
         const headers: Record<string, string> = { ...common, 'Content-Type': info.contentType, 'Content-Length': String(opened.length) };
         if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${info.size}`;
         return { statusCode: range ? 206 : 200, headers, stream: opened.stream };

@@ -10,7 +10,7 @@ import type { ChunkReader } from './chunk-reader.js';
 import type { EngineContext } from './context.js';
 import { fileInfo, type Files } from './files.js';
 import { chunkKey } from './ports.js';
-import { PAGE, type FileInfo, type ManifestChunk, type OpenedRead, type ReadOptions } from './types.js';
+import { PAGE, type FileInfo, type ManifestChunk, type OpenedRead, type PreparedRead, type ReadOptions } from './types.js';
 
 /** Chunks a streamed download keeps in flight ahead of the one being sent. */
 export const READ_AHEAD = 8;
@@ -24,14 +24,27 @@ export class Downloads {
 
   /** Resolve a version and open a verified, streamed read of it (or of a byte range). */
   async openRead(ownerId: string, fileId: string, opts: ReadOptions = {}): Promise<OpenedRead> {
-    const { f, v, compressed } = await this.files.fileVersion(ownerId, fileId, opts.version);
+    const prepared = await this.prepare(ownerId, fileId, opts.version);
+    return prepared.open(opts.range ? { range: opts.range } : {});
+  }
+
+  /**
+   * Resolve a version once (file and version in one statement) and hand back its description with
+   * a read of it to open later: a caller that needs the file's size, name or ETag before it reads
+   * (conditional requests, ranges) does not resolve it a second time.
+   */
+  async prepare(ownerId: string, fileId: string, version?: number): Promise<PreparedRead> {
+    const { f, v, compressed } = await this.files.fileVersion(ownerId, fileId, version);
     const file = fileInfo(f, v, compressed);
+    return { file, open: (opts = {}) => this.openResolved(ownerId, f.name, v, file, opts.range) };
+  }
+
+  private async openResolved(ownerId: string, name: string, v: { id: string; sha256: string; version: number }, file: FileInfo, range: { start: number; end: number } | undefined): Promise<OpenedRead> {
     const size = file.size;
-    const range = opts.range;
     const start = range?.start ?? 0;
     const end = range?.end ?? size - 1;
     const length = Math.max(0, end - start + 1);
-    const decision = await this.ctx.decide(ownerId, f.name);
+    const decision = await this.ctx.decide(ownerId, name);
     const bytes = this.readBytes(ownerId, v.id, start, end, decision.hedgeReads !== false);
     // Read the first chunk before answering: a read that fails at once (no replica answers) is
     // then a clean error status, not a connection closed before any header reached the client.

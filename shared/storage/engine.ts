@@ -30,6 +30,7 @@ import type {
   FileListItem,
   ManifestChunk,
   OpenedRead,
+  PreparedRead,
   ReadOptions,
   SessionInfo,
   StorageEngineDeps,
@@ -145,6 +146,11 @@ export class StorageEngine {
   // downloads
   openRead(ownerId: string, fileId: string, opts: ReadOptions = {}): Promise<OpenedRead> {
     return this.flushed(this.downloads.openRead(ownerId, fileId, opts));
+  }
+  /** A version resolved once, to be opened later (the download route: checks, then the read). */
+  async prepareRead(ownerId: string, fileId: string, version?: number): Promise<PreparedRead> {
+    const prepared = await this.downloads.prepare(ownerId, fileId, version);
+    return { file: prepared.file, open: (opts) => this.flushed(prepared.open(opts)) };
   }
   manifest(ownerId: string, fileId: string, version?: number): Promise<{ file: FileInfo; chunkSize: number; expiresInSeconds: number; chunks: ManifestChunk[] }> {
     return this.downloads.manifest(ownerId, fileId, version);

@@ -141,6 +141,15 @@ export interface ReadOptions {
   range?: { start: number; end: number };
 }
 
+/**
+ * A version resolved for reading (one catalog statement): what it is, and its bytes (or a byte
+ * range) to open once the caller has decided to (after its conditional-request checks).
+ */
+export interface PreparedRead {
+  file: FileInfo;
+  open(opts?: { range?: { start: number; end: number } }): Promise<OpenedRead>;
+}
+
 export interface OpenedRead {
   file: FileInfo;
   etag: string;

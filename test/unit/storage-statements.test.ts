@@ -15,6 +15,9 @@ import { StorageEngine } from '#shared/storage/engine.js';
 import { MemoryObjectStore } from '#shared/storage/memory-store.js';
 import { CHUNK_SIZE, describeBuffer } from '#shared/storage/codec.js';
 import { HealthTracker } from '#shared/controller/health.js';
+import { createHandler } from '#functions/files/handler.js';
+import type { ApiEvent } from '#functions/_lib/api.js';
+import type { Context } from 'aws-lambda';
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 
@@ -126,14 +129,69 @@ describe('catalog round trips per operation', () => {
       for await (const piece of r.stream) void piece;
     });
 
+    // The download route's sequence: the version resolved once for its checks (ETag, range), then read.
+    const routeDownload = await roundTrips(async () => {
+      const prepared = await e.prepareRead(owner, small.value.fileId);
+      expect(prepared.file.size).toBe(16 * 1024);
+      const r = await prepared.open({ range: { start: 100, end: 199 } });
+      let n = 0;
+      for await (const piece of r.stream) n += (piece as Buffer).length;
+      expect(n).toBe(100);
+    });
+
     const figures = {
       smallUpload: small.roundTrips,
       overwrite: overwrite.roundTrips,
       sessionChunk: chunk0.roundTrips,
       sessionCommit: commit.roundTrips,
       download: download.roundTrips,
+      routeDownload: routeDownload.roundTrips,
     };
-    expect(figures, [small, chunk0, commit, download].map((x) => x.log.join('\n')).join('\n---\n')).toEqual(EXPECTED);
+    expect(figures, [small, chunk0, commit, download, routeDownload].map((x) => x.log.join('\n')).join('\n---\n')).toEqual(EXPECTED);
+  });
+});
+
+describe('the download route', () => {
+  it('resolves the version once: 2 round trips for a download or a range, 1 for a 304', async () => {
+    const e = engine();
+    const owner = await newUser();
+    const up = await e.uploadStream(owner, { name: 'route.bin' }, once(randomBytes(16 * 1024)));
+    const handler = createHandler({
+      storage: e,
+      authenticator: { authenticate: async () => ({ id: owner, username: 'route', email: 'route@example.com', role: 'user' }) },
+      catalog: { ping: async () => undefined },
+    });
+    const context = { awsRequestId: 'req-route', getRemainingTimeInMillis: () => 30_000 } as unknown as Context;
+    const get = (headers: Record<string, string> = {}) =>
+      handler(
+        {
+          version: '2.0',
+          routeKey: 'GET /api/v1/files/{id}/download',
+          rawPath: `/api/v1/files/${up.fileId}/download`,
+          rawQueryString: '',
+          headers: { authorization: 'Bearer t', ...headers },
+          pathParameters: { id: up.fileId },
+          requestContext: { requestId: 'r-route', http: { method: 'GET', path: `/api/v1/files/${up.fileId}/download` } },
+          isBase64Encoded: false,
+        } as unknown as ApiEvent,
+        context,
+      );
+    const drained = async (headers?: Record<string, string>) => {
+      const res = await get(headers);
+      let n = 0;
+      if (res.stream) for await (const piece of res.stream) n += (piece as Buffer).length;
+      return { status: res.statusCode, bytes: n, etag: res.headers?.['ETag'] };
+    };
+
+    const whole = await roundTrips(() => drained());
+    expect(whole.value).toMatchObject({ status: 200, bytes: 16 * 1024 });
+    const range = await roundTrips(() => drained({ range: 'bytes=10-19' }));
+    expect(range.value).toMatchObject({ status: 206, bytes: 10 });
+    const cached = await roundTrips(() => drained({ 'if-none-match': String(whole.value.etag) }));
+    expect(cached.value).toMatchObject({ status: 304, bytes: 0 });
+
+    const log = [whole, range, cached].map((x) => x.log.join('\n')).join('\n---\n');
+    expect({ download: whole.roundTrips, range: range.roundTrips, notModified: cached.roundTrips }, log).toEqual({ download: 2, range: 2, notModified: 1 });
   });
 });
 
@@ -146,7 +204,9 @@ describe('catalog round trips per operation', () => {
  * and the quota checked in it (no BEGIN/COMMIT round trips). A session commit is 4: session read,
  * copies check, placements for the answer's `ack`, and that one-statement commit. A session chunk
  * is 4 (session read, touch + placements, record, hash state stored by compare-and-set); a download
- * reads file and version in one statement and the manifest with its placements in another.
+ * reads file and version in one statement and the manifest with its placements in another. The
+ * download route resolved the version for its checks, then again to read it (3); it now reads the
+ * version it resolved (prepareRead: 2).
  */
 describe('usage as a running counter', () => {
   it('follows commits, overwrites, soft deletes and restores, equal to the sum of kept versions', async () => {
@@ -172,7 +232,7 @@ describe('usage as a running counter', () => {
   });
 });
 
-const EXPECTED = { smallUpload: 2, overwrite: 2, sessionChunk: 4, sessionCommit: 4, download: 2 };
+const EXPECTED = { smallUpload: 2, overwrite: 2, sessionChunk: 4, sessionCommit: 4, download: 2, routeDownload: 2 };
 
 describe('an upload session hashed across containers', () => {
   it('chunks sent out of order to different engines: the commit reads no chunk back and the digest is the SHA-256 of the bytes', async () => {
