@@ -36,21 +36,21 @@ export class Downloads {
   async prepare(ownerId: string, fileId: string, version?: number): Promise<PreparedRead> {
     const { f, v, compressed } = await this.files.fileVersion(ownerId, fileId, version);
     const file = fileInfo(f, v, compressed);
-    return { file, open: (opts = {}) => this.openResolved(ownerId, f.name, v, file, opts.range) };
+    return { file, open: (opts = {}) => this.openResolved(ownerId, v.id, file, opts.range) };
   }
 
-  private async openResolved(ownerId: string, name: string, v: { id: string; sha256: string; version: number }, file: FileInfo, range: { start: number; end: number } | undefined): Promise<OpenedRead> {
+  private async openResolved(ownerId: string, versionId: string, file: FileInfo, range: { start: number; end: number } | undefined): Promise<OpenedRead> {
     const size = file.size;
     const start = range?.start ?? 0;
     const end = range?.end ?? size - 1;
     const length = Math.max(0, end - start + 1);
-    const decision = await this.ctx.decide(ownerId, name);
-    const bytes = this.readBytes(ownerId, v.id, start, end, decision.hedgeReads !== false);
+    const decision = await this.ctx.decide(ownerId, file.name);
+    const bytes = this.readBytes(ownerId, versionId, start, end, decision.hedgeReads !== false);
     // Read the first chunk before answering: a read that fails at once (no replica answers) is
     // then a clean error status, not a connection closed before any header reached the client.
     const first = await bytes.next();
     const stream = Readable.from(first.done ? bytes : resumeWith(first.value, bytes), { objectMode: false, highWaterMark: CHUNK_SIZE });
-    return { file, etag: `"${v.sha256}.${v.version}"`, length, range, stream };
+    return { file, etag: `"${file.sha256}.${file.version}"`, length, range, stream };
   }
 
   private async *readBytes(ownerId: string, versionId: string, start: number, end: number, hedge: boolean): AsyncGenerator<Buffer> {
