@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
-import { CHUNK_SIZE, CorruptChunk, chunkBuffer, chunkStream, decodeChunk, encodeChunk, sha256Hex } from '#shared/storage/codec.js';
+import { CHUNK_SIZE, CorruptChunk, chunkBuffer, chunkStream, decodeChunk, encodeChunk, sha256Hex, worthCompressing } from '#shared/storage/codec.js';
 
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
   const out: Buffer[] = [];
@@ -39,6 +39,20 @@ describe('chunk codec', () => {
     const r = await encodeChunk(rnd);
     expect(r.compressed).toBe(false);
     expect(r.stored.length).toBe(CHUNK_SIZE + 1);
+    expect((await decodeChunk(r.stored, r.hash)).equals(rnd)).toBe(true);
+  });
+
+  it('skips the full compression attempt for incompressible chunks of any size, judged on a sample', async () => {
+    // Small and large random chunks: the sample does not shrink, no attempt (stored raw).
+    for (const size of [16 * 1024, 64 * 1024, 256 * 1024, CHUNK_SIZE]) expect(await worthCompressing(randomBytes(size)), `${size} random bytes`).toBe(false);
+    // Compressible chunks of the same sizes are tried.
+    for (const size of [16 * 1024, 64 * 1024, 256 * 1024, CHUNK_SIZE]) expect(await worthCompressing(Buffer.alloc(size, 'EchoFS keeps every chunk verified. ')), `${size} bytes of text`).toBe(true);
+    // Tiny chunks are always tried whole (the attempt is as cheap as a sample).
+    expect(await worthCompressing(randomBytes(4096))).toBe(true);
+    // What a skipped chunk becomes: raw, and still round-trips.
+    const rnd = randomBytes(16 * 1024);
+    const r = await encodeChunk(rnd);
+    expect(r.compressed).toBe(false);
     expect((await decodeChunk(r.stored, r.hash)).equals(rnd)).toBe(true);
   });
 
