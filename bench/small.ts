@@ -12,22 +12,29 @@
  *
  * Options: --modes strong,available (default both), --writes N per mode for latency (default 200),
  * --block N (default 20), --size BYTES (default 16384), --clients N (default 16), --seconds N
- * (throughput window, default 10). The catalog is PGlite unless BENCH_DATABASE_URL (or
- * --database-url) names a PostgreSQL server; a fresh database is created on it and dropped after.
+ * (throughput window, default 10), --apart yes|no|only (default yes: throughput is also measured with
+ * the emulators and the clients apart, see below; only: that measurement alone). The catalog is
+ * PGlite unless BENCH_DATABASE_URL (or --database-url) names a PostgreSQL server; a fresh database
+ * is created on it and dropped after.
+ *
+ * Throughput is measured twice: with everything in this process (the topology of `npm start`, where
+ * the replicas' emulators and the bench's own clients take the server's one thread), and with the
+ * emulators (./replica-host.ts) and the clients (./small-load.ts) each in a process of their own, as a
+ * deployment's replicas and clients run apart from its functions: all on the same two cores, the
+ * floor measured in the same topology by the same clients. CPU per write is then given per process.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createTestDatabase } from '../test/helpers/databases.js';
 import { EchoClient } from './client.js';
+import { startEmulatorsApart } from './replica-host.js';
+import { closedLoop, makeOps, startLoadApart, type ApartLoad, type LoadTarget, type LoopResult, type ModeName, type OpOutcome, type Ops } from './small-load.js';
 
 process.env.ECHOFS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
-type ModeName = 'strong' | 'available';
 
 interface Options {
   modes: ModeName[];
@@ -37,10 +44,11 @@ interface Options {
   clients: number;
   seconds: number;
   databaseUrl: string | undefined;
+  apart: 'yes' | 'no' | 'only';
 }
 
 function parseArgs(argv: readonly string[]): Options {
-  const o: Options = { modes: ['strong', 'available'], writes: 200, block: 20, size: 16 * 1024, clients: 16, seconds: 10, databaseUrl: process.env.BENCH_DATABASE_URL || undefined };
+  const o: Options = { modes: ['strong', 'available'], writes: 200, block: 20, size: 16 * 1024, clients: 16, seconds: 10, databaseUrl: process.env.BENCH_DATABASE_URL || undefined, apart: 'yes' };
   const num = (name: string, v: string | undefined, min = 1): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got '${v ?? ''}')`);
@@ -62,6 +70,12 @@ function parseArgs(argv: readonly string[]): Options {
       case '--clients': o.clients = num(a, v()); break;
       case '--seconds': o.seconds = num(a, v()); break;
       case '--database-url': o.databaseUrl = v(); break;
+      case '--apart': {
+        const x = v();
+        if (x !== 'yes' && x !== 'no' && x !== 'only') throw new Error(`--apart takes yes, no or only (got '${x ?? ''}')`);
+        o.apart = x;
+        break;
+      }
       default: throw new Error(`unknown option ${a} (see the comment at the top of bench/small.ts)`);
     }
   }
@@ -85,63 +99,101 @@ interface Block {
   ops: number;
 }
 
-interface ModeResult {
-  mode: ModeName;
-  floor: Block;
-  echo: Block;
-  floorTput: { ops: number; seconds: number; latencies: number[] };
-  echoTput: { ops: number; seconds: number; latencies: number[]; failures: Record<string, number> };
+/** CPU time (ms) of another process, from /proc (0 where there is none). */
+async function processCpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+/** USER_HZ: 100 on Linux builds of every architecture Node supports. */
+const CLOCK_TICKS = 100;
+
+interface Throughput extends LoopResult {
+  /** CPU (ms) over the window: this process, the emulators' own and the clients' own (0 when they run here). */
+  cpuMs: number;
+  replicaCpuMs: number;
+  loadCpuMs: number;
 }
 
-async function runMode(mode: ModeName, o: Options): Promise<ModeResult> {
+interface ModeResult {
+  mode: ModeName;
+  /** Where the emulators and the clients ran: in this process, or each in a process of their own. */
+  apart: boolean;
+  floor: Block;
+  echo: Block;
+  floorTput: Throughput;
+  echoTput: Throughput;
+}
+
+async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<ModeResult> {
   const { startSystem } = await import('#local/system.js');
-  const { createS3Client } = await import('#shared/clients.js');
   const dataDir = await mkdtemp(join(tmpdir(), 'echofs-bench-small-'));
-  const db = o.databaseUrl ? await createTestDatabase(o.databaseUrl, `echofs_bench_small_${process.pid}_${mode}`) : undefined;
+  const db = o.databaseUrl ? await createTestDatabase(o.databaseUrl, `echofs_bench_small_${process.pid}_${mode}${apart ? '_apart' : ''}`) : undefined;
+  let replicaPid: number | undefined;
   const system = await startSystem({
     dataDir,
     port: 0,
     schedules: false,
     env: { BCRYPT_COST: '4', ECHOFS_MODE: mode, DATABASE_URL: db?.url ?? '' },
+    ...(apart
+      ? {
+          startEmulators: async (eo) => {
+            const e = await startEmulatorsApart(eo);
+            replicaPid = e.pid;
+            return e;
+          },
+        }
+      : {}),
   });
-  const clients: S3Client[] = [];
+  let load: ApartLoad | undefined;
+  let ops: Ops | undefined;
   try {
-    const regions = system.config.regions;
-    const endpoints = system.config.s3Endpoints;
-    const replicas = regions.map((region) => {
-      const client = createS3Client({ region, endpoint: endpoints[region] as string, timeoutMs: 10_000 });
-      clients.push(client);
-      return { client, bucket: system.config.buckets[region] as string };
-    });
     const echo = new EchoClient(system.url, 30_000);
     await echo.signIn('bench', 'bench@example.test', 'bench-password-123');
-
-    let seq = 0;
-    const floorOp = async (): Promise<void> => {
-      const body = randomBytes(o.size);
-      const key = `bench-floor/${process.pid}-${seq++}`;
-      const targets = mode === 'strong' ? replicas : replicas.slice(0, 1);
-      await Promise.all(targets.map((r) => r.client.send(new PutObjectCommand({ Bucket: r.bucket, Key: key, Body: body, ContentLength: body.length }))));
+    const target: LoadTarget = {
+      url: system.url,
+      token: echo.token as string,
+      mode,
+      size: o.size,
+      replicas: system.config.regions.map((region) => ({ region, endpoint: system.config.s3Endpoints[region] as string, bucket: system.config.buckets[region] as string })),
     };
-    const echoOp = async (): Promise<{ ok: boolean; cause?: string }> => {
-      const out = await echo.upload(`small-${seq++}.bin`, randomBytes(o.size));
-      return out.ok ? { ok: true } : { ok: false, cause: out.cause };
-    };
-
-    // Warm both paths (connections, JIT, the catalog's first statements).
-    for (let i = 0; i < 20; i++) {
-      await floorOp();
-      await echoOp();
-    }
-
     const floor: Block = { latencies: [], cpuMs: 0, ops: 0 };
     const mine: Block = { latencies: [], cpuMs: 0, ops: 0 };
-    const runBlock = async (into: Block, op: () => Promise<unknown>, n: number) => {
+    const measured = async (run: () => Promise<LoopResult>): Promise<Throughput> => {
+      const c0 = cpuMs();
+      const [r0, l0] = await Promise.all([processCpuMs(replicaPid), processCpuMs(load?.pid)]);
+      const result = await run();
+      const [r1, l1] = await Promise.all([processCpuMs(replicaPid), processCpuMs(load?.pid)]);
+      return { ...result, cpuMs: cpuMs() - c0, replicaCpuMs: r1 - r0, loadCpuMs: l1 - l0 };
+    };
+
+    if (apart) {
+      // The clients (and the floor's) in a process of their own: this one serves, and only serves.
+      load = await startLoadApart(target);
+      const l = load;
+      const floorTput = await measured(() => l.run('floor', o.clients, o.seconds, 20));
+      const echoTput = await measured(() => l.run('echo', o.clients, o.seconds, 20));
+      return { mode, apart, floor, echo: mine, floorTput, echoTput };
+    }
+
+    const here = makeOps(target);
+    ops = here;
+    // Warm both paths (connections, JIT, the catalog's first statements).
+    for (let i = 0; i < 20; i++) {
+      await here.floor();
+      await here.echo();
+    }
+    const runBlock = async (into: Block, op: () => Promise<OpOutcome>, n: number) => {
       const c0 = cpuMs();
       for (let i = 0; i < n; i++) {
         const t0 = performance.now();
         const r = await op();
-        if (r && typeof r === 'object' && 'ok' in r && !(r as { ok: boolean }).ok) throw new Error(`a sequential small write failed: ${JSON.stringify(r)}`);
+        if (!r.ok) throw new Error(`a sequential small write failed: ${JSON.stringify(r)}`);
         into.latencies.push(performance.now() - t0);
       }
       into.cpuMs += cpuMs() - c0;
@@ -149,41 +201,15 @@ async function runMode(mode: ModeName, o: Options): Promise<ModeResult> {
     };
     for (let done = 0; done < o.writes; done += o.block) {
       const n = Math.min(o.block, o.writes - done);
-      await runBlock(floor, floorOp, n);
-      await runBlock(mine, echoOp, n);
+      await runBlock(floor, here.floor, n);
+      await runBlock(mine, here.echo, n);
     }
-
-    const closedLoop = async (op: () => Promise<{ ok: boolean; cause?: string } | void>) => {
-      const latencies: number[] = [];
-      const failures: Record<string, number> = {};
-      let ops = 0;
-      const t0 = performance.now();
-      const end = t0 + o.seconds * 1000;
-      await Promise.all(
-        Array.from({ length: o.clients }, async () => {
-          while (performance.now() < end) {
-            const s = performance.now();
-            let r: { ok: boolean; cause?: string } | void;
-            try {
-              r = await op();
-            } catch (err) {
-              r = { ok: false, cause: (err as Error).name || 'error' };
-            }
-            if (r && !r.ok) failures[r.cause ?? 'error'] = (failures[r.cause ?? 'error'] ?? 0) + 1;
-            else {
-              ops++;
-              latencies.push(performance.now() - s);
-            }
-          }
-        }),
-      );
-      return { ops, seconds: (performance.now() - t0) / 1000, latencies, failures };
-    };
-    const floorTput = await closedLoop(floorOp);
-    const echoTput = await closedLoop(echoOp);
-    return { mode, floor, echo: mine, floorTput, echoTput };
+    const floorTput = await measured(() => closedLoop(here.floor, o.clients, o.seconds));
+    const echoTput = await measured(() => closedLoop(here.echo, o.clients, o.seconds));
+    return { mode, apart, floor, echo: mine, floorTput, echoTput };
   } finally {
-    for (const c of clients) c.destroy();
+    ops?.close();
+    await load?.stop();
     await system.stop();
     await db?.drop().catch(() => undefined);
     await rm(dataDir, { recursive: true, force: true });
@@ -193,7 +219,10 @@ async function runMode(mode: ModeName, o: Options): Promise<ModeResult> {
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const results: ModeResult[] = [];
-  for (const mode of o.modes) results.push(await runMode(mode, o));
+  for (const mode of o.modes) {
+    if (o.apart !== 'only') results.push(await runMode(mode, o, false));
+    if (o.apart !== 'no') results.push(await runMode(mode, o, true));
+  }
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
   const catalog = o.databaseUrl ? 'PostgreSQL' : 'PGlite';
   const command = `${o.databaseUrl ? 'BENCH_DATABASE_URL=postgres://… ' : ''}npm run bench:small${process.argv.length > 2 ? ` -- ${process.argv.slice(2).filter((a) => !/^postgres/.test(a)).join(' ')}` : ''}`;
@@ -202,9 +231,13 @@ async function main(): Promise<void> {
     `EchoFS bench:small — ${o.size} B single-request uploads, catalog ${catalog}, ${o.writes} sequential writes per mode in blocks of ${o.block}, then ${o.clients} clients for ${o.seconds} s`,
     `floor: three parallel PutObject (strong) or one PutObject (available) through the same fault proxies and S3 client settings`,
     '',
-    '| mode | EchoFS P50 / P95 ms | floor P50 / P95 ms | P50 ÷ floor | CPU ms per write | floor CPU ms per op | CPU ÷ floor |',
-    '|------|--------------------:|-------------------:|------------:|-----------------:|--------------------:|------------:|',
-    ...results.map((r) => {
+    ...(results.some((r) => !r.apart)
+      ? [
+          '| mode | EchoFS P50 / P95 ms | floor P50 / P95 ms | P50 ÷ floor | CPU ms per write | floor CPU ms per op | CPU ÷ floor |',
+          '|------|--------------------:|-------------------:|------------:|-----------------:|--------------------:|------------:|',
+        ]
+      : []),
+    ...results.filter((r) => !r.apart).map((r) => {
       const e50 = pct(r.echo.latencies, 50);
       const f50 = pct(r.floor.latencies, 50);
       const ecpu = r.echo.cpuMs / r.echo.ops;
@@ -212,13 +245,15 @@ async function main(): Promise<void> {
       return `| ${r.mode} | ${f(e50)} / ${f(pct(r.echo.latencies, 95))} | ${f(f50)} / ${f(pct(r.floor.latencies, 95))} | ${f(e50 / f50, 2)} | ${f(ecpu, 2)} | ${f(fcpu, 2)} | ${f(ecpu / fcpu, 2)} |`;
     }),
     '',
-    `| mode | clients | EchoFS writes/s | P50 / P95 ms | failed (by cause) | floor ops/s | writes/s ÷ floor |`,
-    '|------|--------:|----------------:|-------------:|-------------------|------------:|-----------------:|',
+    `| mode | emulators and clients | clients | EchoFS writes/s | P50 / P95 ms | failed (by cause) | floor ops/s | writes/s ÷ floor | CPU ms per write: server / emulators / clients |`,
+    '|------|-----------------------|--------:|----------------:|-------------:|-------------------|------------:|-----------------:|-----------------------------------------------:|',
     ...results.map((r) => {
       const w = r.echoTput.ops / r.echoTput.seconds;
       const fl = r.floorTput.ops / r.floorTput.seconds;
       const failed = Object.entries(r.echoTput.failures).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
-      return `| ${r.mode} | ${o.clients} | ${f(w)} | ${f(pct(r.echoTput.latencies, 50))} / ${f(pct(r.echoTput.latencies, 95))} | ${failed} | ${f(fl)} | ${f(w / fl, 2)} |`;
+      const per = (ms: number) => f(ms / r.echoTput.ops, 2);
+      const cpu = r.apart ? `${per(r.echoTput.cpuMs)} / ${per(r.echoTput.replicaCpuMs)} / ${per(r.echoTput.loadCpuMs)}` : `${per(r.echoTput.cpuMs)} (all in one)`;
+      return `| ${r.mode} | ${r.apart ? 'each in its own process' : 'in the server process'} | ${o.clients} | ${f(w)} | ${f(pct(r.echoTput.latencies, 50))} / ${f(pct(r.echoTput.latencies, 95))} | ${failed} | ${f(fl)} | ${f(w / fl, 2)} | ${cpu} |`;
     }),
     '',
     `reproduce: ${command}`,

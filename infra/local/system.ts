@@ -17,7 +17,7 @@ import type { FunctionName } from '#shared/routes.js';
 import { logger } from '#shared/observability.js';
 import type { Services } from '#shared/runtime.js';
 import type { Catalog, EmbeddedCatalogOpener } from '#shared/catalog/db.js';
-import type { Emulators, S3Emulator } from './emulators.js';
+import type { EmulatorOptions, Emulators, S3Emulator } from './emulators.js';
 import type { FaultProxy } from './faultproxy.js';
 import type { LambdaHttpHandler } from './adapter.js';
 import type { FaultControl } from './faults.js';
@@ -93,6 +93,12 @@ export interface StartOptions {
    * files under <dataDir>/pglite). Tests give one that opens a migrated catalog in memory.
    */
   embeddedCatalog?: EmbeddedCatalogOpener;
+  /**
+   * Starts the storage emulators (default: in this process, ./emulators.ts). The throughput bench
+   * gives one that runs them in a process of their own, as the replicas of a deployment run apart
+   * from the functions.
+   */
+  startEmulators?: (o: EmulatorOptions) => Promise<Emulators>;
 }
 
 export interface ScheduledTask {
@@ -321,9 +327,10 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
       },
     });
     // The emulators need nothing else either: they start beside the catalog.
-    const emulatorsStarting = import('./emulators.js').then(({ startEmulators }) =>
-      startEmulators({ dataDir, regions: config.regions, buckets: config.buckets, afterCrash: lock.afterCrash }),
-    );
+    const emulatorOptions: EmulatorOptions = { dataDir, regions: config.regions, buckets: config.buckets, afterCrash: lock.afterCrash };
+    const emulatorsStarting = opts.startEmulators
+      ? opts.startEmulators(emulatorOptions)
+      : import('./emulators.js').then(({ startEmulators }) => startEmulators(emulatorOptions));
     cleanups.push({
       name: 'emulators',
       run: async () => {

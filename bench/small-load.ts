@@ -1,0 +1,166 @@
+/**
+ * The load of `npm run bench:small`: its two operations (a 16 KiB single-request upload to EchoFS,
+ * and the floor's raw PutObject calls to the replicas) and the closed loop that runs N clients of
+ * one of them for a fixed time. small.ts runs it in its own process (the topology of `npm start`),
+ * or forks this file to run it apart from the server (`startLoadApart`), as a deployment's clients
+ * are: the parent then asks for one loop at a time over IPC.
+ */
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { createS3Client } from '#shared/clients.js';
+import { EchoClient } from './client.js';
+
+export type ModeName = 'strong' | 'available';
+
+export interface LoadTarget {
+  /** EchoFS's URL and a signed-in user's token. */
+  url: string;
+  token: string;
+  mode: ModeName;
+  size: number;
+  /** The replicas as EchoFS reaches them (the fault proxies' endpoints), in region order. */
+  replicas: { region: string; endpoint: string; bucket: string }[];
+}
+
+export interface LoopResult {
+  ops: number;
+  seconds: number;
+  latencies: number[];
+  failures: Record<string, number>;
+}
+
+export type OpOutcome = { ok: boolean; cause?: string };
+
+export interface Ops {
+  floor(): Promise<OpOutcome>;
+  echo(): Promise<OpOutcome>;
+  close(): void;
+}
+
+export function makeOps(t: LoadTarget): Ops {
+  const clients: S3Client[] = [];
+  const replicas = t.replicas.map((r) => {
+    const client = createS3Client({ region: r.region, endpoint: r.endpoint, timeoutMs: 10_000 });
+    clients.push(client);
+    return { client, bucket: r.bucket };
+  });
+  const echo = new EchoClient(t.url, 30_000);
+  echo.token = t.token;
+  let seq = 0;
+  return {
+    async floor() {
+      const body = randomBytes(t.size);
+      const key = `bench-floor/${process.pid}-${seq++}`;
+      const targets = t.mode === 'strong' ? replicas : replicas.slice(0, 1);
+      await Promise.all(targets.map((r) => r.client.send(new PutObjectCommand({ Bucket: r.bucket, Key: key, Body: body, ContentLength: body.length }))));
+      return { ok: true };
+    },
+    async echo() {
+      const out = await echo.upload(`small-${process.pid}-${seq++}.bin`, randomBytes(t.size));
+      return out.ok ? { ok: true } : { ok: false, cause: out.cause };
+    },
+    close() {
+      for (const c of clients) c.destroy();
+    },
+  };
+}
+
+/** `clients` concurrent clients, each issuing `op` back to back for `seconds`. */
+export async function closedLoop(op: () => Promise<OpOutcome>, clients: number, seconds: number): Promise<LoopResult> {
+  const latencies: number[] = [];
+  const failures: Record<string, number> = {};
+  let ops = 0;
+  const t0 = performance.now();
+  const end = t0 + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        let r: OpOutcome;
+        try {
+          r = await op();
+        } catch (err) {
+          r = { ok: false, cause: (err as Error).name || 'error' };
+        }
+        if (!r.ok) failures[r.cause ?? 'error'] = (failures[r.cause ?? 'error'] ?? 0) + 1;
+        else {
+          ops++;
+          latencies.push(performance.now() - s);
+        }
+      }
+    }),
+  );
+  return { ops, seconds: (performance.now() - t0) / 1000, latencies, failures };
+}
+
+type ToChild = { loop: 'floor' | 'echo'; clients: number; seconds: number; warm?: number } | 'stop';
+type FromChild = { ready: true } | { result: LoopResult } | { failed: string };
+
+export interface ApartLoad {
+  pid: number;
+  /** Warm each operation `warm` times (sequentially), then run the loop; resolves with its result. */
+  run(loop: 'floor' | 'echo', clients: number, seconds: number, warm?: number): Promise<LoopResult>;
+  stop(): Promise<void>;
+}
+
+/** Fork a process that runs the load against `t`. */
+export async function startLoadApart(t: LoadTarget): Promise<ApartLoad> {
+  const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(t)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const next = () =>
+    new Promise<FromChild>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`the load process exited (${code})`));
+      child.once('exit', onExit);
+      child.once('message', (m: FromChild) => {
+        child.off('exit', onExit);
+        resolve(m);
+      });
+    });
+  const ready = await next();
+  if (!('ready' in ready)) throw new Error(`the load process did not start: ${'failed' in ready ? ready.failed : 'no answer'}`);
+  return {
+    pid: child.pid as number,
+    async run(loop, clients, seconds, warm) {
+      const answer = next();
+      child.send({ loop, clients, seconds, warm } satisfies ToChild);
+      const m = await answer;
+      if ('result' in m) return m.result;
+      throw new Error(`the load process failed: ${'failed' in m ? m.failed : 'unexpected answer'}`);
+    },
+    async stop() {
+      if (child.connected) child.send('stop' satisfies ToChild);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function host(): void {
+  const ops = makeOps(JSON.parse(process.argv[2] as string) as LoadTarget);
+  const send = (m: FromChild) => process.send?.(m);
+  process.on('message', (m: ToChild) => {
+    if (m === 'stop') {
+      ops.close();
+      process.exit(0);
+    }
+    const op = m.loop === 'floor' ? ops.floor : ops.echo;
+    void (async () => {
+      for (let i = 0; i < (m.warm ?? 0); i++) await op();
+      return closedLoop(op, m.clients, m.seconds);
+    })().then(
+      (result) => send({ result }),
+      (err: unknown) => send({ failed: err instanceof Error ? err.message : String(err) }),
+    );
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ ready: true });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) host();
