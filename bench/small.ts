@@ -35,7 +35,6 @@ import { closedLoop, makeOps, startLoadApart, type ApartLoad, type LoadTarget, t
 process.env.ECHOFS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 
-
 interface Options {
   modes: ModeName[];
   writes: number;
