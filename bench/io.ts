@@ -11,7 +11,9 @@
  * Options (environment): BENCH_SIZES_MIB (default "1,10,100"), BENCH_CONCURRENCY (chunk PUTs in
  * flight, default 4), BENCH_REGIONS (default the three default regions), BENCH_DATABASE_URL (a
  * PostgreSQL server: the catalog is a scratch database there, dropped at the end; default the
- * embedded catalog).
+ * embedded catalog), BENCH_EMULATORS=apart (the emulators in a process of their own,
+ * ./replica-host.ts, for the stack and for the raw replica alike; the RSS is then this process's
+ * without them).
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EchoClient } from './client.js';
+import { startEmulatorsApart } from './replica-host.js';
 import { createTestDatabase } from '../test/helpers/databases.js';
 import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
 
@@ -31,6 +34,9 @@ const CHUNK = MiB;
 const SIZES = (process.env.BENCH_SIZES_MIB ?? '1,10,100').split(',').map((s) => Number(s.trim()));
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL || undefined;
+const EMULATORS = process.env.BENCH_EMULATORS ?? 'here';
+if (EMULATORS !== 'here' && EMULATORS !== 'apart') throw new Error(`BENCH_EMULATORS must be here or apart (got '${EMULATORS}')`);
+const APART = EMULATORS === 'apart';
 if (DATABASE_URL !== undefined && !/^postgres(ql)?:\/\//.test(DATABASE_URL)) throw new Error('BENCH_DATABASE_URL must start with postgres:// or postgresql://');
 /** Repetitions per size: small files are repeated so that one hiccup does not decide the figure. */
 const repsFor = (mib: number) => (mib <= 1 ? 5 : mib <= 10 ? 2 : 1);
@@ -217,6 +223,7 @@ async function main(): Promise<void> {
     ...(process.env.BENCH_REGIONS ? { regions: process.env.BENCH_REGIONS.split(',') } : {}),
     // The catalog BENCH_DATABASE_URL chose, else the embedded one, whatever DATABASE_URL the shell holds.
     env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: db?.url ?? '' },
+    ...(APART ? { startEmulators: startEmulatorsApart } : {}),
   }).catch(async (err: unknown) => {
     await db?.drop().catch(() => undefined);
     throw err;
