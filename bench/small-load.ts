@@ -96,13 +96,28 @@ export async function closedLoop(op: () => Promise<OpOutcome>, clients: number, 
   return { ops, seconds: (performance.now() - t0) / 1000, latencies, failures };
 }
 
-type ToChild = { loop: 'floor' | 'echo'; clients: number; seconds: number; warm?: number } | 'stop';
+/** `n` operations one after another; a failure ends the run (sequential latency allows none). */
+export async function sequential(op: () => Promise<OpOutcome>, n: number): Promise<LoopResult> {
+  const latencies: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    const r = await op();
+    if (!r.ok) throw new Error(`a sequential small write failed: ${JSON.stringify(r)}`);
+    latencies.push(performance.now() - s);
+  }
+  return { ops: n, seconds: (performance.now() - t0) / 1000, latencies, failures: {} };
+}
+
+type ToChild = { loop: 'floor' | 'echo'; clients: number; seconds: number; warm?: number } | { sequential: 'floor' | 'echo'; n: number } | 'stop';
 type FromChild = { ready: true } | { result: LoopResult } | { failed: string };
 
 export interface ApartLoad {
   pid: number;
   /** Warm each operation `warm` times (sequentially), then run the loop; resolves with its result. */
   run(loop: 'floor' | 'echo', clients: number, seconds: number, warm?: number): Promise<LoopResult>;
+  /** `n` operations one after another (see `sequential`). */
+  sequence(op: 'floor' | 'echo', n: number): Promise<LoopResult>;
   stop(): Promise<void>;
 }
 
@@ -122,16 +137,22 @@ export async function startLoadApart(t: LoadTarget): Promise<ApartLoad> {
         resolve(m);
       });
     });
+  const ask = async (m: ToChild): Promise<LoopResult> => {
+    const answer = next();
+    child.send(m);
+    const a = await answer;
+    if ('result' in a) return a.result;
+    throw new Error(`the load process failed: ${'failed' in a ? a.failed : 'unexpected answer'}`);
+  };
   const ready = await next();
   if (!('ready' in ready)) throw new Error(`the load process did not start: ${'failed' in ready ? ready.failed : 'no answer'}`);
   return {
     pid: child.pid as number,
-    async run(loop, clients, seconds, warm) {
-      const answer = next();
-      child.send({ loop, clients, seconds, warm } satisfies ToChild);
-      const m = await answer;
-      if ('result' in m) return m.result;
-      throw new Error(`the load process failed: ${'failed' in m ? m.failed : 'unexpected answer'}`);
+    run(loop, clients, seconds, warm) {
+      return ask({ loop, clients, seconds, warm });
+    },
+    sequence(op, n) {
+      return ask({ sequential: op, n });
     },
     async stop() {
       if (child.connected) child.send('stop' satisfies ToChild);
@@ -150,8 +171,10 @@ function host(): void {
       ops.close();
       process.exit(0);
     }
-    const op = m.loop === 'floor' ? ops.floor : ops.echo;
+    const which = 'loop' in m ? m.loop : m.sequential;
+    const op = which === 'floor' ? ops.floor : ops.echo;
     void (async () => {
+      if ('sequential' in m) return sequential(op, m.n);
       for (let i = 0; i < (m.warm ?? 0); i++) await op();
       return closedLoop(op, m.clients, m.seconds);
     })().then(

@@ -13,24 +13,24 @@
  * Options: --modes strong,available (default both), --writes N per mode for latency (default 200),
  * --block N (default 20), --size BYTES (default 16384), --clients N (default 16), --seconds N
  * (throughput window, default 10), --apart yes|no|only (default yes: throughput is also measured with
- * the emulators and the clients apart, see below; only: that measurement alone). The catalog is
+ * the emulators and the clients apart, see below; only: that topology alone). The catalog is
  * PGlite unless BENCH_DATABASE_URL (or --database-url) names a PostgreSQL server; a fresh database
  * is created on it and dropped after.
  *
- * Throughput is measured twice: with everything in this process (the topology of `npm start`, where
- * the replicas' emulators and the bench's own clients take the server's one thread), and with the
- * emulators (./replica-host.ts) and the clients (./small-load.ts) each in a process of their own, as a
- * deployment's replicas and clients run apart from its functions: all on the same two cores, the
- * floor measured in the same topology by the same clients. CPU per write is then given per process.
+ * Latency and throughput are measured twice: with everything in this process (the topology of `npm
+ * start`, where the replicas' emulators and the bench's own clients take the server's one thread),
+ * and with the emulators (./replica-host.ts) and the clients (./small-load.ts) each in a process of
+ * their own, as a deployment's replicas and clients run apart from its functions: all on the same
+ * two cores, the floor measured in the same topology by the same clients. Sequential CPU per write is
+ * then the three processes' together; throughput's is given per process.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createTestDatabase } from '../test/helpers/databases.js';
 import { EchoClient } from './client.js';
 import { startEmulatorsApart } from './replica-host.js';
-import { closedLoop, makeOps, startLoadApart, type ApartLoad, type LoadTarget, type LoopResult, type ModeName, type OpOutcome, type Ops } from './small-load.js';
+import { closedLoop, makeOps, sequential, startLoadApart, type ApartLoad, type LoadTarget, type LoopResult, type ModeName, type OpOutcome, type Ops } from './small-load.js';
 
 process.env.ECHOFS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
@@ -175,6 +175,21 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
       // The clients (and the floor's) in a process of their own: this one serves, and only serves.
       load = await startLoadApart(target);
       const l = load;
+      // Warm both paths, then sequential latency in alternating blocks as below; CPU is the three
+      // processes' together, the whole system's as in the one-process topology.
+      await l.sequence('floor', 20);
+      await l.sequence('echo', 20);
+      const block = async (into: Block, op: 'floor' | 'echo', n: number) => {
+        const t = await measured(() => l.sequence(op, n));
+        into.latencies.push(...t.latencies);
+        into.cpuMs += t.cpuMs + t.replicaCpuMs + t.loadCpuMs;
+        into.ops += n;
+      };
+      for (let done = 0; done < o.writes; done += o.block) {
+        const n = Math.min(o.block, o.writes - done);
+        await block(floor, 'floor', n);
+        await block(mine, 'echo', n);
+      }
       const floorTput = await measured(() => l.run('floor', o.clients, o.seconds, 20));
       const echoTput = await measured(() => l.run('echo', o.clients, o.seconds, 20));
       return { mode, apart, floor, echo: mine, floorTput, echoTput };
@@ -189,12 +204,7 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
     }
     const runBlock = async (into: Block, op: () => Promise<OpOutcome>, n: number) => {
       const c0 = cpuMs();
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        const r = await op();
-        if (!r.ok) throw new Error(`a sequential small write failed: ${JSON.stringify(r)}`);
-        into.latencies.push(performance.now() - t0);
-      }
+      into.latencies.push(...(await sequential(op, n)).latencies);
       into.cpuMs += cpuMs() - c0;
       into.ops += n;
     };
@@ -225,23 +235,20 @@ async function main(): Promise<void> {
   const f = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : '–');
   const catalog = o.databaseUrl ? 'PostgreSQL' : 'PGlite';
   const command = `${o.databaseUrl ? 'BENCH_DATABASE_URL=postgres://… ' : ''}npm run bench:small${process.argv.length > 2 ? ` -- ${process.argv.slice(2).filter((a) => !/^postgres/.test(a)).join(' ')}` : ''}`;
+  const where = (r: ModeResult) => (r.apart ? 'each in its own process' : 'in the server process');
   const lines = [
     '',
     `EchoFS bench:small — ${o.size} B single-request uploads, catalog ${catalog}, ${o.writes} sequential writes per mode in blocks of ${o.block}, then ${o.clients} clients for ${o.seconds} s`,
     `floor: three parallel PutObject (strong) or one PutObject (available) through the same fault proxies and S3 client settings`,
     '',
-    ...(results.some((r) => !r.apart)
-      ? [
-          '| mode | EchoFS P50 / P95 ms | floor P50 / P95 ms | P50 ÷ floor | CPU ms per write | floor CPU ms per op | CPU ÷ floor |',
-          '|------|--------------------:|-------------------:|------------:|-----------------:|--------------------:|------------:|',
-        ]
-      : []),
-    ...results.filter((r) => !r.apart).map((r) => {
+    '| mode | emulators and clients | EchoFS P50 / P95 ms | floor P50 / P95 ms | P50 ÷ floor | CPU ms per write | floor CPU ms per op | CPU ÷ floor |',
+    '|------|-----------------------|--------------------:|-------------------:|------------:|-----------------:|--------------------:|------------:|',
+    ...results.map((r) => {
       const e50 = pct(r.echo.latencies, 50);
       const f50 = pct(r.floor.latencies, 50);
       const ecpu = r.echo.cpuMs / r.echo.ops;
       const fcpu = r.floor.cpuMs / r.floor.ops;
-      return `| ${r.mode} | ${f(e50)} / ${f(pct(r.echo.latencies, 95))} | ${f(f50)} / ${f(pct(r.floor.latencies, 95))} | ${f(e50 / f50, 2)} | ${f(ecpu, 2)} | ${f(fcpu, 2)} | ${f(ecpu / fcpu, 2)} |`;
+      return `| ${r.mode} | ${where(r)} | ${f(e50)} / ${f(pct(r.echo.latencies, 95))} | ${f(f50)} / ${f(pct(r.floor.latencies, 95))} | ${f(e50 / f50, 2)} | ${f(ecpu, 2)} | ${f(fcpu, 2)} | ${f(ecpu / fcpu, 2)} |`;
     }),
     '',
     `| mode | emulators and clients | clients | EchoFS writes/s | P50 / P95 ms | failed (by cause) | floor ops/s | writes/s ÷ floor | CPU ms per write: server / emulators / clients |`,
@@ -252,7 +259,7 @@ async function main(): Promise<void> {
       const failed = Object.entries(r.echoTput.failures).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
       const per = (ms: number) => f(ms / r.echoTput.ops, 2);
       const cpu = r.apart ? `${per(r.echoTput.cpuMs)} / ${per(r.echoTput.replicaCpuMs)} / ${per(r.echoTput.loadCpuMs)}` : `${per(r.echoTput.cpuMs)} (all in one)`;
-      return `| ${r.mode} | ${r.apart ? 'each in its own process' : 'in the server process'} | ${o.clients} | ${f(w)} | ${f(pct(r.echoTput.latencies, 50))} / ${f(pct(r.echoTput.latencies, 95))} | ${failed} | ${f(fl)} | ${f(w / fl, 2)} | ${cpu} |`;
+      return `| ${r.mode} | ${where(r)} | ${o.clients} | ${f(w)} | ${f(pct(r.echoTput.latencies, 50))} / ${f(pct(r.echoTput.latencies, 95))} | ${failed} | ${f(fl)} | ${f(w / fl, 2)} | ${cpu} |`;
     }),
     '',
     `reproduce: ${command}`,
