@@ -70,6 +70,9 @@ describe('emulators in a process of their own', () => {
         expect(r.ops, `${loop} loop operations`).toBeGreaterThan(0);
         expect(r.latencies).toHaveLength(r.ops);
       }
+      const seq = await load.sequence('echo', 3);
+      expect(seq.ops).toBe(3);
+      expect(seq.latencies).toHaveLength(3);
       const listed = await stack.fetchJson('/api/v1/files', { token: user.token });
       expect(listed.status).toBe(200);
       expect(JSON.stringify(listed.body)).toContain(`small-${load.pid}-`);
