@@ -109,13 +109,13 @@ export async function sequential(op: () => Promise<OpOutcome>, n: number): Promi
   return { ops: n, seconds: (performance.now() - t0) / 1000, latencies, failures: {} };
 }
 
-type ToChild = { loop: 'floor' | 'echo'; clients: number; seconds: number; warm?: number } | { sequential: 'floor' | 'echo'; n: number } | 'stop';
+type ToChild = { loop: 'floor' | 'echo'; clients: number; seconds: number } | { sequential: 'floor' | 'echo'; n: number } | 'stop';
 type FromChild = { ready: true } | { result: LoopResult } | { failed: string };
 
 export interface ApartLoad {
   pid: number;
-  /** Warm each operation `warm` times (sequentially), then run the loop; resolves with its result. */
-  run(loop: 'floor' | 'echo', clients: number, seconds: number, warm?: number): Promise<LoopResult>;
+  /** The closed loop of `closedLoop`; resolves with its result. */
+  run(loop: 'floor' | 'echo', clients: number, seconds: number): Promise<LoopResult>;
   /** `n` operations one after another (see `sequential`). */
   sequence(op: 'floor' | 'echo', n: number): Promise<LoopResult>;
   stop(): Promise<void>;
@@ -148,8 +148,8 @@ export async function startLoadApart(t: LoadTarget): Promise<ApartLoad> {
   if (!('ready' in ready)) throw new Error(`the load process did not start: ${'failed' in ready ? ready.failed : 'no answer'}`);
   return {
     pid: child.pid as number,
-    run(loop, clients, seconds, warm) {
-      return ask({ loop, clients, seconds, warm });
+    run(loop, clients, seconds) {
+      return ask({ loop, clients, seconds });
     },
     sequence(op, n) {
       return ask({ sequential: op, n });
@@ -173,11 +173,7 @@ function host(): void {
     }
     const which = 'loop' in m ? m.loop : m.sequential;
     const op = which === 'floor' ? ops.floor : ops.echo;
-    void (async () => {
-      if ('sequential' in m) return sequential(op, m.n);
-      for (let i = 0; i < (m.warm ?? 0); i++) await op();
-      return closedLoop(op, m.clients, m.seconds);
-    })().then(
+    void ('sequential' in m ? sequential(op, m.n) : closedLoop(op, m.clients, m.seconds)).then(
       (result) => send({ result }),
       (err: unknown) => send({ failed: err instanceof Error ? err.message : String(err) }),
     );

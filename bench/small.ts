@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { createTestDatabase } from '../test/helpers/databases.js';
 import { EchoClient } from './client.js';
 import { startEmulatorsApart } from './replica-host.js';
-import { closedLoop, makeOps, sequential, startLoadApart, type ApartLoad, type LoadTarget, type LoopResult, type ModeName, type OpOutcome, type Ops } from './small-load.js';
+import { closedLoop, makeOps, sequential, startLoadApart, type ApartLoad, type LoadTarget, type LoopResult, type ModeName, type Ops } from './small-load.js';
 
 process.env.ECHOFS_LOG_LEVEL ??= 'ERROR';
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
@@ -161,8 +161,17 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
       size: o.size,
       replicas: system.config.regions.map((region) => ({ region, endpoint: system.config.s3Endpoints[region] as string, bucket: system.config.buckets[region] as string })),
     };
-    const floor: Block = { latencies: [], cpuMs: 0, ops: 0 };
-    const mine: Block = { latencies: [], cpuMs: 0, ops: 0 };
+    // The same measurements in either topology: the clients here, or in a process of their own
+    // (then this one serves, and only serves).
+    let driver: { sequence(op: 'floor' | 'echo', n: number): Promise<LoopResult>; loop(op: 'floor' | 'echo'): Promise<LoopResult> };
+    if (apart) {
+      const l = (load = await startLoadApart(target));
+      driver = { sequence: (op, n) => l.sequence(op, n), loop: (op) => l.run(op, o.clients, o.seconds) };
+    } else {
+      const here = (ops = makeOps(target));
+      driver = { sequence: (op, n) => sequential(here[op], n), loop: (op) => closedLoop(here[op], o.clients, o.seconds) };
+    }
+    // CPU over a window: this process's, and the emulators' and the clients' own when they run apart.
     const measured = async (run: () => Promise<LoopResult>): Promise<Throughput> => {
       const c0 = cpuMs();
       const [r0, l0] = await Promise.all([processCpuMs(replicaPid), processCpuMs(load?.pid)]);
@@ -171,50 +180,25 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
       return { ...result, cpuMs: cpuMs() - c0, replicaCpuMs: r1 - r0, loadCpuMs: l1 - l0 };
     };
 
-    if (apart) {
-      // The clients (and the floor's) in a process of their own: this one serves, and only serves.
-      load = await startLoadApart(target);
-      const l = load;
-      // Warm both paths, then sequential latency in alternating blocks as below; CPU is the three
-      // processes' together, the whole system's as in the one-process topology.
-      await l.sequence('floor', 20);
-      await l.sequence('echo', 20);
-      const block = async (into: Block, op: 'floor' | 'echo', n: number) => {
-        const t = await measured(() => l.sequence(op, n));
-        into.latencies.push(...t.latencies);
-        into.cpuMs += t.cpuMs + t.replicaCpuMs + t.loadCpuMs;
-        into.ops += n;
-      };
-      for (let done = 0; done < o.writes; done += o.block) {
-        const n = Math.min(o.block, o.writes - done);
-        await block(floor, 'floor', n);
-        await block(mine, 'echo', n);
-      }
-      const floorTput = await measured(() => l.run('floor', o.clients, o.seconds, 20));
-      const echoTput = await measured(() => l.run('echo', o.clients, o.seconds, 20));
-      return { mode, apart, floor, echo: mine, floorTput, echoTput };
-    }
-
-    const here = makeOps(target);
-    ops = here;
     // Warm both paths (connections, JIT, the catalog's first statements).
-    for (let i = 0; i < 20; i++) {
-      await here.floor();
-      await here.echo();
-    }
-    const runBlock = async (into: Block, op: () => Promise<OpOutcome>, n: number) => {
-      const c0 = cpuMs();
-      into.latencies.push(...(await sequential(op, n)).latencies);
-      into.cpuMs += cpuMs() - c0;
+    await driver.sequence('floor', 20);
+    await driver.sequence('echo', 20);
+    // Sequential latency in alternating blocks; CPU per write is the whole system's (every process).
+    const floor: Block = { latencies: [], cpuMs: 0, ops: 0 };
+    const mine: Block = { latencies: [], cpuMs: 0, ops: 0 };
+    const block = async (into: Block, op: 'floor' | 'echo', n: number) => {
+      const t = await measured(() => driver.sequence(op, n));
+      into.latencies.push(...t.latencies);
+      into.cpuMs += t.cpuMs + t.replicaCpuMs + t.loadCpuMs;
       into.ops += n;
     };
     for (let done = 0; done < o.writes; done += o.block) {
       const n = Math.min(o.block, o.writes - done);
-      await runBlock(floor, here.floor, n);
-      await runBlock(mine, here.echo, n);
+      await block(floor, 'floor', n);
+      await block(mine, 'echo', n);
     }
-    const floorTput = await measured(() => closedLoop(here.floor, o.clients, o.seconds));
-    const echoTput = await measured(() => closedLoop(here.echo, o.clients, o.seconds));
+    const floorTput = await measured(() => driver.loop('floor'));
+    const echoTput = await measured(() => driver.loop('echo'));
     return { mode, apart, floor, echo: mine, floorTput, echoTput };
   } finally {
     ops?.close();
