@@ -1,7 +1,8 @@
 /**
  * The S3 adapter of the ObjectStore port: one instance per replica (a bucket in one region).
  * The same code talks to real S3 and to s3rver; only the client factory's settings differ.
- * Every call carries a deadline (config.replicaTimeoutMs) combined with the caller's signal.
+ * Every call carries a deadline (the client's timeoutMs, config.replicaTimeoutMs for replicas)
+ * combined with the caller's signal (withCallerSignal).
  */
 import {
   CreateBucketCommand,
@@ -15,15 +16,14 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Config } from '../config.js';
-import { createS3Client } from '../clients.js';
+import { createS3Client, withCallerSignal } from '../clients.js';
 import type { ObjectStore } from './ports.js';
 
 export interface S3ObjectStoreOptions {
   region: string;
   bucket: string;
+  /** Its deadline per call is the client's (createS3Client's timeoutMs). */
   client: S3Client;
-  /** Deadline of one call in ms. */
-  timeoutMs: number;
 }
 
 /** A replica call that failed for a reason other than "not found" (timeout, refused, 5xx…). */
@@ -52,25 +52,17 @@ export class S3ObjectStore implements ObjectStore {
   readonly region: string;
   readonly bucket: string;
   private readonly client: S3Client;
-  private readonly timeoutMs: number;
 
   constructor(o: S3ObjectStoreOptions) {
     this.region = o.region;
     this.bucket = o.bucket;
     this.client = o.client;
-    this.timeoutMs = o.timeoutMs;
-  }
-
-  private signal(outer?: AbortSignal): AbortSignal {
-    const deadline = AbortSignal.timeout(this.timeoutMs);
-    return outer ? AbortSignal.any([outer, deadline]) : deadline;
   }
 
   async put(key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: 'application/octet-stream' }),
-        { abortSignal: this.signal(signal) },
+      await withCallerSignal(signal, () =>
+        this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: 'application/octet-stream' })),
       );
     } catch (err) {
       throw new ReplicaError(this.region, 'put', err);
@@ -79,9 +71,10 @@ export class S3ObjectStore implements ObjectStore {
 
   async get(key: string, signal?: AbortSignal): Promise<Buffer | undefined> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal(signal) });
-      if (!res.Body) return Buffer.alloc(0);
-      const bytes = await res.Body.transformToByteArray();
+      const bytes = await withCallerSignal(signal, async () => {
+        const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+        return res.Body ? res.Body.transformToByteArray() : new Uint8Array(0);
+      });
       return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -91,7 +84,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async exists(key: string, signal?: AbortSignal): Promise<boolean> {
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal(signal) });
+      await withCallerSignal(signal, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })));
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;
@@ -101,7 +94,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string, signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: this.signal(signal) });
+      await withCallerSignal(signal, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })));
     } catch (err) {
       if (isNotFound(err)) return;
       throw new ReplicaError(this.region, 'delete', err);
@@ -113,10 +106,7 @@ export class S3ObjectStore implements ObjectStore {
     do {
       let res;
       try {
-        res = await this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: 1000 }),
-          { abortSignal: this.signal() },
-        );
+        res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token, MaxKeys: 1000 }));
       } catch (err) {
         throw new ReplicaError(this.region, 'list', err);
       }
@@ -132,7 +122,7 @@ export class S3ObjectStore implements ObjectStore {
   /** Reachability check for /health: HEAD the bucket within the deadline. */
   async ping(signal?: AbortSignal): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: this.signal(signal) });
+      await withCallerSignal(signal, () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket })));
     } catch (err) {
       throw new ReplicaError(this.region, 'head bucket', err);
     }
@@ -141,13 +131,13 @@ export class S3ObjectStore implements ObjectStore {
   /** Create the bucket if it does not exist (local stack and tests; the cloud's buckets come from CDK). */
   async ensureBucket(): Promise<void> {
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: this.signal() });
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
       return;
     } catch {
       /* create below */
     }
     try {
-      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }), { abortSignal: this.signal() });
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
     } catch (err) {
       const name = (err as { name?: string }).name;
       if (name === 'BucketAlreadyOwnedByYou' || name === 'BucketAlreadyExists') return;
@@ -165,7 +155,7 @@ export function createReplicaStores(
     const bucket = config.buckets[region];
     if (!bucket) throw new Error(`no bucket configured for region ${region} (ECHOFS_BUCKETS)`);
     const client = createS3Client({ region, endpoint: config.s3Endpoints[region], timeoutMs: config.replicaTimeoutMs });
-    stores.set(region, new S3ObjectStore({ region, bucket, client, timeoutMs: config.replicaTimeoutMs }));
+    stores.set(region, new S3ObjectStore({ region, bucket, client }));
   }
   return stores;
 }
