@@ -6,6 +6,11 @@
  * Download links: JWT with the same key, `purpose: 'download'`, scoped to one user's file (fid,
  * and ver when a version was asked for), carrying tv like a session, expiring in 60 s. A session
  * token is never accepted as a link (no purpose), nor a link as a session (it has one).
+ *
+ * A token's signature is checked once per container: the payloads of tokens that verified are kept
+ * (at most VERIFIED_CACHE_SIZE, oldest first out) and a later call with the same token only checks
+ * that it has not expired since. Everything else jose checks (algorithm, issuer, audience, required
+ * claims) is a property of the token's bytes, so it holds for the same string.
  */
 import { SignJWT, jwtVerify } from 'jose';
 import type { Role } from '../http.js';
@@ -17,6 +22,8 @@ const LINK_PURPOSE = 'download';
 const ALG = 'HS256';
 const ISSUER = 'echofs';
 const AUDIENCE = 'echofs-api';
+/** How many verified tokens one TokenService remembers. */
+const VERIFIED_CACHE_SIZE = 2048;
 
 export interface TokenClaims {
   sub: string;
@@ -47,13 +54,16 @@ export class InvalidToken extends Error {
 }
 
 export class TokenService {
-  private readonly key: Uint8Array;
+  private readonly key: Uint8Array<ArrayBuffer>;
+  /** The key imported once for WebCrypto's HMAC (jose imports a raw key on every call otherwise). */
+  private cryptoKey: Promise<CryptoKey> | undefined;
+  private readonly verified = new Map<string, Record<string, unknown> & { exp: number }>();
   private readonly ttlSeconds: number;
   readonly linkTtlSeconds: number;
   private readonly now: () => number;
 
   constructor(secret: string | Uint8Array, opts: TokenServiceOptions = {}) {
-    this.key = typeof secret === 'string' ? new TextEncoder().encode(secret) : secret;
+    this.key = typeof secret === 'string' ? new TextEncoder().encode(secret) : Uint8Array.from(secret);
     if (this.key.length < 32) throw new RangeError('the JWT secret must be at least 32 bytes');
     this.ttlSeconds = opts.ttlSeconds ?? TOKEN_TTL_SECONDS;
     this.linkTtlSeconds = opts.linkTtlSeconds ?? LINK_TTL_SECONDS;
@@ -69,7 +79,7 @@ export class TokenService {
       .setAudience(AUDIENCE)
       .setIssuedAt(iat)
       .setExpirationTime(iat + this.ttlSeconds)
-      .sign(this.key);
+      .sign(await this.hmacKey());
   }
 
   /** A download link token and when it expires (milliseconds since the epoch). */
@@ -83,7 +93,7 @@ export class TokenService {
       .setAudience(AUDIENCE)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
-      .sign(this.key);
+      .sign(await this.hmacKey());
     return { token, expiresAt: exp * 1000 };
   }
 
@@ -110,18 +120,37 @@ export class TokenService {
     return { sub, tv, fid, ...(ver !== undefined ? { ver } : {}) };
   }
 
+  private hmacKey(): Promise<CryptoKey> {
+    this.cryptoKey ??= crypto.subtle.importKey('raw', this.key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+    return this.cryptoKey;
+  }
+
   private async payload(token: string): Promise<Record<string, unknown>> {
+    const nowSeconds = Math.floor(this.now() / 1000);
+    const known = this.verified.get(token);
+    if (known) {
+      // jose's rule: a token is expired once exp <= now (no clock tolerance).
+      if (known.exp > nowSeconds) return known;
+      this.verified.delete(token);
+      throw new InvalidToken('ERR_JWT_EXPIRED');
+    }
+    let payload: Record<string, unknown>;
     try {
-      const { payload } = await jwtVerify(token, this.key, {
+      ({ payload } = await jwtVerify(token, await this.hmacKey(), {
         algorithms: [ALG],
         issuer: ISSUER,
         audience: AUDIENCE,
         currentDate: new Date(this.now()),
         requiredClaims: ['sub', 'exp', 'iat'],
-      });
-      return payload;
+      }));
     } catch (err) {
       throw new InvalidToken((err as { code?: string }).code ?? 'verification failed');
     }
+    const { exp } = payload;
+    if (typeof exp === 'number') {
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, { ...payload, exp });
+    }
+    return payload;
   }
 }

@@ -41,6 +41,32 @@ describe('TokenService', () => {
     await expectInvalid(after.verify(t));
   });
 
+  it('remembers a verified token but still rejects it from the second it expires, as jose does', async () => {
+    let now = T0;
+    const clocked = new TokenService(SECRET, { now: () => now });
+    const t = await clocked.sign(claims);
+    expect(await clocked.verify(t)).toEqual(claims);
+    now = T0 + (TOKEN_TTL_SECONDS - 1) * 1000;
+    expect(await clocked.verify(t)).toEqual(claims);
+    now = T0 + TOKEN_TTL_SECONDS * 1000;
+    // A service that never saw the token draws the same line at exp.
+    await expectInvalid(new TokenService(SECRET, { now: () => now }).verify(t));
+    await expectInvalid(clocked.verify(t));
+    await expectInvalid(clocked.verify(t));
+  });
+
+  it('checks every other token string afresh once one is remembered (tampered signature, link as session)', async () => {
+    const t = await tokens.sign(claims);
+    expect(await tokens.verify(t)).toEqual(claims);
+    const [h, p, sig] = t.split('.') as [string, string, string];
+    const flipped = `${h}.${p}.${sig.slice(0, -2)}${sig.endsWith('AA') ? 'AB' : 'AA'}`;
+    await expectInvalid(tokens.verify(flipped));
+    await expectInvalid(tokens.verifyLink(t));
+    const { token: link } = await tokens.signLink({ sub: claims.sub, tv: 3, fid: 'f1' });
+    expect((await tokens.verifyLink(link)).fid).toBe('f1');
+    await expectInvalid(tokens.verify(link));
+  });
+
   it('rejects a forged payload under the original signature', async () => {
     const [h, , s] = (await tokens.sign(claims)).split('.');
     const forged = `${h}.${enc({ sub: claims.sub, role: 'admin', tv: 3, iss: 'echofs', aud: 'echofs-api', iat: T0 / 1000, exp: T0 / 1000 + 3600 })}.${s}`;
