@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { LocalSystem } from '#local/system.js';
 import { createTestDatabase } from '../test/helpers/databases.js';
 import { EchoClient, HttpFailure, readStatus } from './client.js';
+import { startEmulatorsApart } from './replica-host.js';
 import { ReplicaFiles } from './replicas.js';
 import { jsonReport, markdown, svgChart, type BenchReport } from './report.js';
 import { applyPicture, faultPicture, runScenario, waitForEmptyBacklog, type ScenarioResult, type SystemUnderTest } from './runner.js';
@@ -58,6 +59,13 @@ export interface BenchOptions {
    * global override (faster; the smoke run's default).
    */
   systemPer: 'strategy' | 'profile';
+  /**
+   * Where the s3rver replicas and dynalite run: `apart`, in a process of their own (as a
+   * deployment's S3 and DynamoDB are apart from its functions; the full and quick runs' default),
+   * or `here`, in the bench's process (the smoke run's default: one process less to start). The
+   * fault proxies stay in the bench's process either way.
+   */
+  emulators: 'apart' | 'here';
   /**
    * A PostgreSQL server for the catalog (each system gets a fresh database on it, dropped after);
    * unset: the embedded PGlite, which shares the event loop with everything else.
@@ -123,6 +131,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   let replicaTimeoutMs = 3000;
   let settleMs = smoke ? 1000 : quick ? 5_000 : 10_000;
   let systemPer: BenchOptions['systemPer'] = smoke ? 'profile' : 'strategy';
+  let emulators: BenchOptions['emulators'] = smoke ? 'here' : 'apart';
   // A quick run never replaces the full run's results.
   let outDir = quick ? join(DEFAULT_OUT_DIR, 'quick') : DEFAULT_OUT_DIR;
   let databaseUrl = env.BENCH_DATABASE_URL || undefined;
@@ -163,6 +172,12 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
         systemPer = x;
         break;
       }
+      case '--emulators': {
+        const x = v();
+        if (x !== 'apart' && x !== 'here') throw new UsageError("--emulators must be 'apart' or 'here'");
+        emulators = x;
+        break;
+      }
       case '--out': outDir = resolve(v()); break;
       case '--database-url': {
         databaseUrl = v();
@@ -190,6 +205,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     replicaTimeoutMs,
     settleMs,
     systemPer,
+    emulators,
     ...(databaseUrl ? { databaseUrl } : {}),
     outDir,
     command: `${env.BENCH_DATABASE_URL && databaseUrl === env.BENCH_DATABASE_URL ? `BENCH_DATABASE_URL=${redact(databaseUrl)} ` : ''}npm run bench${argv.length ? ` -- ${argv.map((a) => (/^postgres/.test(a) ? redact(a) : a)).join(' ')}` : ''}`,
@@ -205,6 +221,7 @@ async function startFor(opts: BenchOptions, strategy: StrategyName | undefined, 
   const mode = strategy ? STRATEGY_MODE[strategy] : undefined;
   return startSystem({
     port: 0,
+    ...(opts.emulators === 'apart' ? { startEmulators: startEmulatorsApart } : {}),
     dataDir,
     regions: opts.regions,
     env: {
@@ -336,6 +353,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
       probeIntervalMs: opts.probeIntervalMs,
       replicaTimeoutMs: opts.replicaTimeoutMs,
       catalog: opts.databaseUrl ? 'postgres' : 'pglite',
+      emulators: opts.emulators,
     },
     results,
     errors,

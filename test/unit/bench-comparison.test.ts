@@ -55,6 +55,17 @@ describe('bench --quick', () => {
   });
 });
 
+describe('bench --emulators', () => {
+  it('runs the replicas and dynalite apart in full and quick runs, in the bench process for smoke runs, as asked otherwise', () => {
+    expect(parseArgs([], {}).emulators).toBe('apart');
+    expect(parseArgs(['--quick'], {}).emulators).toBe('apart');
+    expect(parseArgs(['--smoke'], {}).emulators).toBe('here');
+    expect(parseArgs(['--emulators', 'here'], {}).emulators).toBe('here');
+    expect(parseArgs(['--smoke', '--emulators', 'apart'], {}).emulators).toBe('apart');
+    expect(() => parseArgs(['--emulators', 'elsewhere'], {})).toThrow(/--emulators must be 'apart' or 'here'/);
+  });
+});
+
 describe('adaptive beside the better fixed strategy', () => {
   it('compares with the fixed strategy of lower write P50 and judges the targets', () => {
     const rows = adaptiveComparison(
