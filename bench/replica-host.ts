@@ -1,9 +1,13 @@
 /**
- * The storage emulators (one s3rver per region, dynalite) in a process of their own, for benches
- * that measure the server's throughput with the replicas apart from it, as a deployment's S3 and
- * DynamoDB are apart from its functions. `startEmulatorsApart(o)` forks this file; the child starts
- * the same emulators `npm start` runs in-process (infra/local/emulators.ts), reports their ports
- * over IPC and stops them when asked, or when its parent goes away.
+ * The storage emulators (one s3rver per region, dynalite) in processes of their own, for benches
+ * that measure the server with the replicas apart from it, as a deployment's S3 and DynamoDB are
+ * apart from its functions. `startEmulatorsApart(o)` forks this file; a child starts the same
+ * emulators `npm start` runs in-process (infra/local/emulators.ts), reports their ports over IPC and
+ * stops them when asked, or when its parent goes away.
+ *
+ * BENCH_REPLICA_PROCESSES says how the regions are spread: `one` (the default), every replica and
+ * dynalite in one child; `per-region`, a child per region (the first also runs dynalite), as the
+ * regions of a deployment are independent of one another.
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,29 +16,67 @@ import type { EmulatorOptions, Emulators } from '#local/emulators.js';
 type Started = Pick<Emulators, 's3' | 'dynamoEndpoint' | 'dynamoPort'>;
 type FromChild = { started: Started } | { failed: string };
 
-/** Start the emulators in a child process; `stop()` stops them there and waits for the child to exit. */
-export async function startEmulatorsApart(o: EmulatorOptions): Promise<Emulators & { pid: number }> {
+export type ReplicaProcesses = 'one' | 'per-region';
+
+/** BENCH_REPLICA_PROCESSES, checked. */
+export function replicaProcesses(env: Record<string, string | undefined> = process.env): ReplicaProcesses {
+  const v = env.BENCH_REPLICA_PROCESSES ?? 'one';
+  if (v !== 'one' && v !== 'per-region') throw new Error(`BENCH_REPLICA_PROCESSES must be 'one' or 'per-region' (got '${v}')`);
+  return v;
+}
+
+/** One child hosting the emulators `o` asks for. */
+async function forkHost(o: EmulatorOptions): Promise<Started & { pid: number; stop(): Promise<void> }> {
   const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(o)], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, ECHOFS_LOG_LEVEL: process.env.ECHOFS_LOG_LEVEL ?? 'ERROR' },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const started = await new Promise<Started>((resolve, reject) => {
-    child.once('message', (m: FromChild) => ('started' in m ? resolve(m.started) : reject(new Error(`emulators did not start apart: ${'failed' in m ? m.failed : 'no answer'}`))));
-    child.once('exit', (code) => reject(new Error(`the emulators' process exited (${code}) before they started`)));
-  });
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (child.connected) child.send('stop');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    })();
+    return stopping;
+  };
+  try {
+    const started = await new Promise<Started>((resolve, reject) => {
+      child.once('message', (m: FromChild) => ('started' in m ? resolve(m.started) : reject(new Error(`emulators did not start apart: ${'failed' in m ? m.failed : 'no answer'}`))));
+      child.once('exit', (code) => reject(new Error(`the emulators' process exited (${code}) before they started`)));
+    });
+    return { ...started, pid: child.pid as number, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/**
+ * Start the emulators apart (spread as BENCH_REPLICA_PROCESSES says, or as `processes` says);
+ * `stop()` stops them there and waits for every child to exit. `pids`: the children.
+ */
+export async function startEmulatorsApart(o: EmulatorOptions, processes: ReplicaProcesses = replicaProcesses()): Promise<Emulators & { pids: number[] }> {
+  const parts = processes === 'one' ? [o] : o.regions.map((region, i) => ({ ...o, regions: [region], dynamo: i === 0 }));
+  const settled = await Promise.allSettled(parts.map((p) => forkHost(p)));
+  const hosts = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(hosts.map((h) => h.stop()));
+    throw failed.reason;
+  }
+  const withDynamo = hosts.find((h) => h.dynamoEndpoint !== '') as (typeof hosts)[number];
   let stopping: Promise<void> | undefined;
   return {
-    ...started,
-    pid: child.pid as number,
+    s3: Object.fromEntries(o.regions.flatMap((r) => hosts.flatMap((h) => (h.s3[r] ? [[r, h.s3[r]] as const] : [])))),
+    dynamoEndpoint: withDynamo.dynamoEndpoint,
+    dynamoPort: withDynamo.dynamoPort,
+    pids: hosts.map((h) => h.pid),
     stop() {
-      stopping ??= (async () => {
-        if (child.connected) child.send('stop');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      })();
+      stopping ??= Promise.all(hosts.map((h) => h.stop())).then(() => undefined);
       return stopping;
     },
   };

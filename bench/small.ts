@@ -99,6 +99,11 @@ interface Block {
 }
 
 /** CPU time (ms) of another process, from /proc (0 where there is none). */
+/** CPU time of the given processes together (ms); an empty list or a process gone counts 0. */
+async function processesCpuMs(pids: readonly number[]): Promise<number> {
+  return (await Promise.all(pids.map((p) => processCpuMs(p)))).reduce((a, b) => a + b, 0);
+}
+
 async function processCpuMs(pid: number | undefined): Promise<number> {
   if (pid === undefined) return 0;
   try {
@@ -133,7 +138,7 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
   const { startSystem } = await import('#local/system.js');
   const dataDir = await mkdtemp(join(tmpdir(), 'echofs-bench-small-'));
   const db = o.databaseUrl ? await createTestDatabase(o.databaseUrl, `echofs_bench_small_${process.pid}_${mode}${apart ? '_apart' : ''}`) : undefined;
-  let replicaPid: number | undefined;
+  let replicaPids: number[] = [];
   const system = await startSystem({
     dataDir,
     port: 0,
@@ -143,7 +148,7 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
       ? {
           startEmulators: async (eo) => {
             const e = await startEmulatorsApart(eo);
-            replicaPid = e.pid;
+            replicaPids = e.pids;
             return e;
           },
         }
@@ -174,9 +179,9 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
     // CPU over a window: this process's, and the emulators' and the clients' own when they run apart.
     const measured = async (run: () => Promise<LoopResult>): Promise<Throughput> => {
       const c0 = cpuMs();
-      const [r0, l0] = await Promise.all([processCpuMs(replicaPid), processCpuMs(load?.pid)]);
+      const [r0, l0] = await Promise.all([processesCpuMs(replicaPids), processCpuMs(load?.pid)]);
       const result = await run();
-      const [r1, l1] = await Promise.all([processCpuMs(replicaPid), processCpuMs(load?.pid)]);
+      const [r1, l1] = await Promise.all([processesCpuMs(replicaPids), processCpuMs(load?.pid)]);
       return { ...result, cpuMs: cpuMs() - c0, replicaCpuMs: r1 - r0, loadCpuMs: l1 - l0 };
     };
 

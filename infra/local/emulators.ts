@@ -34,6 +34,12 @@ export interface EmulatorOptions {
   buckets: Record<string, string>;
   /** The previous process holding the data dir died without stopping: repair what it left half-written. */
   afterCrash?: boolean;
+  /**
+   * Start dynalite too (the default). False: the replicas only, for a process that hosts some of
+   * the regions while another hosts dynalite (bench/replica-host.ts); dynamoEndpoint is then '' and
+   * dynamoPort 0.
+   */
+  dynamo?: boolean;
 }
 
 const HOST = '127.0.0.1';
@@ -182,23 +188,27 @@ export async function startEmulators(o: EmulatorOptions): Promise<Emulators> {
       s3Servers.push(server);
       return info;
     }),
-    startDynalite(o.dataDir).then((d) => {
-      dyn = d;
-    }),
+    ...(o.dynamo === false
+      ? []
+      : [
+          startDynalite(o.dataDir).then((d) => {
+            dyn = d;
+          }),
+        ]),
   ]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed || !dyn) {
+  if (failed || (!dyn && o.dynamo !== false)) {
     await stopAll().catch(() => undefined);
     throw failed?.reason ?? new Error('dynalite did not start');
   }
   // In the order of the regions, whichever started first.
   for (const r of started) if (r.status === 'fulfilled' && r.value) s3[r.value.region] = r.value;
-  const dynamoPort = dyn.port;
+  const dynamoPort = dyn?.port ?? 0;
   let stopped: Promise<void> | undefined;
   return {
     s3,
     dynamoPort,
-    dynamoEndpoint: `http://${HOST}:${dynamoPort}`,
+    dynamoEndpoint: dyn ? `http://${HOST}:${dynamoPort}` : '',
     stop() {
       stopped ??= stopAll();
       return stopped;

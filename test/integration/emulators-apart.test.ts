@@ -1,12 +1,13 @@
 /**
- * The storage emulators in a process of their own (bench/replica-host.ts), as `npm run bench:small`
- * measures throughput with the replicas apart from the server: the same system serves uploads and
- * downloads through them, and stopping the system stops that process. The bench's clients run
- * apart too (bench/small-load.ts): their loops write through the system and to the replicas.
+ * The storage emulators in processes of their own (bench/replica-host.ts), as `npm run bench:small`
+ * measures throughput with the replicas apart from the server, here one process per region (the
+ * first also runs dynalite): the same system serves uploads and downloads through them, and
+ * stopping the system stops those processes. The bench's clients run apart too
+ * (bench/small-load.ts): their loops write through the system and to the replicas.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulatorsApart } from '../../bench/replica-host.js';
+import { replicaProcesses, startEmulatorsApart } from '../../bench/replica-host.js';
 import { startLoadApart } from '../../bench/small-load.js';
 import { startTestStack, type TestStack, type TestUser } from '../helpers/stack.js';
 import { waitFor } from '../helpers/wait.js';
@@ -23,14 +24,14 @@ const alive = (pid: number): boolean => {
 describe('emulators in a process of their own', () => {
   let stack: TestStack;
   let user: TestUser;
-  let pid = 0;
+  let pids: number[] = [];
 
   beforeAll(async () => {
     stack = await startTestStack({}, {
       schedules: false,
       startEmulators: async (o) => {
-        const e = await startEmulatorsApart(o);
-        pid = e.pid;
+        const e = await startEmulatorsApart(o, 'per-region');
+        pids = e.pids;
         return e;
       },
     });
@@ -38,10 +39,11 @@ describe('emulators in a process of their own', () => {
   });
   afterAll(() => stack?.stop());
 
-  it('serves a strong upload and its download through replicas held by another process, takes the bench clients\' load from a third, and stops them', async () => {
-    expect(pid).toBeGreaterThan(0);
-    expect(pid).not.toBe(process.pid);
-    expect(alive(pid), 'the emulators process runs while the system does').toBe(true);
+  it('serves a strong upload and its download through replicas held by a process per region, takes the bench clients\' load from another, and stops them all', async () => {
+    expect(pids, 'one emulators process per region').toHaveLength(stack.system.config.regions.length);
+    expect(new Set([...pids, process.pid]).size, 'each its own process').toBe(pids.length + 1);
+    for (const pid of pids) expect(alive(pid), `emulators process ${pid} runs while the system does`).toBe(true);
+    expect(new Set(stack.system.config.regions.map((r) => stack.system.config.s3Endpoints[r])).size, 'a replica endpoint per region').toBe(pids.length);
     for (const region of stack.system.config.regions) expect(stack.system.config.s3Endpoints[region], region).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
     const data = randomBytes(40_000);
@@ -82,6 +84,12 @@ describe('emulators in a process of their own', () => {
     expect(alive(load.pid), 'the load process exits when stopped').toBe(false);
 
     await stack.stop();
-    await waitFor(() => !alive(pid), `the emulators process ${pid} to exit after the system stopped`);
+    for (const pid of pids) await waitFor(() => !alive(pid), `the emulators process ${pid} to exit after the system stopped`);
+  });
+
+  it('reads how to spread the regions from BENCH_REPLICA_PROCESSES, and refuses anything else', () => {
+    expect(replicaProcesses({})).toBe('one');
+    expect(replicaProcesses({ BENCH_REPLICA_PROCESSES: 'per-region' })).toBe('per-region');
+    expect(() => replicaProcesses({ BENCH_REPLICA_PROCESSES: 'two' })).toThrow(/must be 'one' or 'per-region'/);
   });
 });
