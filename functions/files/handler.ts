@@ -243,8 +243,9 @@ export function createHandler(deps: FilesDeps | Services) {
         // Resolved once: the checks below and the read that follows use the same version row.
         const read = await storage.prepareRead(user.id, params.id, query.version);
         const info = read.file;
-        await decide(req, info.name);
-        const etag = `"${info.sha256}.${info.version}"`;
+        // The mode reported with the answer is also the one the read hedges by.
+        const decision = await decide(req, info.name);
+        const etag = read.etag;
         const common = {
           ETag: etag,
           'Accept-Ranges': 'bytes',
@@ -256,7 +257,7 @@ export function createHandler(deps: FilesDeps | Services) {
         if (req.headers['if-none-match'] === etag) return { statusCode: 304, headers: common };
         const ifRange = req.headers['if-range'];
         const range = ifRange && ifRange !== etag ? undefined : resolveRange(req.headers['range'], info.size);
-        const opened = await read.open(range ? { range } : {});
+        const opened = await read.open({ ...(range ? { range } : {}), decision });
         const headers: Record<string, string> = { ...common, 'Content-Type': info.contentType, 'Content-Length': String(opened.length) };
         if (range) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${info.size}`;
         return { statusCode: range ? 206 : 200, headers, stream: opened.stream };

@@ -9,11 +9,16 @@ import { CHUNK_SIZE, CorruptChunk } from './codec.js';
 import type { ChunkReader } from './chunk-reader.js';
 import type { EngineContext } from './context.js';
 import { fileInfo, type Files } from './files.js';
-import { chunkKey } from './ports.js';
+import { chunkKey, type ModeDecision } from './ports.js';
 import { PAGE, type FileInfo, type ManifestChunk, type OpenedRead, type PreparedRead, type ReadOptions } from './types.js';
 
 /** Chunks a streamed download keeps in flight ahead of the one being sent. */
 export const READ_AHEAD = 8;
+
+/** A version's entity tag: its content hash and version number (a restore gives a new tag). */
+export function entityTag(file: Pick<FileInfo, 'sha256' | 'version'>): string {
+  return `"${file.sha256}.${file.version}"`;
+}
 
 export class Downloads {
   constructor(
@@ -36,21 +41,29 @@ export class Downloads {
   async prepare(ownerId: string, fileId: string, version?: number): Promise<PreparedRead> {
     const { f, v, compressed } = await this.files.fileVersion(ownerId, fileId, version);
     const file = fileInfo(f, v, compressed);
-    return { file, open: (opts = {}) => this.openResolved(ownerId, v.id, file, opts.range) };
+    const etag = entityTag(file);
+    return { file, etag, open: (opts = {}) => this.openResolved(ownerId, v.id, file, etag, opts) };
   }
 
-  private async openResolved(ownerId: string, versionId: string, file: FileInfo, range: { start: number; end: number } | undefined): Promise<OpenedRead> {
+  private async openResolved(
+    ownerId: string,
+    versionId: string,
+    file: FileInfo,
+    etag: string,
+    opts: { range?: { start: number; end: number }; decision?: ModeDecision },
+  ): Promise<OpenedRead> {
     const size = file.size;
+    const range = opts.range;
     const start = range?.start ?? 0;
     const end = range?.end ?? size - 1;
     const length = Math.max(0, end - start + 1);
-    const decision = await this.ctx.decide(ownerId, file.name);
+    const decision = opts.decision ?? (await this.ctx.decide(ownerId, file.name));
     const bytes = this.readBytes(ownerId, versionId, start, end, decision.hedgeReads !== false);
     // Read the first chunk before answering: a read that fails at once (no replica answers) is
     // then a clean error status, not a connection closed before any header reached the client.
     const first = await bytes.next();
     const stream = Readable.from(first.done ? bytes : resumeWith(first.value, bytes), { objectMode: false, highWaterMark: CHUNK_SIZE });
-    return { file, etag: `"${file.sha256}.${file.version}"`, length, range, stream };
+    return { file, etag, length, range, stream };
   }
 
   private async *readBytes(ownerId: string, versionId: string, start: number, end: number, hedge: boolean): AsyncGenerator<Buffer> {

@@ -150,7 +150,7 @@ export class StorageEngine {
   /** A version resolved once, to be opened later (the download route: checks, then the read). */
   async prepareRead(ownerId: string, fileId: string, version?: number): Promise<PreparedRead> {
     const prepared = await this.downloads.prepare(ownerId, fileId, version);
-    return { file: prepared.file, open: (opts) => this.flushed(prepared.open(opts)) };
+    return { file: prepared.file, etag: prepared.etag, open: (opts) => this.flushed(prepared.open(opts)) };
   }
   manifest(ownerId: string, fileId: string, version?: number): Promise<{ file: FileInfo; chunkSize: number; expiresInSeconds: number; chunks: ManifestChunk[] }> {
     return this.downloads.manifest(ownerId, fileId, version);

@@ -11,7 +11,7 @@ import type { CatalogRepository, ChunkRecord } from '../catalog/repository.js';
 import type { Clock } from '../clock.js';
 import { BadRequest } from '../errors.js';
 import { CHUNK_SIZE, HASH_RE } from './codec.js';
-import type { HealthSink, ModeSource, ObjectStore } from './ports.js';
+import type { HealthSink, ModeDecision, ModeSource, ObjectStore } from './ports.js';
 
 export type { PlacementState };
 
@@ -147,7 +147,13 @@ export interface ReadOptions {
  */
 export interface PreparedRead {
   file: FileInfo;
-  open(opts?: { range?: { start: number; end: number } }): Promise<OpenedRead>;
+  /** The version's entity tag (the same as the opened read's). */
+  etag: string;
+  /**
+   * `decision`: the mode decision the caller already made for this request (the route reports it),
+   * so that the read does not ask the controller a second time; decided here when absent.
+   */
+  open(opts?: { range?: { start: number; end: number }; decision?: ModeDecision }): Promise<OpenedRead>;
 }
 
 export interface OpenedRead {

@@ -360,6 +360,35 @@ describe('storage engine: verified reads', () => {
     expect((await readAll(r.engine, owner, f.fileId)).equals(data)).toBe(true);
   });
 
+  it("a prepared read opened with the caller's mode decision reads by it and does not ask the controller again", async () => {
+    let asked = 0;
+    const r = rig('C', { modeSource: { modeFor: async () => (asked++, { mode: 'C', reason: 'test', hedgeReads: false }) } });
+    const owner = await newUser();
+    const data = randomBytes(2000);
+    const f = await r.engine.uploadStream(owner, { name: 'pr.bin' }, once(data));
+    for (const s of r.stores.values()) s.latencyMs = 0;
+    const prepared = await r.engine.prepareRead(owner, f.fileId);
+    expect(prepared.etag).toBe(`"${f.sha256}.${f.version}"`);
+    // The caller's decision hedges, the controller's would not: only the caller's can get past two
+    // holders that hang far longer than this test may run.
+    const healthy = 'ap-southeast-1';
+    for (const [region, s] of r.stores) if (region !== healthy) s.latencyMs = 120_000;
+    const before = asked;
+    const read = async () => {
+      const opened = await prepared.open({ decision: { mode: 'C', reason: 'the route', hedgeReads: true } });
+      expect(opened.etag).toBe(prepared.etag);
+      const parts: Buffer[] = [];
+      for await (const piece of opened.stream) parts.push(piece as Buffer);
+      return Buffer.concat(parts);
+    };
+    const outcome = await Promise.race([
+      read().then((b) => ({ ok: b.equals(data) })),
+      new Promise<{ ok: 'hung' }>((resolve) => setTimeout(() => resolve({ ok: 'hung' }), 20_000).unref()),
+    ]);
+    expect(outcome.ok).toBe(true);
+    expect(asked, 'no second mode decision for the read').toBe(before);
+  });
+
   it('by default hedges past a holder that does not answer instead of waiting for it (black-holed replica)', async () => {
     const r = rig('C');
     const owner = await newUser();
