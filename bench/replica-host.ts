@@ -9,9 +9,9 @@
  * dynalite in one child; `per-region`, a child per region (the first also runs dynalite), as the
  * regions of a deployment are independent of one another.
  */
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { EmulatorOptions, Emulators } from '#local/emulators.js';
+import { forkBenchChild } from './child.js';
 
 type Started = Pick<Emulators, 's3' | 'dynamoEndpoint' | 'dynamoPort'>;
 type FromChild = { started: Started } | { failed: string };
@@ -27,22 +27,7 @@ export function replicaProcesses(env: Record<string, string | undefined> = proce
 
 /** One child hosting the emulators `o` asks for. */
 async function forkHost(o: EmulatorOptions): Promise<Started & { pid: number; stop(): Promise<void> }> {
-  const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(o)], {
-    execArgv: ['--import', 'tsx'],
-    env: { ...process.env, ECHOFS_LOG_LEVEL: process.env.ECHOFS_LOG_LEVEL ?? 'ERROR' },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stopping: Promise<void> | undefined;
-  const stop = () => {
-    stopping ??= (async () => {
-      if (child.connected) child.send('stop');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    })();
-    return stopping;
-  };
+  const { child, stop } = forkBenchChild(fileURLToPath(import.meta.url), o, { ...process.env, ECHOFS_LOG_LEVEL: process.env.ECHOFS_LOG_LEVEL ?? 'ERROR' });
   try {
     const started = await new Promise<Started>((resolve, reject) => {
       child.once('message', (m: FromChild) => ('started' in m ? resolve(m.started) : reject(new Error(`emulators did not start apart: ${'failed' in m ? m.failed : 'no answer'}`))));

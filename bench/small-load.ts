@@ -5,12 +5,12 @@
  * or forks this file to run it apart from the server (`startLoadApart`), as a deployment's clients
  * are: the parent then asks for one loop at a time over IPC.
  */
-import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '#shared/clients.js';
+import { forkBenchChild } from './child.js';
 import { EchoClient } from './client.js';
 
 export type ModeName = 'strong' | 'available';
@@ -123,11 +123,7 @@ export interface ApartLoad {
 
 /** Fork a process that runs the load against `t`. */
 export async function startLoadApart(t: LoadTarget): Promise<ApartLoad> {
-  const child = fork(fileURLToPath(import.meta.url), [JSON.stringify(t)], {
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const { child, stop } = forkBenchChild(fileURLToPath(import.meta.url), t);
   const next = () =>
     new Promise<FromChild>((resolve, reject) => {
       const onExit = (code: number | null) => reject(new Error(`the load process exited (${code})`));
@@ -154,12 +150,7 @@ export async function startLoadApart(t: LoadTarget): Promise<ApartLoad> {
     sequence(op, n) {
       return ask({ sequential: op, n });
     },
-    async stop() {
-      if (child.connected) child.send('stop' satisfies ToChild);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop,
   };
 }
 
