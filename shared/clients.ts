@@ -3,10 +3,12 @@
  * locally; only the endpoint and the checksum settings change here.
  */
 import { S3Client } from '@aws-sdk/client-s3';
+import type { FinalizeRequestMiddleware, MetadataBearer } from '@smithy/types';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler, type NodeHttpHandlerOptions } from '@smithy/node-http-handler';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 
@@ -51,7 +53,42 @@ class DeadlineHttpHandler extends NodeHttpHandler {
   }
 }
 
+const payloadHashes = new WeakMap<Uint8Array, string>();
+
+/**
+ * The SHA-256 (hex) of a request body, computed once per body object. SigV4 signs a PUT's payload
+ * hash, and the engine writes the same stored chunk to every replica, each through its region's
+ * client: without this, each client hashed the same bytes again (three passes over every chunk of
+ * a strong write). Bodies are never changed after they are handed to a store.
+ */
+export function payloadSha256(body: Uint8Array): string {
+  let hex = payloadHashes.get(body);
+  if (hex === undefined) {
+    hex = createHash('sha256').update(body).digest('hex');
+    payloadHashes.set(body, hex);
+  }
+  return hex;
+}
+
+const PAYLOAD_HASH_HEADER = 'x-amz-content-sha256';
+
+const payloadHashOnce: FinalizeRequestMiddleware<object, MetadataBearer> = (next) => async (args) => {
+  const request = args.request as { headers?: Record<string, string>; body?: unknown };
+  if (request.headers && request.body instanceof Uint8Array && request.headers[PAYLOAD_HASH_HEADER] === undefined) {
+    request.headers[PAYLOAD_HASH_HEADER] = payloadSha256(request.body);
+  }
+  return next(args);
+};
+
 export function createS3Client(o: S3ClientOptions): S3Client {
+  const client = newS3Client(o);
+  // Just before signing, when the body is final: the signer takes a payload hash that is already
+  // in the headers as it is.
+  client.middlewareStack.addRelativeTo(payloadHashOnce, { relation: 'before', toMiddleware: 'httpSigningMiddleware', name: 'echofsPayloadHashOnce' });
+  return client;
+}
+
+function newS3Client(o: S3ClientOptions): S3Client {
   const emulator = o.endpoint !== undefined;
   return new S3Client({
     region: o.region,

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { PutObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import { startS3rvers, type S3Fixture } from '../integration/files-fixtures.js';
 import { S3ObjectStore, ReplicaError } from '#shared/storage/s3-store.js';
-import { createS3Client } from '#shared/clients.js';
+import type { FinalizeRequestMiddleware, MetadataBearer } from '@smithy/types';
+import { createS3Client, payloadSha256 } from '#shared/clients.js';
 
 let fx: S3Fixture;
 beforeAll(async () => {
@@ -72,6 +73,41 @@ describe('S3ObjectStore over s3rver', () => {
     const client = (store as unknown as { client: { handlers?: WeakMap<object, unknown> } }).client;
     expect(client.handlers?.has(PutObjectCommand)).toBe(true);
     expect(client.handlers?.has(GetObjectCommand)).toBe(true);
+  });
+});
+
+describe('the payload hash a PUT is signed with', () => {
+  const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+  it('is the SHA-256 of the body, computed once per body object (the same stored chunk goes to every replica)', () => {
+    const body = randomBytes(4096);
+    const first = payloadSha256(body);
+    expect(first).toBe(sha(body));
+    // A second call answers from the memo without reading the bytes again: proven by changing them.
+    const original = Buffer.from(body);
+    body[0] = (body[0] ?? 0) ^ 0xff;
+    expect(payloadSha256(body)).toBe(first);
+    // Another object with other bytes is hashed on its own.
+    expect(payloadSha256(original)).toBe(sha(original));
+  });
+
+  it('is the header each region client signs, and every replica stores the body intact', async () => {
+    const body = randomBytes(70_000);
+    const sent: string[] = [];
+    for (const region of ['us-east-1', 'eu-west-1'] as const) {
+      const client = createS3Client({ region, endpoint: fx.endpoints[region], timeoutMs: 5000 });
+      const capture: FinalizeRequestMiddleware<object, MetadataBearer> = (next) => async (args) => {
+        const request = args.request as { method: string; headers: Record<string, string> };
+        if (request.method === 'PUT') sent.push(String(request.headers['x-amz-content-sha256']));
+        return next(args);
+      };
+      client.middlewareStack.addRelativeTo(capture, { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'capturePayloadHash' });
+      const store = new S3ObjectStore({ region, bucket: fx.buckets[region]!, client });
+      await store.put('chunks/hash/once', body);
+      expect((await store.get('chunks/hash/once'))?.equals(body), region).toBe(true);
+      client.destroy();
+    }
+    expect(sent).toEqual([sha(body), sha(body)]);
   });
 });
 
