@@ -24,6 +24,7 @@ export interface BenchMeta {
   catalog: 'pglite' | 'postgres';
   /** Where the s3rver replicas and dynalite ran (absent in results from before the option). */
   emulators?: 'apart' | 'here';
+  system?: 'apart' | 'here';
 }
 
 export interface BenchReport {
@@ -214,7 +215,7 @@ export function markdown(report: BenchReport, charts: string[]): string {
     `Regions ${m.regions.join(', ')}; profiles ${profiles.map((p) => `\`${p}\` (+${(m.profiles[p] ?? []).join('/')} ms)`).join(', ')}; ` +
       `workload ${m.workload.writeRate} writes/s + ${m.workload.readRate} reads/s over ${m.workload.keys} objects of ${fmt((m.workload.minBytes ?? 0) / 1024)}–${fmt((m.workload.maxBytes ?? 0) / 1024)} KiB, at most ${m.workload.maxInFlight} writes and as many reads in flight; ` +
       `steady scenarios ${fmt((m.timings.steadyMs ?? 0) / 1000)} s, partitions ${fmt((m.timings.beforeMs ?? 0) / 1000)} s + ${fmt((m.timings.faultMs ?? 0) / 1000)} s fault + ${fmt((m.timings.afterMs ?? 0) / 1000)} s; probe interval ${m.probeIntervalMs} ms, replica timeout ${m.replicaTimeoutMs} ms; catalog ${m.catalog === 'postgres' ? 'PostgreSQL' : 'PGlite (embedded)'}` +
-      `${m.emulators === 'apart' ? '; replica emulators and dynalite in a process of their own' : m.emulators === 'here' ? "; replica emulators and dynalite in the bench's process" : ''}.`,
+      `${m.emulators === 'apart' ? '; replica emulators and dynalite in a process of their own' : m.emulators === 'here' ? "; replica emulators and dynalite in the bench's process" : ''}${m.system === 'apart' ? "; the system under test in a process of its own, apart from the bench's load and checker" : ''}.`,
   );
   out.push('');
   const cmpProfile = profiles.includes('geo') ? 'geo' : profiles[0];

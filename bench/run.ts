@@ -16,10 +16,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LocalSystem } from '#local/system.js';
 import { createTestDatabase } from '../test/helpers/databases.js';
 import { EchoClient, HttpFailure, readStatus } from './client.js';
-import { startEmulatorsApart } from './replica-host.js';
+import { startBenchSystem, startBenchSystemApart, type BenchSystem, type BenchSystemOptions } from './system-host.js';
 import { ReplicaFiles } from './replicas.js';
 import { jsonReport, markdown, svgChart, type BenchReport } from './report.js';
 import { applyPicture, faultPicture, runScenario, waitForEmptyBacklog, type ScenarioResult, type SystemUnderTest } from './runner.js';
@@ -66,6 +65,12 @@ export interface BenchOptions {
    * fault proxies stay in the bench's process either way.
    */
   emulators: 'apart' | 'here';
+  /**
+   * Where the system under test runs: `here`, in the bench's process beside its load generator
+   * and checker (the default), or `apart`, in a process of its own (./system-host.ts), as a
+   * deployment's functions run apart from their clients.
+   */
+  system: 'apart' | 'here';
   /**
    * A PostgreSQL server for the catalog (each system gets a fresh database on it, dropped after);
    * unset: the embedded PGlite, which shares the event loop with everything else.
@@ -132,6 +137,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   let settleMs = smoke ? 1000 : quick ? 5_000 : 10_000;
   let systemPer: BenchOptions['systemPer'] = smoke ? 'profile' : 'strategy';
   let emulators: BenchOptions['emulators'] = smoke ? 'here' : 'apart';
+  let system: BenchOptions['system'] = 'here';
   // A quick run never replaces the full run's results.
   let outDir = quick ? join(DEFAULT_OUT_DIR, 'quick') : DEFAULT_OUT_DIR;
   let databaseUrl = env.BENCH_DATABASE_URL || undefined;
@@ -178,6 +184,12 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
         emulators = x;
         break;
       }
+      case '--system': {
+        const x = v();
+        if (x !== 'apart' && x !== 'here') throw new UsageError("--system must be 'apart' or 'here'");
+        system = x;
+        break;
+      }
       case '--out': outDir = resolve(v()); break;
       case '--database-url': {
         databaseUrl = v();
@@ -206,6 +218,7 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
     settleMs,
     systemPer,
     emulators,
+    system,
     ...(databaseUrl ? { databaseUrl } : {}),
     outDir,
     command: `${env.BENCH_DATABASE_URL && databaseUrl === env.BENCH_DATABASE_URL ? `BENCH_DATABASE_URL=${redact(databaseUrl)} ` : ''}npm run bench${argv.length ? ` -- ${argv.map((a) => (/^postgres/.test(a) ? redact(a) : a)).join(' ')}` : ''}`,
@@ -213,15 +226,14 @@ export function parseArgs(argv: readonly string[], env: Record<string, string | 
   };
 }
 
-async function startFor(opts: BenchOptions, strategy: StrategyName | undefined, dataDir: string, databaseUrl: string | undefined): Promise<LocalSystem> {
+async function startFor(opts: BenchOptions, strategy: StrategyName | undefined, dataDir: string, databaseUrl: string | undefined): Promise<BenchSystem> {
   // Quiet logs and no EMF lines on stdout while measuring (set before the system's modules load).
   process.env.ECHOFS_LOG_LEVEL ??= 'ERROR';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-  const { startSystem } = await import('#local/system.js');
   const mode = strategy ? STRATEGY_MODE[strategy] : undefined;
-  return startSystem({
+  const o: BenchSystemOptions = {
     port: 0,
-    ...(opts.emulators === 'apart' ? { startEmulators: startEmulatorsApart } : {}),
+    emulatorsApart: opts.emulators === 'apart',
     dataDir,
     regions: opts.regions,
     env: {
@@ -235,7 +247,8 @@ async function startFor(opts: BenchOptions, strategy: StrategyName | undefined, 
       // The embedded catalog unless a server was given: never a DATABASE_URL the shell happens to hold.
       DATABASE_URL: databaseUrl ?? '',
     },
-  });
+  };
+  return opts.system === 'apart' ? startBenchSystemApart(o) : startBenchSystem(o);
 }
 
 /** Fix the strategy through the controller's global override (admin); false if there is no controller. */
@@ -276,15 +289,15 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
   const chosen = allScenarios(opts.workload).filter((s) => opts.scenarios.length === 0 || opts.scenarios.includes(s.name));
   const runId = Date.now().toString(36);
 
-  const runStrategy = async (sys: LocalSystem, profile: LatencyProfile, strategy: StrategyName): Promise<void> => {
+  const runStrategy = async (sys: BenchSystem, profile: LatencyProfile, strategy: StrategyName): Promise<void> => {
     const client = new EchoClient(sys.url, opts.workload.requestTimeoutMs);
     await client.signIn(ADMIN.username, ADMIN.email, ADMIN.password);
     if (!(await applyStrategy(client, strategy))) opts.log('    no controller API: the strategy is ECHOFS_MODE only');
     const sut: SystemUnderTest = {
       url: sys.url,
-      regions: sys.faults.regions(),
-      setFault: async (region, s) => void sys.faults.set(region, s),
-      replicaFiles: new ReplicaFiles(Object.fromEntries(Object.entries(sys.replicas).map(([r, e]) => [r, e.directory]))),
+      regions: sys.regions,
+      setFault: (region, s) => sys.setFault(region, s),
+      replicaFiles: new ReplicaFiles(sys.replicaDirs),
     };
     for (const scenario of chosen) {
       await settle(client, sut, profile, strategy, opts);
@@ -308,7 +321,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
   /** Start a system, run the given strategies on it, stop it; a start failure is recorded per strategy. */
   const withSystem = async (profile: LatencyProfile, strategies: StrategyName[]): Promise<void> => {
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-bench-'));
-    let system: LocalSystem | undefined;
+    let system: BenchSystem | undefined;
     let current: StrategyName | undefined;
     let db: { url: string; drop: () => Promise<void> } | undefined;
     try {
@@ -354,6 +367,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchOutput> {
       replicaTimeoutMs: opts.replicaTimeoutMs,
       catalog: opts.databaseUrl ? 'postgres' : 'pglite',
       emulators: opts.emulators,
+      system: opts.system,
     },
     results,
     errors,
