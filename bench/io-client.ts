@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '#shared/clients.js';
 import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
-import { forkBenchChild } from './child.js';
+import { serveBenchWorker, startBenchWorker } from './child.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = MiB;
@@ -194,54 +194,25 @@ export function ioClient(t: IoTarget): IoClient {
 
 // ------------------------------------------------------------------ the client in a process of its own
 
-type ToChild = 'stop' | { raw: number } | { roundTrip: { size: number; name: string } };
-type FromChild = { ready: true } | { result: RawResult | RoundTrip } | { failed: string };
+type Question = { raw: number } | { roundTrip: { size: number; name: string } };
 
 /** The client forked into a process of its own; the same interface, over IPC. */
 export async function startIoClientApart(t: IoTarget): Promise<IoClient & { pid: number }> {
-  const { child, stop } = forkBenchChild(fileURLToPath(import.meta.url), t);
-  const next = () =>
-    new Promise<FromChild>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`the client process exited (${code})`));
-      child.once('exit', onExit);
-      child.once('message', (m: FromChild) => {
-        child.off('exit', onExit);
-        resolve(m);
-      });
-    });
-  const ask = async (m: Exclude<ToChild, 'stop'>): Promise<RawResult | RoundTrip> => {
-    const answer = next();
-    child.send(m);
-    const a = await answer;
-    if ('result' in a) return a.result;
-    throw new Error(`the client process failed: ${'failed' in a ? a.failed : 'unexpected answer'}`);
-  };
-  const ready = await next();
-  if (!('ready' in ready)) throw new Error(`the client process did not start: ${'failed' in ready ? ready.failed : 'no answer'}`);
+  const w = await startBenchWorker<Question, RawResult | RoundTrip>(fileURLToPath(import.meta.url), t, 'the client process');
   return {
-    pid: child.pid as number,
-    raw: async (objects) => (await ask({ raw: objects })) as RawResult,
-    roundTrip: async (size, name) => (await ask({ roundTrip: { size, name } })) as RoundTrip,
-    close: stop,
+    pid: w.pid,
+    raw: async (objects) => (await w.ask({ raw: objects })) as RawResult,
+    roundTrip: async (size, name) => (await w.ask({ roundTrip: { size, name } })) as RoundTrip,
+    close: w.stop,
   };
 }
 
 function host(): void {
   const client = ioClient(JSON.parse(process.argv[2] as string) as IoTarget);
-  const send = (m: FromChild) => process.send?.(m);
-  process.on('message', (m: ToChild) => {
-    if (m === 'stop') {
-      void client.close().then(() => process.exit(0));
-      return;
-    }
-    const work: Promise<RawResult | RoundTrip> = 'raw' in m ? client.raw(m.raw) : client.roundTrip(m.roundTrip.size, m.roundTrip.name);
-    work.then(
-      (result) => send({ result }),
-      (err: unknown) => send({ failed: err instanceof Error ? err.message : String(err) }),
-    );
-  });
-  process.on('disconnect', () => process.exit(0));
-  send({ ready: true });
+  serveBenchWorker<Question, RawResult | RoundTrip>(
+    (m) => ('raw' in m ? client.raw(m.raw) : client.roundTrip(m.roundTrip.size, m.roundTrip.name)),
+    () => client.close(),
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) host();

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '#shared/clients.js';
-import { forkBenchChild } from './child.js';
+import { serveBenchWorker, startBenchWorker } from './child.js';
 import { EchoClient } from './client.js';
 
 export type ModeName = 'strong' | 'available';
@@ -109,8 +109,7 @@ export async function sequential(op: () => Promise<OpOutcome>, n: number): Promi
   return { ops: n, seconds: (performance.now() - t0) / 1000, latencies, failures: {} };
 }
 
-type ToChild = { loop: 'floor' | 'echo'; clients: number; seconds: number } | { sequential: 'floor' | 'echo'; n: number } | 'stop';
-type FromChild = { ready: true } | { result: LoopResult } | { failed: string };
+type Question = { loop: 'floor' | 'echo'; clients: number; seconds: number } | { sequential: 'floor' | 'echo'; n: number };
 
 export interface ApartLoad {
   pid: number;
@@ -123,54 +122,24 @@ export interface ApartLoad {
 
 /** Fork a process that runs the load against `t`. */
 export async function startLoadApart(t: LoadTarget): Promise<ApartLoad> {
-  const { child, stop } = forkBenchChild(fileURLToPath(import.meta.url), t);
-  const next = () =>
-    new Promise<FromChild>((resolve, reject) => {
-      const onExit = (code: number | null) => reject(new Error(`the load process exited (${code})`));
-      child.once('exit', onExit);
-      child.once('message', (m: FromChild) => {
-        child.off('exit', onExit);
-        resolve(m);
-      });
-    });
-  const ask = async (m: ToChild): Promise<LoopResult> => {
-    const answer = next();
-    child.send(m);
-    const a = await answer;
-    if ('result' in a) return a.result;
-    throw new Error(`the load process failed: ${'failed' in a ? a.failed : 'unexpected answer'}`);
-  };
-  const ready = await next();
-  if (!('ready' in ready)) throw new Error(`the load process did not start: ${'failed' in ready ? ready.failed : 'no answer'}`);
+  const w = await startBenchWorker<Question, LoopResult>(fileURLToPath(import.meta.url), t, 'the load process');
   return {
-    pid: child.pid as number,
-    run(loop, clients, seconds) {
-      return ask({ loop, clients, seconds });
-    },
-    sequence(op, n) {
-      return ask({ sequential: op, n });
-    },
-    stop,
+    pid: w.pid,
+    run: (loop, clients, seconds) => w.ask({ loop, clients, seconds }),
+    sequence: (op, n) => w.ask({ sequential: op, n }),
+    stop: w.stop,
   };
 }
 
 function host(): void {
   const ops = makeOps(JSON.parse(process.argv[2] as string) as LoadTarget);
-  const send = (m: FromChild) => process.send?.(m);
-  process.on('message', (m: ToChild) => {
-    if (m === 'stop') {
-      ops.close();
-      process.exit(0);
-    }
-    const which = 'loop' in m ? m.loop : m.sequential;
-    const op = which === 'floor' ? ops.floor : ops.echo;
-    void ('sequential' in m ? sequential(op, m.n) : closedLoop(op, m.clients, m.seconds)).then(
-      (result) => send({ result }),
-      (err: unknown) => send({ failed: err instanceof Error ? err.message : String(err) }),
-    );
-  });
-  process.on('disconnect', () => process.exit(0));
-  send({ ready: true });
+  serveBenchWorker<Question, LoopResult>(
+    (m) => {
+      const op = ('loop' in m ? m.loop : m.sequential) === 'floor' ? ops.floor : ops.echo;
+      return 'sequential' in m ? sequential(op, m.n) : closedLoop(op, m.clients, m.seconds);
+    },
+    () => ops.close(),
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) host();
