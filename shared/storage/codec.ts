@@ -17,17 +17,18 @@ const DEFLATE = 0x01;
 /** Fast level: compression must not become the bottleneck of the data path. */
 const LEVEL = 1;
 /**
- * A sample of this many bytes decides whether compressing the whole chunk is worth a try: about
- * 0.2 ms of deflate per 1 MiB chunk (a 64 KiB sample took 1.3 ms, a few per cent of a large
- * upload's CPU on two cores).
+ * Chunks up to SMALL_CHUNK are judged by their first SMALL_SAMPLE bytes, compressed on the spot (about
+ * 40 µs): a full attempt on an incompressible 16 KiB chunk costs about 0.25 ms of CPU per write, on
+ * the thread pool and in the stream machinery around it. Chunks no larger than SMALL_SAMPLE are tried whole.
+ */
+const SMALL_CHUNK = 64 * 1024;
+const SMALL_SAMPLE = 4 * 1024;
+/**
+ * Larger chunks are judged by a sample of this many bytes, on the thread pool: about 0.2 ms of
+ * deflate per 1 MiB chunk (a 64 KiB sample took 1.3 ms, a few per cent of a large upload's CPU on
+ * two cores).
  */
 const SAMPLE = 16 * 1024;
-/**
- * Chunks up to SAMPLE are judged by their first SMALL_SAMPLE bytes, compressed on the spot (about
- * 40 µs): a full attempt on an incompressible 16 KiB chunk costs about 0.25 ms of CPU per write, on
- * the thread pool and in the stream machinery around it. Chunks no larger than this are tried whole.
- */
-const SMALL_SAMPLE = 4 * 1024;
 /** A sample that does not shrink below this fraction of its size marks the chunk incompressible. */
 const WORTH = 0.97;
 
@@ -80,7 +81,7 @@ export async function encodeChunk(plain: Buffer, knownHash?: string): Promise<En
  */
 export async function worthCompressing(plain: Buffer): Promise<boolean> {
   if (plain.length <= SMALL_SAMPLE) return true;
-  if (plain.length <= SAMPLE) {
+  if (plain.length <= SMALL_CHUNK) {
     const sample = plain.subarray(0, SMALL_SAMPLE);
     return deflateRawSync(sample, { level: LEVEL }).length < sample.length * WORTH;
   }
