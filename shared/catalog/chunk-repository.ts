@@ -68,8 +68,8 @@ export interface ChunkRepository {
   placementsOf(ownerId: string, hashes: readonly string[]): Promise<(Placement & { hash: string })[]>;
   /** Record a chunk with its present and pending copies, in one statement. */
   recordChunk(c: ChunkRecord, now: Date): Promise<void>;
-  /** pending → present (a straggling write landed). */
-  markPresent(ownerId: string, hash: string, region: string, now: Date): Promise<void>;
+  /** Pending copies in these regions have landed: present (a copy found bad meanwhile stays queued). */
+  markPresent(ownerId: string, hash: string, regions: readonly string[], now: Date): Promise<void>;
   /** present → missing (a bad copy joins the repair backlog). */
   markMissing(ownerId: string, hash: string, region: string, reason: string, now: Date): Promise<void>;
   /** Of `hashes`, those stored by `before` (chunk row created then or earlier) with a present copy. */
@@ -128,11 +128,19 @@ export class DrizzleChunkRepository implements ChunkRepository {
     await this.db.execute(sql`with c as (${chunk} returning 1) ${copies}`);
   }
 
-  async markPresent(ownerId: string, hash: string, region: string, now: Date): Promise<void> {
+  async markPresent(ownerId: string, hash: string, regions: readonly string[], now: Date): Promise<void> {
+    if (regions.length === 0) return;
     await this.db
       .update(chunkPlacements)
       .set({ state: 'present', pendingSince: null, attempts: 0, nextAttemptAt: null, claimedBy: null, claimedUntil: null, lastError: null, updatedAt: now })
-      .where(and(eq(chunkPlacements.ownerId, ownerId), eq(chunkPlacements.hash, hash), eq(chunkPlacements.region, region), eq(chunkPlacements.state, 'pending')));
+      .where(
+        and(
+          eq(chunkPlacements.ownerId, ownerId),
+          eq(chunkPlacements.hash, hash),
+          regions.length === 1 ? eq(chunkPlacements.region, regions[0] as string) : inArray(chunkPlacements.region, [...regions]),
+          eq(chunkPlacements.state, 'pending'),
+        ),
+      );
   }
 
   async markMissing(ownerId: string, hash: string, region: string, reason: string, now: Date): Promise<void> {

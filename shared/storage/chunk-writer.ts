@@ -159,12 +159,8 @@ export class ChunkWriter {
     }
     // Writes still running become present when they land (and their pending row is written);
     // until then their rows stay pending.
-    for (const a of attempts) {
-      if (!outcome.inFlight.includes(a.region)) continue;
-      // A straggler that fails stays pending for the replicator; its failure was already observed.
-      const landed = deferred ? Promise.all([a.done, deferred.recorded.catch(() => undefined)]) : a.done;
-      this.ctx.track(landed.then(() => this.markPresent(ownerId, hash, a.region), () => undefined));
-    }
+    const late = attempts.filter((a) => outcome.inFlight.includes(a.region));
+    if (late.length > 0) this.ctx.track(this.markLanded(ownerId, hash, late, deferred?.recorded));
     // A strong write the deadline path acknowledged with fewer than a majority is hybrid, truthfully.
     let ackMode = this.ctx.ackMode(decision, holders.length);
     let satisfied = outcome.satisfied;
@@ -205,10 +201,24 @@ export class ChunkWriter {
   }
 
   /**
-   * A straggling write landed: pending → present. A copy a read has meanwhile found bad
-   * ('missing') stays queued: the replicator re-copies and verifies it.
+   * Straggling writes that land become present; one that fails stays pending for the replicator
+   * (its failure was already observed). Copies landing within STRAGGLER_GRACE_MAX_MS of the first
+   * are marked in one statement (an available write's two stragglers usually land together), a
+   * later one on its own when it lands. With `recorded`, nothing is marked before the chunk's
+   * record (and its pending rows) is written. A copy a read has meanwhile found bad ('missing')
+   * stays queued: the replicator re-copies and verifies it.
    */
-  private markPresent(ownerId: string, hash: string, region: string): Promise<void> {
-    return this.ctx.catalog.markPresent(ownerId, hash, region, this.ctx.now());
+  private async markLanded(ownerId: string, hash: string, late: readonly Attempt[], recorded?: Promise<unknown>): Promise<void> {
+    const landed = new Set<string>();
+    const settled = late.map((a) => a.done.then(() => void landed.add(a.region), () => undefined));
+    const first = await Promise.any(late.map((a) => a.done)).then(() => true, () => false);
+    if (!first) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(settled), new Promise<void>((resolve) => (timer = setTimeout(resolve, STRAGGLER_GRACE_MAX_MS)))]);
+    clearTimeout(timer);
+    await recorded?.catch(() => undefined);
+    const batch = [...landed];
+    const later = late.filter((a) => !landed.has(a.region)).map((a) => a.done.then(() => this.ctx.catalog.markPresent(ownerId, hash, [a.region], this.ctx.now()), () => undefined));
+    await Promise.all([this.ctx.catalog.markPresent(ownerId, hash, batch, this.ctx.now()), ...later]);
   }
 }

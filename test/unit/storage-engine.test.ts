@@ -278,6 +278,49 @@ describe('storage engine: replication by mode', () => {
     expect(await placements(owner, hash)).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'present', 'ap-southeast-1': 'present' });
   });
 
+  it("an available write's stragglers that land together are marked present in one statement; one landing later, on its own", async () => {
+    const r = rig('A');
+    const catalogOf = (e: StorageEngine) => (e as unknown as { ctx: { catalog: { markPresent: (o: string, h: string, regions: readonly string[], now: Date) => Promise<void> } } }).ctx.catalog;
+    const marks: string[][] = [];
+    const cat = catalogOf(r.engine);
+    const mark = cat.markPresent.bind(cat);
+    cat.markPresent = async (o, h, regions, now) => {
+      marks.push([...regions].sort());
+      return mark(o, h, regions, now);
+    };
+    const owner = await newUser();
+    // Together: the two stragglers land about 30 ms after the first copy, within 20 ms of each other.
+    r.stores.get('eu-west-1')!.latencyMs = 30;
+    r.stores.get('ap-southeast-1')!.latencyMs = 35;
+    const data = randomBytes(100);
+    const hash = sha256Hex(data);
+    const res = await r.engine.writeChunk(owner, hash, data, { mode: 'A', reason: 'test' });
+    expect(res.acked).toEqual(['us-east-1']);
+    await r.engine.drain();
+    expect(await placements(owner, hash)).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'present', 'ap-southeast-1': 'present' });
+    expect(marks).toEqual([['ap-southeast-1', 'eu-west-1']]);
+
+    // Apart: the last copy lands long after the window; it is marked when it lands, on its own.
+    marks.length = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow = r.stores.get('ap-southeast-1')!;
+    const put = slow.put.bind(slow);
+    slow.put = async (key, body, signal) => {
+      await gate;
+      return put(key, body, signal);
+    };
+    const data2 = randomBytes(100);
+    const hash2 = sha256Hex(data2);
+    await r.engine.writeChunk(owner, hash2, data2, { mode: 'A', reason: 'test' });
+    await waitFor(async () => (await placements(owner, hash2))['eu-west-1'] === 'present', 'the first straggler marked present');
+    expect(await placements(owner, hash2)).toMatchObject({ 'ap-southeast-1': 'pending' });
+    release();
+    await r.engine.drain();
+    expect(await placements(owner, hash2)).toEqual({ 'us-east-1': 'present', 'eu-west-1': 'present', 'ap-southeast-1': 'present' });
+    expect(marks).toEqual([['eu-west-1'], ['ap-southeast-1']]);
+  });
+
   it('a strong write that has its majority waits briefly for the last copy: landing within that grace, it is recorded present and no replication is asked for', async () => {
     const r = rig('C');
     // The majority takes about 40 ms; the last copy lands about 5 ms later, within the grace (half of that, at most 20 ms).
