@@ -5,7 +5,7 @@
  * own statements (claims, counts, lag) are in ./backlog-repository.ts.
  */
 import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
-import { BATCH, queryRows, type Db } from './db.js';
+import { BATCH, prepared, queryRows, type Db } from './db.js';
 import { chunkPlacements, chunks, type PlacementState } from './schema.js';
 
 export interface Placement {
@@ -84,9 +84,10 @@ export class DrizzleChunkRepository implements ChunkRepository {
   async touchChunk(ownerId: string, hash: string, now: Date) {
     const rows = await queryRows<{ stored_size: number | string; compressed: boolean; region: string | null; state: PlacementState | null }>(
       this.db,
-      sql`with t as (update ${chunks} set touched_at = ${now.toISOString()}::timestamptz where owner_id = ${ownerId} and hash = ${hash} returning stored_size, compressed)
+      // Every chunk write runs it first (one shape): prepared once per connection (see `prepared`).
+      prepared(sql`with t as (update ${chunks} set touched_at = ${now.toISOString()}::timestamptz where owner_id = ${ownerId} and hash = ${hash} returning stored_size, compressed)
           select t.stored_size, t.compressed, p.region, p.state from t
-          left join ${chunkPlacements} p on p.owner_id = ${ownerId} and p.hash = ${hash}`,
+          left join ${chunkPlacements} p on p.owner_id = ${ownerId} and p.hash = ${hash}`),
     );
     const first = rows[0];
     if (!first) return undefined;

@@ -9,7 +9,8 @@
  * the local runtime asks for them at start.
  */
 import type { RDSDataClient } from '@aws-sdk/client-rds-data';
-import type { SQL } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { sql, type SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type { Config } from '../config.js';
 import { logger } from '../observability.js';
@@ -26,6 +27,26 @@ export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 /** Most values sent as parameters of one statement (hash lists, manifest rows); longer lists go in batches. */
 export const BATCH = 1000;
+
+/** The comment that marks a statement for `prepared` (see there). */
+const PREPARED_MARK = '/* prepared */ ';
+
+/**
+ * Mark a hot-path statement to be prepared once per connection on a PostgreSQL server: the server
+ * then parses it once and, after a few runs, plans it once, instead of on every run (a small
+ * upload's commit statement took more time in parse and plan than in execution). Only statements
+ * of a bounded number of shapes may be marked: each distinct text stays prepared on every
+ * connection for the connection's life. The mark is a comment, so the embedded catalog and the
+ * RDS Data API run the statement as it is.
+ */
+export function prepared(query: SQL): SQL {
+  return sql`${sql.raw(PREPARED_MARK)}${query}`;
+}
+
+/** The name a marked statement is prepared under: its text's hash (one name, one text). */
+export function preparedName(text: string): string | undefined {
+  return text.startsWith(PREPARED_MARK) ? `echofs_${createHash('sha256').update(text).digest('hex').slice(0, 32)}` : undefined;
+}
 
 export type CatalogKind = 'pglite' | 'postgres' | 'data-api';
 
@@ -121,7 +142,15 @@ function openEmbedded(opts: OpenCatalogOptions): Promise<Catalog> {
 async function openPostgres(url: string, max: number): Promise<Catalog> {
   const { default: pg } = await import('pg');
   const { drizzle } = await import('drizzle-orm/node-postgres');
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000 });
+  // Statements marked by `prepared` run as named (prepared) statements on each connection.
+  class PreparingClient extends pg.Client {}
+  const query = pg.Client.prototype.query;
+  PreparingClient.prototype.query = function (this: InstanceType<typeof pg.Client>, config: unknown, ...rest: unknown[]) {
+    const c = config as { name?: string; text?: unknown } | undefined;
+    const name = c && typeof c === 'object' && c.name === undefined && typeof c.text === 'string' ? preparedName(c.text) : undefined;
+    return (query as (this: unknown, ...a: unknown[]) => unknown).call(this, name ? { ...c, name } : config, ...rest);
+  } as typeof query;
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000, idleTimeoutMillis: 30_000, Client: PreparingClient });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on('error', (err) => logger.warn('catalog connection error', { error: err }));
   const db = drizzle({ client: pool, schema });

@@ -4,10 +4,10 @@
  * and undelete. Each locks the owner's row first, so an owner's commits, deletes and restores are
  * serialised and the counter and the name checks cannot race. Also the usage reads.
  */
-import { eq, sql } from 'drizzle-orm';
+import { eq, sql, type SQL } from 'drizzle-orm';
 import { Conflict, NotFound } from '../errors.js';
 import type { Mode } from '../config.js';
-import { BATCH, queryRows, type Db } from './db.js';
+import { BATCH, prepared, queryRows, type Db } from './db.js';
 import type { FileRow, VersionRow } from './file-repository.js';
 import { recordChunkStatements, type ChunkRecord } from './chunk-repository.js';
 import { chunks, files, fileVersions, uploadSessions, users, versionChunks } from './schema.js';
@@ -179,9 +179,12 @@ export class DrizzleUsageRepository implements UsageRepository {
     const recorded = record ? recordChunkStatements(record, now) : undefined;
     // The recorded chunk's row is written by its own upsert: a row may be changed once per statement.
     const touched = input.chunks.some((c) => c.hash !== record?.hash);
+    // Every small write runs this statement: with at most one chunk it has few shapes, prepared
+    // once per connection on a PostgreSQL server (see `prepared`).
+    const statement = (q: SQL) => (input.chunks.length <= 1 ? prepared(q) : q);
     const [written] = await queryRows<{ file_id: string; file_created_at: string | Date; version: number | string; version_id: string; compressed: boolean | null }>(
       this.db,
-      sql`with lk as (select used_bytes from ${users} where id = ${ownerId} for update),
+      statement(sql`with lk as (select used_bytes from ${users} where id = ${ownerId} for update),
           ${input.sessionId ? sql`sl as (select id from ${uploadSessions} where id = ${input.sessionId}::uuid and committed_at is null for update),` : sql``}
           cur as (select f.id, f.current_version, (select max(v.version) from ${fileVersions} v where v.file_id = f.id) as max_version
                   from ${files} f where f.owner_id = ${ownerId} and f.name = ${input.name} and f.deleted_at is null),
@@ -207,7 +210,7 @@ export class DrizzleUsageRepository implements UsageRepository {
           u as (update ${users} set used_bytes = used_bytes + ${input.size} where id = ${ownerId} and exists (select 1 from f) returning 1)
         select f.id as file_id, f.created_at as file_created_at, f.version, v.id as version_id,
           ${touched ? sql`(select bool_or(compressed) from t)` : sql`false`} as compressed
-        from f, v`,
+        from f, v`),
     );
     if (!written) return undefined;
     const version = Number(written.version);
