@@ -6,7 +6,7 @@
  * owner's row lock.
  */
 import { and, asc, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
-import { queryRows, type Db } from './db.js';
+import { prepared, queryRows, type Db } from './db.js';
 import type { Placement } from './chunk-repository.js';
 import { chunkPlacements, chunks, files, fileVersions, versionChunks, type PlacementState } from './schema.js';
 
@@ -136,12 +136,13 @@ export class DrizzleFileRepository implements FileRepository {
     // same on every driver, the Data API included).
     const rows = await queryRows<{ idx: number; hash: string; size: number; compressed: boolean | null; placements: string | null }>(
       this.db,
-      sql`select vc.idx, vc.chunk_hash as hash, vc.size, c.compressed,
+      // Every download reads its manifest by it (one shape): prepared once per connection.
+      prepared(sql`select vc.idx, vc.chunk_hash as hash, vc.size, c.compressed,
             (select string_agg(p.region || ':' || p.state, ',') from ${chunkPlacements} p where p.owner_id = ${ownerId} and p.hash = vc.chunk_hash) as placements
           from ${versionChunks} vc
           left join ${chunks} c on c.owner_id = ${ownerId} and c.hash = vc.chunk_hash
           where vc.version_id = ${versionId} and vc.idx >= ${from} and vc.idx < ${from + limit}
-          order by vc.idx`,
+          order by vc.idx`),
     );
     return rows.map((r) => ({
       idx: Number(r.idx),

@@ -54,7 +54,7 @@ describe.skipIf(!SERVER)('statements prepared on PostgreSQL', () => {
     expect(touches).toHaveLength(1);
   });
 
-  it("prepares a small write's one-statement commit: writes to new names and new versions share one prepared statement", async () => {
+  it("prepares a small write's one-statement commit (new names and new versions share it) and a download's manifest read", async () => {
     const stores = new Map(['us-east-1', 'eu-west-1', 'ap-southeast-1'].map((r) => [r, new MemoryObjectStore(r)]));
     const engine = new StorageEngine({
       modeSource: { modeFor: async () => ({ mode: 'C', reason: 'test' }) },
@@ -69,11 +69,19 @@ describe.skipIf(!SERVER)('statements prepared on PostgreSQL', () => {
       yield b;
     }
     const first = await engine.uploadStream(owner, { name: 'a.bin' }, once(randomBytes(5000)));
-    await engine.uploadStream(owner, { name: 'b.bin' }, once(randomBytes(6000)));
+    const other = await engine.uploadStream(owner, { name: 'b.bin' }, once(randomBytes(6000)));
     const again = await engine.uploadStream(owner, { name: 'a.bin' }, once(randomBytes(7000)));
     await engine.drain();
     expect([first.version, again.version]).toEqual([1, 2]);
     const commits = (await preparedOnServer()).filter((p) => p.statement.includes('with lk as (select used_bytes'));
     expect(commits).toHaveLength(1);
+    for (const f of [other, again]) {
+      const read = await engine.openRead(owner, f.fileId, {});
+      let n = 0;
+      for await (const piece of read.stream) n += (piece as Buffer).length;
+      expect(n).toBe(f.size);
+    }
+    const manifests = (await preparedOnServer()).filter((p) => p.statement.includes('string_agg(p.region'));
+    expect(manifests).toHaveLength(1);
   });
 });
