@@ -81,6 +81,18 @@ async function placements(owner: string, hash: string): Promise<Record<string, s
   return Object.fromEntries(rows.map((p) => [p.region, p.state]));
 }
 
+/** Hold every PUT to `store` until the returned release is called (a copy that lands late). */
+function holdPuts(store: MemoryObjectStore): () => void {
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const put = store.put.bind(store);
+  store.put = async (key, body, signal) => {
+    await gate;
+    return put(key, body, signal);
+  };
+  return release;
+}
+
 async function status(p: Promise<unknown>): Promise<number> {
   const err = await p.then(
     () => undefined,
@@ -302,14 +314,7 @@ describe('storage engine: replication by mode', () => {
 
     // Apart: the last copy lands long after the window; it is marked when it lands, on its own.
     marks.length = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const slow = r.stores.get('ap-southeast-1')!;
-    const put = slow.put.bind(slow);
-    slow.put = async (key, body, signal) => {
-      await gate;
-      return put(key, body, signal);
-    };
+    const release = holdPuts(r.stores.get('ap-southeast-1')!);
     const data2 = randomBytes(100);
     const hash2 = sha256Hex(data2);
     await r.engine.writeChunk(owner, hash2, data2, { mode: 'A', reason: 'test' });
@@ -339,14 +344,7 @@ describe('storage engine: replication by mode', () => {
 
   it('a strong write does not wait for a last copy slower than the grace: it is acknowledged with the majority, pending, and present once it lands', async () => {
     const r = rig('C');
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const slow = r.stores.get('ap-southeast-1')!;
-    const put = slow.put.bind(slow);
-    slow.put = async (key, body, signal) => {
-      await gate;
-      return put(key, body, signal);
-    };
+    const release = holdPuts(r.stores.get('ap-southeast-1')!);
     const owner = await newUser();
     const data = randomBytes(100);
     const hash = sha256Hex(data);
