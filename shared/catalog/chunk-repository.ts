@@ -134,14 +134,7 @@ export class DrizzleChunkRepository implements ChunkRepository {
     await this.db
       .update(chunkPlacements)
       .set({ state: 'present', pendingSince: null, attempts: 0, nextAttemptAt: null, claimedBy: null, claimedUntil: null, lastError: null, updatedAt: now })
-      .where(
-        and(
-          eq(chunkPlacements.ownerId, ownerId),
-          eq(chunkPlacements.hash, hash),
-          regions.length === 1 ? eq(chunkPlacements.region, regions[0] as string) : inArray(chunkPlacements.region, [...regions]),
-          eq(chunkPlacements.state, 'pending'),
-        ),
-      );
+      .where(and(eq(chunkPlacements.ownerId, ownerId), eq(chunkPlacements.hash, hash), inArray(chunkPlacements.region, [...regions]), eq(chunkPlacements.state, 'pending')));
   }
 
   async markMissing(ownerId: string, hash: string, region: string, reason: string, now: Date): Promise<void> {
