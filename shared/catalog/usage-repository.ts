@@ -166,9 +166,12 @@ export class DrizzleUsageRepository implements UsageRepository {
    * checked on the latest usage. `sl` locks the session row the same way (a session commits once).
    * The live file of that name (`cur`) is read from the statement's snapshot, which may predate a
    * writer the lock waited for; what such a writer could have changed is re-checked where it is
-   * written: the file's update requires the locked row to still be live, of that name and at the
-   * current version read (a commit, delete or rename in between leaves it untouched), and an insert
-   * under a name taken meanwhile, or a version number taken, is a unique violation. Every write of
+   * written, on the row as that writer left it: the file's update requires it to still be live and
+   * of that name (a delete or rename in between leaves it untouched) and, under If-Match, at the
+   * version read; a write without If-Match takes the number after both the row's current version
+   * and the highest version read, so a same-name write committed in between does not send it to the
+   * transaction (numbers stay dense: each commit sets the current version to the number it took).
+   * An insert under a name taken meanwhile, or a version number taken, is a unique violation. Every write of
    * the commit depends on the gate (`ok`) through `f`, the file row updated or inserted; the chunk
    * record does not. Where `f` is empty, nothing of the commit is written.
    */
@@ -191,8 +194,9 @@ export class DrizzleUsageRepository implements UsageRepository {
           ok as (select 1 as ok from lk where lk.used_bytes <= ${conditions.usedAtMost}::bigint
                  ${conditions.currentVersion === undefined ? sql`` : sql`and coalesce((select current_version from cur), 0) = ${conditions.currentVersion}::int`}
                  ${input.sessionId ? sql`and exists (select 1 from sl)` : sql``}),
-          fu as (update ${files} set current_version = coalesce(cur.max_version, 0) + 1, updated_at = ${at} from cur
-                 where ${files.id} = cur.id and ${files.deletedAt} is null and ${files.name} = ${input.name} and ${files.currentVersion} = cur.current_version
+          fu as (update ${files} set current_version = greatest(${files.currentVersion}, coalesce(cur.max_version, 0)) + 1, updated_at = ${at} from cur
+                 where ${files.id} = cur.id and ${files.deletedAt} is null and ${files.name} = ${input.name}
+                   ${conditions.currentVersion === undefined ? sql`` : sql`and ${files.currentVersion} = cur.current_version`}
                    and exists (select 1 from ok)
                  returning ${files.id} as id, ${files.createdAt} as created_at, ${files.currentVersion} as version),
           fi as (insert into ${files} (owner_id, name, current_version, created_at, updated_at)

@@ -11,6 +11,7 @@ import { eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queryRows, type Db } from '#shared/catalog/db.js';
 import { chunkPlacements, chunks, files, users } from '#shared/catalog/schema.js';
+import { DrizzleUsageRepository } from '#shared/catalog/usage-repository.js';
 import { HealthTracker } from '#shared/controller/health.js';
 import { HttpError } from '#shared/errors.js';
 import { CHUNK_SIZE, describeBuffer, sha256Hex } from '#shared/storage/codec.js';
@@ -200,4 +201,67 @@ describe.each(catalogTargets)('one-statement commit on %s', (target) => {
     expect(await versionsOf(owner, 'b')).toEqual([1]);
     expect(await usedBytes(owner)).toBe(30);
   });
+
+  it.runIf(target === 'postgres')(
+    'a same-name write that commits while the statement waits for the owner lock: a write without If-Match still commits in its one statement, with the next number; under If-Match of the version it read it does not',
+    async () => {
+      const owner = await newUser();
+      const a = await engine().uploadStream(owner, { name: 'a' }, once(randomBytes(10)));
+      const repo = new DrizzleUsageRepository(db);
+      const version = (size: number) => ({ name: 'a', size, sha256: sha256Hex(randomBytes(8)), contentType: 'application/octet-stream', chunks: [], mode: 'C' as const });
+      /**
+       * Another container writes version `n` of 'a' under the owner's lock and holds the lock; the
+       * returned `commit` lets its transaction commit, once the statement under test waits for the lock.
+       */
+      const racingWrite = async (n: number) => {
+        const other = await t.reopen();
+        let release: () => void = () => undefined;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        let written: () => void = () => undefined;
+        const isWritten = new Promise<void>((resolve) => (written = resolve));
+        const done = other.db.transaction(async (tx) => {
+          await tx.select({ id: users.id }).from(users).where(eq(users.id, owner)).for('update');
+          await tx.execute(sql`insert into file_versions (file_id, version, size, sha256, chunk_count, content_type, mode, created_at)
+            values (${a.fileId}, ${n}, 5, ${'0'.repeat(64)}, 0, 'application/octet-stream', 'C', now())`);
+          await tx.execute(sql`update files set current_version = ${n} where id = ${a.fileId}`);
+          await tx.execute(sql`update users set used_bytes = used_bytes + 5 where id = ${owner}`);
+          written();
+          await released;
+        });
+        await isWritten;
+        return {
+          async commit() {
+            try {
+              await waitFor(
+                async () => (await queryRows(db, sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%lk as (select used_bytes%'`)).length > 0,
+                'the commit statement waits for the owner lock',
+              );
+            } finally {
+              release();
+            }
+            await done;
+          },
+        };
+      };
+
+      // Without If-Match: the statement reads version 1 as current; version 2 commits meanwhile.
+      const race2 = await racingWrite(2);
+      const blind = repo.commitVersionIf(owner, version(7), new Date(), { usedAtMost: 1_000_000 });
+      await race2.commit();
+      const b = await blind;
+      expect(b, 'committed by the statement itself, not left to the transaction').toBeDefined();
+      expect(b?.v.version).toBe(3);
+      expect(await versionsOf(owner, 'a')).toEqual([1, 2, 3]);
+      expect(Number((await db.select({ v: files.currentVersion }).from(files).where(eq(files.id, a.fileId)))[0]?.v)).toBe(3);
+
+      // With If-Match 3 (the version it reads): version 4 commits meanwhile, so this one must not.
+      const race4 = await racingWrite(4);
+      const cas = repo.commitVersionIf(owner, version(9), new Date(), { usedAtMost: 1_000_000, currentVersion: 3 });
+      await race4.commit();
+      expect(await cas, 'a stale If-Match commits nothing').toBeUndefined();
+      expect(await versionsOf(owner, 'a')).toEqual([1, 2, 3, 4]);
+      expect(await usedBytes(owner)).toBe(10 + 5 + 7 + 5);
+      expect(await usedBytes(owner)).toBe(await keptBytes(owner));
+    },
+  );
 });
