@@ -4,7 +4,7 @@
  * function's handler is not in the repository yet, the tests point at a temporary folder of
  * stand-in entries (the template does not depend on an entry's content when bundling is skipped).
  */
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
@@ -32,6 +32,12 @@ export interface Synthesized extends EchoStacks {
   template(stack: Stack): Template;
   /** cdk-nag (and other) error annotations, as "stack path: message". */
   errors(): string[];
+  /**
+   * What the CDK's built-in CloudFormation validation (run by every synthesis unless turned off)
+   * found in the templates, as "rule: description (construct paths)". The CDK only reports these,
+   * as warnings, into the assembly's validation-report.json; the tests make them failures.
+   */
+  validationFindings(): string[];
   warnings(): string[];
 }
 
@@ -61,7 +67,15 @@ export function synthesize(context: Record<string, unknown> = {}, opts: { webDis
         .messages.filter((m) => m.level === level)
         .map((m) => `${m.id}: ${String(m.entry.data)}`),
     );
-  return { ...stacks, app, templates, template, errors: () => collect('error'), warnings: () => collect('warning') };
+  const validationFindings = () => {
+    const report = JSON.parse(readFileSync(path.join(assembly.directory, 'validation-report.json'), 'utf8')) as {
+      pluginReports: { pluginName: string; violations: { ruleName: string; description: string; violatingConstructs?: { constructPath?: string }[] }[] }[];
+    };
+    return report.pluginReports.flatMap((r) =>
+      r.violations.map((v) => `${r.pluginName} ${v.ruleName}: ${v.description} (${(v.violatingConstructs ?? []).map((c) => c.constructPath).join(', ')})`),
+    );
+  };
+  return { ...stacks, app, templates, template, errors: () => collect('error'), warnings: () => collect('warning'), validationFindings };
 }
 
 export interface Statement {

@@ -43,6 +43,10 @@ describe('every option on', () => {
     expect(s.errors()).toEqual([]);
   });
 
+  it("the CDK's built-in CloudFormation validation finds nothing in any template", () => {
+    expect(s.validationFindings()).toEqual([]);
+  });
+
   it('puts one replica per region and the core, web and observability stacks in the home region', () => {
     expect(s.replicas.map((r) => r.region)).toEqual(REGIONS);
     expect(s.replicas.map((r) => r.stackName)).toContain('acme-files-replica-sa-east-1');
