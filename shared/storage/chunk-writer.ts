@@ -10,7 +10,7 @@ import { recordWriteLatency } from '../controller/metrics.js';
 import { awaitAcks, type AckOutcome, type Attempt } from './acks.js';
 import { CHUNK_SIZE, encodeChunk, sha256Hex } from './codec.js';
 import type { EngineContext } from './context.js';
-import { chunkKey, type ModeDecision } from './ports.js';
+import { chunkKey, type HealthSink, type ModeDecision } from './ports.js';
 import type { ChunkRecord } from '../catalog/repository.js';
 import type { ChunkWriteResult } from './types.js';
 
@@ -23,20 +23,37 @@ export function verifyChunk(hash: string, plain: Buffer): void {
 /** The longest a strong write that has its majority waits for the copies still being written. */
 const STRAGGLER_GRACE_MAX_MS = 20;
 
+/** How long a strong write that took `quorumMs` to reach its majority waits for the remaining copies. */
+export function stragglerGraceMs(quorumMs: number): number {
+  return Math.min(STRAGGLER_GRACE_MAX_MS, quorumMs / 2);
+}
+
+/**
+ * Whether a copy still being written to `region` may land within `byMs` of the write's start, as
+ * far as the health picture knows: not when the region is judged unreachable, nor when its
+ * smoothed latency is past `byMs`; a region never measured may.
+ */
+export function mayLandBy(health: HealthSink, region: string, byMs: number): boolean {
+  if (!health.ranked([region]).includes(region)) return false;
+  const usual = health.latency?.(region);
+  return usual === undefined || usual <= byMs;
+}
+
 /**
  * A strong write has its majority; the remaining copies usually land moments later. Wait for them
- * a little (half the time the majority took, at most STRAGGLER_GRACE_MAX_MS): a copy landing
- * within it is recorded present with the others, instead of pending, then marked present by a
- * second statement, with the replicator kicked meanwhile to copy a chunk already on its way.
- * A slow or failing replica costs the write at most the grace.
+ * a little (`graceMs`): a copy landing within it is recorded present with the others, instead of
+ * pending, then marked present by a second statement, with the replicator kicked meanwhile to copy
+ * a chunk already on its way. A slow or failing replica costs the write at most the grace, and
+ * nothing when `mayLand` says it cannot make it (a replica judged unreachable, or one whose usual
+ * latency ends past the grace): then the write does not wait for it at all.
  */
-async function stragglersWithin(attempts: readonly Attempt[], decided: AckOutcome, quorumMs: number): Promise<AckOutcome> {
-  if (decided.inFlight.length === 0) return decided;
+export async function stragglersWithin(attempts: readonly Attempt[], decided: AckOutcome, graceMs: number, mayLand: (region: string) => boolean): Promise<AckOutcome> {
+  const late = attempts.filter((a) => decided.inFlight.includes(a.region) && mayLand(a.region));
+  if (late.length === 0) return decided;
   const landed = new Set<string>();
-  const late = attempts.filter((a) => decided.inFlight.includes(a.region));
   const all = Promise.all(late.map((a) => a.done.then(() => void landed.add(a.region), () => undefined)));
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.min(STRAGGLER_GRACE_MAX_MS, quorumMs / 2))))]);
+  await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)))]);
   clearTimeout(timer);
   if (landed.size === 0) return decided;
   return { ...decided, acked: [...decided.acked, ...landed], inFlight: decided.inFlight.filter((r) => !landed.has(r)) };
@@ -143,7 +160,7 @@ export class ChunkWriter {
     });
     watch?.stop();
     const quorumMs = performance.now() - writeStarted;
-    const outcome = mode === 'C' && decided.satisfied && !decided.degraded ? await stragglersWithin(attempts, decided, quorumMs) : decided;
+    const outcome = mode === 'C' && decided.satisfied && !decided.degraded ? await stragglersWithin(attempts, decided, stragglerGraceMs(quorumMs), (r) => mayLandBy(this.ctx.health, r, quorumMs + stragglerGraceMs(quorumMs))) : decided;
     const holders = [...present, ...outcome.acked];
     const pending = this.ctx.regions.filter((r) => !holders.includes(r));
 
