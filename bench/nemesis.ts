@@ -5,6 +5,7 @@
  *   npm run nemesis -- --seed 7 --duration 150 --clients 16 --keys 16 --restarts 3
  *   npm run nemesis -- --json out.json --keep-data
  *   npm run nemesis -- --seed 2471 --actions 11 --step 800 --restarts 1   # a fixed schedule, whatever the machine's speed
+ *   NEMESIS_DATABASE_URL=postgres://…/empty_db npm run nemesis       # the catalog on PostgreSQL instead of the embedded one
  *
  * The stack is `npm start` itself, a child process group on its own data dir and port, so the
  * nemesis can SIGKILL it (npm and the server) and start it again on the same data. Clients share
@@ -146,8 +147,11 @@ class Stack {
       ECHOFS_PROBE_TIMEOUT_MS: '1000',
       ECHOFS_REPLICA_TIMEOUT_MS: '2000',
     };
-    // The catalog is the embedded one under the data dir: a crash must be survived by it.
-    delete env.DATABASE_URL;
+    // The catalog is the embedded one under the data dir (a crash must be survived by it), or, with
+    // NEMESIS_DATABASE_URL, that PostgreSQL database: the cloud catalog's engine, where several
+    // connections commit at once (it outlives the server; give it an empty database).
+    if (process.env.NEMESIS_DATABASE_URL) env.DATABASE_URL = process.env.NEMESIS_DATABASE_URL;
+    else delete env.DATABASE_URL;
     const log = await open(join(this.dataDir, 'server.log'), 'a');
     // `npm start` itself, in a process group of its own, so a crash takes npm and the server at once.
     const proc = spawn(NPM, ['start', '--silent'], { cwd: ROOT, env, stdio: ['ignore', log.fd, log.fd], detached: true });
