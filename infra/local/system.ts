@@ -9,6 +9,7 @@
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -166,6 +167,20 @@ function pidAlive(pid: number): boolean {
  * A lock file so two processes (or two systems in one process) never share a data dir. `afterCrash`:
  * the previous holder died without stopping (its lock was still there).
  */
+/**
+ * The data dir's own id (made on its first start, kept in `instance-id`): the local runtime's
+ * replication worker ids begin with it, so a later process on the same data dir knows which
+ * claims in a shared catalog were its predecessors'.
+ */
+async function dataDirInstanceId(dataDir: string): Promise<string> {
+  const file = join(dataDir, 'instance-id');
+  const kept = (await readFile(file, 'utf8').catch(() => '')).trim();
+  if (/^[0-9a-f-]{36}$/.test(kept)) return kept;
+  const id = randomUUID();
+  await writeFile(file, `${id}\n`);
+  return id;
+}
+
 async function lockDataDir(dataDir: string): Promise<{ release: () => Promise<void>; afterCrash: boolean }> {
   const file = join(dataDir, 'echofs.lock');
   const token = `${process.pid}`;
@@ -295,6 +310,7 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
   try {
     const lock = await lockDataDir(dataDir);
     cleanups.push({ name: 'data dir lock', run: lock.release });
+    const claimPrefix = `local:${await dataDirInstanceId(dataDir)}:`;
     phase('lock');
     // Take the port first, before anything slow starts, so a port in use fails at once (nothing
     // to unwind but the lock); until everything is up it answers 503.
@@ -376,11 +392,13 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     phase('proxies');
 
     const catalog = await catalogOpening;
-    // The embedded catalog is this process's alone (the data dir's lock): replication claims left
-    // in it belong to a process that crashed, and are handed back now rather than after their lease.
-    if (catalog.kind === 'pglite') {
-      const { releaseAllClaims } = await import('#shared/catalog/backlog-repository.js');
-      const released = await releaseAllClaims(catalog.db);
+    // Replication claims of a process that crashed are handed back now rather than after their
+    // lease. The embedded catalog is this process's alone (the data dir's lock): every claim in it
+    // is such a one. A catalog on a server may be shared: only the claims of this data dir's
+    // earlier processes (their worker ids carry its instance id) are, as this process holds its lock.
+    {
+      const { releaseAllClaims, releaseClaimsOf } = await import('#shared/catalog/backlog-repository.js');
+      const released = catalog.kind === 'pglite' ? await releaseAllClaims(catalog.db) : await releaseClaimsOf(catalog.db, claimPrefix);
       if (released > 0) logger.info('replication claims of a previous process released', { rows: released });
     }
     phase('catalog');
@@ -402,7 +420,7 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     if (controller) handlers.controller = createControllerHandler({ controller, authenticator: services.authenticator });
 
     const scheduler = new Scheduler();
-    const replicator = runnerFor(services);
+    const replicator = runnerFor(services, { workerId: `${claimPrefix}${process.pid}:${randomUUID().slice(0, 8)}` });
     cleanups.push({
       name: 'schedules',
       run: async () => {

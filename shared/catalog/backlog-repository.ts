@@ -194,6 +194,22 @@ export async function releaseAllClaims(db: Db): Promise<number> {
   return rows.length;
 }
 
+/**
+ * Hand back the claims on the backlog whose worker id starts with `workerPrefix`: for a catalog
+ * shared with other processes, the claims of one that is known to be gone (the local runtime's
+ * previous process on the same data dir, whose lock this process now holds). Other workers'
+ * claims keep their lease. Returns the number of rows released.
+ */
+export async function releaseClaimsOf(db: Db, workerPrefix: string): Promise<number> {
+  if (workerPrefix === '') throw new Error('a worker prefix is required (releaseAllClaims hands back every claim)');
+  const rows = await db
+    .update(p)
+    .set({ claimedBy: null, claimedUntil: null })
+    .where(and(inArray(p.state, ['pending', 'missing']), sql`starts_with(${p.claimedBy}, ${workerPrefix})`))
+    .returning({ region: p.region });
+  return rows.length;
+}
+
 /** A chunk gained a present copy: its other backlog rows that are not claimed become due at once. */
 export async function expediteChunk(db: Db, ownerId: string, hash: string, now: Date): Promise<number> {
   const rows = await db

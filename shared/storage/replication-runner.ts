@@ -56,6 +56,8 @@ export interface DrainRunStats extends DrainStats {
 }
 
 export interface ReplicatorRunner extends ReplicationTrigger {
+  /** The owner its claims on the backlog carry. */
+  readonly workerId: string;
   /** Drain batches until the backlog has nothing claimable or the budget (ms) is spent. */
   drain(budgetMs?: number): Promise<DrainRunStats>;
   /** One bounded anti-entropy pass, continuing where the previous one stopped; no page starts after the budget (ms). */
@@ -172,6 +174,7 @@ export function createRunner(services: ReplicatorServices, o: RunnerOptions = {}
   };
 
   const runner: ReplicatorRunner = {
+    workerId,
     drain,
     async tick() {
       const out: { drain: DrainRunStats; sweep?: SweepStats; gc?: GcStats } = { drain: await drain() };

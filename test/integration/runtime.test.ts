@@ -19,6 +19,8 @@ import { createS3Client } from '#shared/clients.js';
 import { chunkPlacements, chunks } from '#shared/catalog/schema.js';
 import { startSystem, DataDirInUseError } from '#local/system.js';
 import { startTestStack, type TestStack } from '../helpers/stack.js';
+import { createMigratedDatabase } from '../helpers/databases.js';
+import { runnerFor } from '#shared/storage/replication-runner.js';
 import { seedCatalog } from '../helpers/catalog-template.js';
 import { scaled } from '../helpers/load.js';
 import { waitFor } from '../helpers/wait.js';
@@ -201,6 +203,59 @@ describe('local runtime: lifecycle', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
+
+  it.runIf(Boolean(process.env.DATABASE_URL))(
+    'on a PostgreSQL catalog, a restart on the same data dir hands back the claims of its previous process, and only those',
+    async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'echofs-restart-pg-'));
+      const db = await createMigratedDatabase(process.env.DATABASE_URL as string);
+      try {
+        const first = await startTestStack({ DATABASE_URL: db.url }, { dataDir });
+        const instance = (await readFile(join(dataDir, 'instance-id'), 'utf8')).trim();
+        expect(runnerFor(first.system.services).workerId.startsWith(`local:${instance}:`), 'the replicator claims under the data dir\'s id').toBe(true);
+        const u = await first.register();
+        const catalogDb = first.system.services.catalog.db;
+        // What a SIGKILL during a drain leaves: a row claimed by this data dir's process that is
+        // gone; beside it, one claimed by another process sharing the catalog, still running.
+        const rows = [
+          { hash: 'a'.repeat(64), claimedBy: `local:${instance}:4242:deadbeef` },
+          { hash: 'b'.repeat(64), claimedBy: 'elsewhere:4243:cafebabe' },
+        ];
+        for (const r of rows) {
+          await catalogDb.insert(chunks).values({ ownerId: u.user.id, hash: r.hash, size: 1, storedSize: 1, compressed: false });
+          await catalogDb.insert(chunkPlacements).values({
+            ownerId: u.user.id,
+            hash: r.hash,
+            region: first.system.config.regions[0] as string,
+            state: 'pending',
+            pendingSince: new Date(),
+            claimedBy: r.claimedBy,
+            claimedUntil: new Date(Date.now() + 60_000),
+          });
+        }
+        await first.stop();
+
+        const second = await startTestStack({ DATABASE_URL: db.url }, { dataDir });
+        try {
+          expect((await readFile(join(dataDir, 'instance-id'), 'utf8')).trim(), 'the data dir keeps its id').toBe(instance);
+          const claims = await second.system.services.catalog.db
+            .select({ hash: chunkPlacements.hash, claimedBy: chunkPlacements.claimedBy })
+            .from(chunkPlacements)
+            .where(eq(chunkPlacements.ownerId, u.user.id))
+            .orderBy(chunkPlacements.hash);
+          expect(claims).toEqual([
+            { hash: 'a'.repeat(64), claimedBy: null },
+            { hash: 'b'.repeat(64), claimedBy: 'elsewhere:4243:cafebabe' },
+          ]);
+        } finally {
+          await second.stop();
+        }
+      } finally {
+        await db.drop();
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('after a crash, a replica whose object metadata was left half-written answers health checks again', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-torn-'));
