@@ -82,6 +82,38 @@ describe.each(catalogTargets)('one-statement commit on %s', (target) => {
       )
     ).map((r) => Number(r.version));
 
+  /**
+   * Another container takes the owner's lock, does `work` in its transaction and holds the lock;
+   * `commitOnceWaiting()` lets that transaction commit once a commit statement waits for the lock.
+   */
+  async function holdOwnerLock(owner: string, work: (tx: Parameters<Parameters<Db['transaction']>[0]>[0]) => Promise<unknown>): Promise<{ commitOnceWaiting(): Promise<void> }> {
+    const other = await t.reopen();
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let worked: () => void = () => undefined;
+    const isWorked = new Promise<void>((resolve) => (worked = resolve));
+    const done = other.db.transaction(async (tx) => {
+      await tx.select({ id: users.id }).from(users).where(eq(users.id, owner)).for('update');
+      await work(tx);
+      worked();
+      await released;
+    });
+    await isWorked;
+    return {
+      async commitOnceWaiting() {
+        try {
+          await waitFor(
+            async () => (await queryRows(db, sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%lk as (select used_bytes%'`)).length > 0,
+            'the commit statement waits for the owner lock',
+          );
+        } finally {
+          release();
+        }
+        await done;
+      },
+    };
+  }
+
   it('concurrent writes of one new name from several containers: one file, versions 1..N, each write answered with its own version', async () => {
     const owner = await newUser();
     const engines = [engine(), engine(), engine(), engine()];
@@ -171,29 +203,10 @@ describe.each(catalogTargets)('one-statement commit on %s', (target) => {
     const owner = await newUser();
     const e = engine();
     const a = await e.uploadStream(owner, { name: 'a' }, once(randomBytes(10)));
-    const other = await t.reopen();
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let renamed: () => void = () => undefined;
-    const isRenamed = new Promise<void>((resolve) => (renamed = resolve));
     // Another container renames 'a' to 'b' under the owner's lock, and holds it.
-    const rename = other.db.transaction(async (tx) => {
-      await tx.select({ id: users.id }).from(users).where(eq(users.id, owner)).for('update');
-      await tx.update(files).set({ name: 'b' }).where(eq(files.id, a.fileId));
-      renamed();
-      await released;
-    });
-    await isRenamed;
+    const rename = await holdOwnerLock(owner, (tx) => tx.update(files).set({ name: 'b' }).where(eq(files.id, a.fileId)));
     const write = e.uploadStream(owner, { name: 'a' }, once(randomBytes(20)));
-    try {
-      await waitFor(
-        async () => (await queryRows(db, sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%lk as (select used_bytes%'`)).length > 0,
-        'the commit statement waits for the owner lock',
-      );
-    } finally {
-      release();
-    }
-    await rename;
+    await rename.commitOnceWaiting();
     const w = await write;
     expect(w.fileId).not.toBe(a.fileId);
     expect(w.version).toBe(1);
@@ -209,45 +222,19 @@ describe.each(catalogTargets)('one-statement commit on %s', (target) => {
       const a = await engine().uploadStream(owner, { name: 'a' }, once(randomBytes(10)));
       const repo = new DrizzleUsageRepository(db);
       const version = (size: number) => ({ name: 'a', size, sha256: sha256Hex(randomBytes(8)), contentType: 'application/octet-stream', chunks: [], mode: 'C' as const });
-      /**
-       * Another container writes version `n` of 'a' under the owner's lock and holds the lock; the
-       * returned `commit` lets its transaction commit, once the statement under test waits for the lock.
-       */
-      const racingWrite = async (n: number) => {
-        const other = await t.reopen();
-        let release: () => void = () => undefined;
-        const released = new Promise<void>((resolve) => (release = resolve));
-        let written: () => void = () => undefined;
-        const isWritten = new Promise<void>((resolve) => (written = resolve));
-        const done = other.db.transaction(async (tx) => {
-          await tx.select({ id: users.id }).from(users).where(eq(users.id, owner)).for('update');
+      /** Another container writes version `n` of 'a' under the owner's lock, and holds it. */
+      const racingWrite = (n: number) =>
+        holdOwnerLock(owner, async (tx) => {
           await tx.execute(sql`insert into file_versions (file_id, version, size, sha256, chunk_count, content_type, mode, created_at)
             values (${a.fileId}, ${n}, 5, ${'0'.repeat(64)}, 0, 'application/octet-stream', 'C', now())`);
           await tx.execute(sql`update files set current_version = ${n} where id = ${a.fileId}`);
           await tx.execute(sql`update users set used_bytes = used_bytes + 5 where id = ${owner}`);
-          written();
-          await released;
         });
-        await isWritten;
-        return {
-          async commit() {
-            try {
-              await waitFor(
-                async () => (await queryRows(db, sql`select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '%lk as (select used_bytes%'`)).length > 0,
-                'the commit statement waits for the owner lock',
-              );
-            } finally {
-              release();
-            }
-            await done;
-          },
-        };
-      };
 
       // Without If-Match: the statement reads version 1 as current; version 2 commits meanwhile.
       const race2 = await racingWrite(2);
       const blind = repo.commitVersionIf(owner, version(7), new Date(), { usedAtMost: 1_000_000 });
-      await race2.commit();
+      await race2.commitOnceWaiting();
       const b = await blind;
       expect(b, 'committed by the statement itself, not left to the transaction').toBeDefined();
       expect(b?.v.version).toBe(3);
@@ -257,7 +244,7 @@ describe.each(catalogTargets)('one-statement commit on %s', (target) => {
       // With If-Match 3 (the version it reads): version 4 commits meanwhile, so this one must not.
       const race4 = await racingWrite(4);
       const cas = repo.commitVersionIf(owner, version(9), new Date(), { usedAtMost: 1_000_000, currentVersion: 3 });
-      await race4.commit();
+      await race4.commitOnceWaiting();
       expect(await cas, 'a stale If-Match commits nothing').toBeUndefined();
       expect(await versionsOf(owner, 'a')).toEqual([1, 2, 3, 4]);
       expect(await usedBytes(owner)).toBe(10 + 5 + 7 + 5);
