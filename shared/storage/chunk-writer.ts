@@ -160,7 +160,8 @@ export class ChunkWriter {
     });
     watch?.stop();
     const quorumMs = performance.now() - writeStarted;
-    const outcome = mode === 'C' && decided.satisfied && !decided.degraded ? await stragglersWithin(attempts, decided, stragglerGraceMs(quorumMs), (r) => mayLandBy(this.ctx.health, r, quorumMs + stragglerGraceMs(quorumMs))) : decided;
+    const graceMs = stragglerGraceMs(quorumMs);
+    const outcome = mode === 'C' && decided.satisfied && !decided.degraded ? await stragglersWithin(attempts, decided, graceMs, (r) => mayLandBy(this.ctx.health, r, quorumMs + graceMs)) : decided;
     const holders = [...present, ...outcome.acked];
     const pending = this.ctx.regions.filter((r) => !holders.includes(r));
 
