@@ -397,8 +397,8 @@ export async function startSystem(opts: StartOptions): Promise<LocalSystem> {
     // is such a one. A catalog on a server may be shared: only the claims of this data dir's
     // earlier processes (their worker ids carry its instance id) are, as this process holds its lock.
     {
-      const { releaseAllClaims, releaseClaimsOf } = await import('#shared/catalog/backlog-repository.js');
-      const released = catalog.kind === 'pglite' ? await releaseAllClaims(catalog.db) : await releaseClaimsOf(catalog.db, claimPrefix);
+      const { releaseClaims } = await import('#shared/catalog/backlog-repository.js');
+      const released = await releaseClaims(catalog.db, catalog.kind === 'pglite' ? undefined : claimPrefix);
       if (released > 0) logger.info('replication claims of a previous process released', { rows: released });
     }
     phase('catalog');

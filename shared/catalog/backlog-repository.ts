@@ -180,32 +180,24 @@ export async function expediteTargetFaults(db: Db, region: string, errorPrefix: 
 }
 
 /**
- * Hand back every claim on the backlog, whoever holds it: only for a catalog no other process can
- * be using (the embedded one, under the data dir's lock), at start, when every claim left in it
- * belongs to a process that is gone (a crash). Otherwise its rows would wait out their lease.
+ * Hand back claims on the backlog left by a process that is gone (a crash), rather than leave
+ * their rows to wait out the lease. `workerPrefix` given: only the claims whose worker id starts
+ * with it (a catalog shared with other processes, where this one knows which process is gone: the
+ * local runtime's previous process on the data dir whose lock it now holds). Omitted: every claim,
+ * only for a catalog no other process can be using (the embedded one, under the data dir's lock).
  * Returns the number of rows released.
  */
-export async function releaseAllClaims(db: Db): Promise<number> {
+export async function releaseClaims(db: Db, workerPrefix?: string): Promise<number> {
+  if (workerPrefix === '') throw new Error('an empty worker prefix would release every claim: omit it for that');
   const rows = await db
     .update(p)
     .set({ claimedBy: null, claimedUntil: null })
-    .where(and(inArray(p.state, ['pending', 'missing']), sql`${p.claimedBy} is not null`))
-    .returning({ region: p.region });
-  return rows.length;
-}
-
-/**
- * Hand back the claims on the backlog whose worker id starts with `workerPrefix`: for a catalog
- * shared with other processes, the claims of one that is known to be gone (the local runtime's
- * previous process on the same data dir, whose lock this process now holds). Other workers'
- * claims keep their lease. Returns the number of rows released.
- */
-export async function releaseClaimsOf(db: Db, workerPrefix: string): Promise<number> {
-  if (workerPrefix === '') throw new Error('a worker prefix is required (releaseAllClaims hands back every claim)');
-  const rows = await db
-    .update(p)
-    .set({ claimedBy: null, claimedUntil: null })
-    .where(and(inArray(p.state, ['pending', 'missing']), sql`starts_with(${p.claimedBy}, ${workerPrefix})`))
+    .where(
+      and(
+        inArray(p.state, ['pending', 'missing']),
+        workerPrefix === undefined ? sql`${p.claimedBy} is not null` : sql`starts_with(${p.claimedBy}, ${workerPrefix})`,
+      ),
+    )
     .returning({ region: p.region });
   return rows.length;
 }
