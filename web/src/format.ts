@@ -40,16 +40,26 @@ export function formatRelative(when: string | number | Date | undefined, now: nu
   return formatDate(t);
 }
 
+/*
+ * One formatter each, made on first use: `toLocaleString` with options builds a new
+ * Intl.DateTimeFormat on every call (locale negotiation included), which a list of hundreds of rows
+ * pays once per row and per render. The output is the same: both take the browser's locale.
+ */
+let dateFormat: Intl.DateTimeFormat | undefined;
+let timeFormat: Intl.DateTimeFormat | undefined;
+
 export function formatDate(when: string | number | Date): string {
   const d = when instanceof Date ? when : new Date(when);
   if (!Number.isFinite(d.getTime())) return '—';
-  return d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  dateFormat ??= new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return dateFormat.format(d);
 }
 
 export function formatTime(when: number | string | Date): string {
   const d = when instanceof Date ? when : new Date(when);
   if (!Number.isFinite(d.getTime())) return '—';
-  return d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  timeFormat ??= new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return timeFormat.format(d);
 }
 
 export function formatPercent(fraction: number): string {
