@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     schedules: false,
     ...(process.env.BENCH_REGIONS ? { regions: process.env.BENCH_REGIONS.split(',') } : {}),
     // The catalog BENCH_DATABASE_URL chose, else the embedded one, whatever DATABASE_URL the shell holds.
-    env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: db?.url ?? '' },
+    env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: db?.url ?? '', ECHOFS_ADMIN_EMAILS: 'bench@example.test' },
     ...(EMULATORS === 'apart' ? { startEmulators: startEmulatorsApart } : {}),
   }).catch(async (err: unknown) => {
     await db?.drop().catch(() => undefined);
@@ -97,6 +97,9 @@ async function main(): Promise<void> {
   try {
     const signIn = new EchoClient(system.url, 60_000);
     await signIn.signIn('bench', 'bench@example.test', 'bench-password-123');
+    // The local system's controller decides modes (ECHOFS_MODE applies only without one): the mode
+    // asked for is fixed by its global override, as the bench's fixed strategies are.
+    await signIn.setOverride(system.config.mode);
     const region = system.config.regions[0] as string;
     // The floor reaches the replica the way the engine does: through the region's fault proxy (the
     // local stand-in for the network between regions), with no fault set.

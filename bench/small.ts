@@ -134,6 +134,9 @@ interface ModeResult {
   echoTput: Throughput;
 }
 
+/** The bench's user, an admin (it sets the global override). */
+const BENCH_USER = { username: 'bench', email: 'bench@example.test', password: 'bench-password-123' };
+
 async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<ModeResult> {
   const { startSystem } = await import('#local/system.js');
   const dataDir = await mkdtemp(join(tmpdir(), 'echofs-bench-small-'));
@@ -143,7 +146,7 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
     dataDir,
     port: 0,
     schedules: false,
-    env: { BCRYPT_COST: '4', ECHOFS_MODE: mode, DATABASE_URL: db?.url ?? '' },
+    env: { BCRYPT_COST: '4', DATABASE_URL: db?.url ?? '', ECHOFS_ADMIN_EMAILS: BENCH_USER.email },
     ...(apart
       ? {
           startEmulators: async (eo) => {
@@ -158,7 +161,11 @@ async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<Mode
   let ops: Ops | undefined;
   try {
     const echo = new EchoClient(system.url, 30_000);
-    await echo.signIn('bench', 'bench@example.test', 'bench-password-123');
+    await echo.signIn(BENCH_USER.username, BENCH_USER.email, BENCH_USER.password);
+    // The local system decides modes with its controller (ECHOFS_MODE applies only without one):
+    // the mode under test is fixed by the controller's global override, as the bench's fixed
+    // strategies are; without it both modes' rows measured the controller's own choice (strong).
+    await echo.setOverride(mode === 'strong' ? 'C' : 'A');
     const target: LoadTarget = {
       url: system.url,
       token: echo.token as string,
@@ -227,7 +234,7 @@ async function main(): Promise<void> {
   const where = (r: ModeResult) => (r.apart ? 'each in its own process' : 'in the server process');
   const lines = [
     '',
-    `EchoFS bench:small — ${o.size} B single-request uploads, catalog ${catalog}, ${o.writes} sequential writes per mode in blocks of ${o.block}, then ${o.clients} clients for ${o.seconds} s`,
+    `EchoFS bench:small — ${o.size} B single-request uploads, catalog ${catalog}, ${o.writes} sequential writes per mode (fixed by the controller's global override) in blocks of ${o.block}, then ${o.clients} clients for ${o.seconds} s`,
     `floor: three parallel PutObject (strong) or one PutObject (available) through the same fault proxies and S3 client settings`,
     '',
     '| mode | emulators and clients | EchoFS P50 / P95 ms | floor P50 / P95 ms | P50 ÷ floor | CPU ms per write | floor CPU ms per op | CPU ÷ floor |',
