@@ -9,6 +9,9 @@ import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
 import type { faultBody } from '#shared/wire/requests.js';
 import { statusBody, type WireMode } from '#shared/wire/responses.js';
 
+/** The user the single-system benches (bench:small, bench:io) sign in as: an admin, so that it can fix the mode under test with the global override. */
+export const BENCH_USER = { username: 'bench', email: 'bench@example.test', password: 'bench-password-123' } as const;
+
 export type FailureCause = '503' | 'timeout' | 'network' | `http-${number}`;
 
 export type Outcome<T> =

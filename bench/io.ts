@@ -22,7 +22,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { EchoClient } from './client.js';
+import { BENCH_USER, EchoClient } from './client.js';
 import { ioClient, startIoClientApart, type IoClient, type IoTarget } from './io-client.js';
 import { startEmulatorsApart } from './replica-host.js';
 import { createTestDatabase } from '../test/helpers/databases.js';
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
     schedules: false,
     ...(process.env.BENCH_REGIONS ? { regions: process.env.BENCH_REGIONS.split(',') } : {}),
     // The catalog BENCH_DATABASE_URL chose, else the embedded one, whatever DATABASE_URL the shell holds.
-    env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: db?.url ?? '', ECHOFS_ADMIN_EMAILS: 'bench@example.test' },
+    env: { BCRYPT_COST: '4', ECHOFS_MODE: process.env.ECHOFS_MODE ?? 'strong', DATABASE_URL: db?.url ?? '', ECHOFS_ADMIN_EMAILS: BENCH_USER.email },
     ...(EMULATORS === 'apart' ? { startEmulators: startEmulatorsApart } : {}),
   }).catch(async (err: unknown) => {
     await db?.drop().catch(() => undefined);
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
   let client: IoClient | undefined;
   try {
     const signIn = new EchoClient(system.url, 60_000);
-    await signIn.signIn('bench', 'bench@example.test', 'bench-password-123');
+    await signIn.signIn(BENCH_USER.username, BENCH_USER.email, BENCH_USER.password);
     // The local system's controller decides modes (ECHOFS_MODE applies only without one): the mode
     // asked for is fixed by its global override, as the bench's fixed strategies are.
     await signIn.setOverride(system.config.mode);

@@ -28,7 +28,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase } from '../test/helpers/databases.js';
-import { EchoClient } from './client.js';
+import { BENCH_USER, EchoClient } from './client.js';
 import { startEmulatorsApart } from './replica-host.js';
 import { closedLoop, makeOps, sequential, startLoadApart, type ApartLoad, type LoadTarget, type LoopResult, type ModeName, type Ops } from './small-load.js';
 
@@ -133,9 +133,6 @@ interface ModeResult {
   floorTput: Throughput;
   echoTput: Throughput;
 }
-
-/** The bench's user, an admin (it sets the global override). */
-const BENCH_USER = { username: 'bench', email: 'bench@example.test', password: 'bench-password-123' };
 
 async function runMode(mode: ModeName, o: Options, apart: boolean): Promise<ModeResult> {
   const { startSystem } = await import('#local/system.js');
