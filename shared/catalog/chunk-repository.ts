@@ -72,8 +72,6 @@ export interface ChunkRepository {
   markPresent(ownerId: string, hash: string, regions: readonly string[], now: Date): Promise<void>;
   /** present → missing (a bad copy joins the repair backlog). */
   markMissing(ownerId: string, hash: string, region: string, reason: string, now: Date): Promise<void>;
-  /** Of `hashes`, those stored by `before` (chunk row created then or earlier) with a present copy. */
-  storedBefore(ownerId: string, hashes: readonly string[], before: Date): Promise<Set<string>>;
   /** Of `hashes`, those with at least `need` present copies. */
   hashesWithCopies(ownerId: string, hashes: readonly string[], need: number): Promise<Set<string>>;
 }
@@ -142,22 +140,6 @@ export class DrizzleChunkRepository implements ChunkRepository {
       .update(chunkPlacements)
       .set({ state: 'missing', pendingSince: now, nextAttemptAt: now, lastError: reason.slice(0, 500), updatedAt: now })
       .where(and(eq(chunkPlacements.ownerId, ownerId), eq(chunkPlacements.hash, hash), eq(chunkPlacements.region, region), eq(chunkPlacements.state, 'present')));
-  }
-
-  async storedBefore(ownerId: string, hashes: readonly string[], before: Date): Promise<Set<string>> {
-    if (hashes.length === 0) return new Set();
-    const rows = await this.db
-      .select({ hash: chunks.hash })
-      .from(chunks)
-      .where(
-        and(
-          eq(chunks.ownerId, ownerId),
-          inArray(chunks.hash, [...hashes]),
-          sql`${chunks.createdAt} <= ${before.toISOString()}::timestamptz`,
-          sql`exists (select 1 from ${chunkPlacements} p where p.owner_id = ${chunks.ownerId} and p.hash = ${chunks.hash} and p.state = 'present')`,
-        ),
-      );
-    return new Set(rows.map((r) => r.hash));
   }
 
   async hashesWithCopies(ownerId: string, hashes: readonly string[], need: number): Promise<Set<string>> {

@@ -51,7 +51,6 @@ export class DrizzleCatalogRepository implements CatalogRepository {
   recordChunk: Method<'recordChunk'> = (...a) => this.chunkRepository.recordChunk(...a);
   markPresent: Method<'markPresent'> = (...a) => this.chunkRepository.markPresent(...a);
   markMissing: Method<'markMissing'> = (...a) => this.chunkRepository.markMissing(...a);
-  storedBefore: Method<'storedBefore'> = (...a) => this.chunkRepository.storedBefore(...a);
   hashesWithCopies: Method<'hashesWithCopies'> = (...a) => this.chunkRepository.hashesWithCopies(...a);
 
   // Files, versions and manifests.

@@ -10,7 +10,7 @@ import { logger } from '../observability.js';
 import { majority } from './acks.js';
 import { HealthTracker } from '../controller/health.js';
 import { fixedMode, type HealthSink, type ModeDecision, type ModeSource, type ObjectStore } from './ports.js';
-import type { EngineConfig, HybridDeadline, StorageEngineDeps } from './types.js';
+import type { EngineConfig, HybridDeadline, SessionHashWait, StorageEngineDeps } from './types.js';
 
 export function errMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -26,6 +26,7 @@ export class EngineContext {
   readonly clock: Clock;
   readonly uploadConcurrency: number;
   readonly presignSeconds: number;
+  readonly sessionHash: SessionHashWait;
   onBacklog?: () => void;
   private readonly hybrid: HybridDeadline;
   private readonly background = new Set<Promise<unknown>>();
@@ -43,6 +44,7 @@ export class EngineContext {
     this.hybrid = { factor: 3, minMs: 50, maxMs: 1000, ...(deps.hybridDeadline ?? {}) };
     this.uploadConcurrency = deps.uploadConcurrency ?? 4;
     this.presignSeconds = deps.presignSeconds ?? 900;
+    this.sessionHash = { waitMs: 5000, graceMs: 250, ...(deps.sessionHash ?? {}) };
   }
 
   get quorum(): number {

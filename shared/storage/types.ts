@@ -41,6 +41,15 @@ export interface StorageEngineDeps {
   uploadConcurrency?: number;
   /** How long a presigned chunk URL stays valid (default 900 s). */
   presignSeconds?: number;
+  /** How a session chunk waits to join the whole-file hash (shared/storage/upload-sessions.ts). */
+  sessionHash?: Partial<SessionHashWait>;
+}
+
+export interface SessionHashWait {
+  /** The longest a chunk's request waits for its predecessors to be hashed (default 5000 ms). */
+  waitMs: number;
+  /** Once its copies are written, how long it waits for the hash to move before giving up (default 250 ms). */
+  graceMs: number;
 }
 
 export interface ChunkRef {

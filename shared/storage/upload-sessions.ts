@@ -5,12 +5,16 @@
  * The whole-file SHA-256 is advanced in file order as chunks arrive, whichever container receives
  * them: its state (hash-wasm's saved SHA-256 state) and the number of chunks it covers live in the
  * session's catalog row, advanced by compare-and-set. A chunk that arrives ahead of its
- * predecessors (several in flight) waits, within a window of WINDOW chunks and HASH_WAIT_MS, for
- * the hash to reach it (woken at once when the chunk before it is folded in this container), then
- * folds itself in, while its copies are being written; chunks the client never sends (already stored:
- * dedupe, resume) are read once from a replica by the chunk waiting behind them. So a commit finds
- * the hash complete and reads nothing back; only a client that sends chunks far out of order, or
- * a chunk that never comes, leaves the rest of the hash to the commit (logged, counted).
+ * predecessors (several in flight) waits, within a window of WINDOW chunks, for the hash to reach
+ * it (woken at once when the chunk before it is folded in this container), then folds itself in,
+ * while its copies are being written. Once they are, its request waits for that only while the
+ * hash moves, and gives up after `graceMs` without a move (never more than `waitMs` in all): a
+ * predecessor that is not on its way (a client sending one chunk at a time out of order, or
+ * retrying a failed one later) does not hold the response. A chunk that finds its predecessors stored but not hashed
+ * (never sent: dedupe, resume; or sent and given up on like that) reads them once from a replica
+ * and folds them in with itself. So a commit finds the hash complete and reads nothing back; only a
+ * client that sends chunks far out of order, or the last chunks given up on like that, leave the
+ * rest of the hash to the commit (logged, counted).
  */
 import { commitPoint } from '../deadline.js';
 import { createSHA256, type IHasher } from 'hash-wasm';
@@ -27,8 +31,6 @@ import { checkChunkList, PAGE, type ChunkWriteResult, type CreateSessionInput, t
 
 /** How far ahead of the hashed prefix a chunk may be and still wait for it. */
 const WINDOW = 32;
-/** The longest a chunk waits for its predecessors to be hashed. */
-const HASH_WAIT_MS = 5000;
 /** The first wait for the hash to move (doubling up to 100 ms). */
 const FIRST_POLL_MS = 10;
 /** Polls without progress before a gap of stored chunks (never to be sent) is read and hashed. */
@@ -42,6 +44,8 @@ async function hasherFrom(state: string | null): Promise<IHasher> {
 }
 
 type HashState = { next: number; state: string | null };
+/** Set by a chunk's request when its copies are written: from then on its hash waits only while the hash moves. */
+type Release = { at?: number };
 
 export class UploadSessions {
   /** Chunk requests of this container waiting for a session's hash to reach them (see hashMoved). */
@@ -118,10 +122,15 @@ export class UploadSessions {
     // a position already hashed is not hashed twice).
     verifyChunk(hash, body);
     const decision = await this.ctx.decide(ownerId, s.name);
-    const hashed = this.advanceSessionHash(s, hash, body).catch((err: unknown) => logger.warn('upload session hash not advanced', { uploadId: s.id, error: err instanceof Error ? err.message : String(err) }));
+    const release: Release = {};
+    const hashed = this.advanceSessionHash(s, hash, body, release).catch((err: unknown) => logger.warn('upload session hash not advanced', { uploadId: s.id, error: err instanceof Error ? err.message : String(err) }));
     try {
       return await this.writer.writeChunk(ownerId, hash, body, decision, () => this.ctx.decide(ownerId, s.name), { verified: true });
     } finally {
+      // The copies are written (or failed): the hash goes on while it moves, and gives up once it
+      // has not moved for the grace. Either way it has ended before the response: nothing may run
+      // after it.
+      release.at = performance.now();
       await hashed;
     }
   }
@@ -152,15 +161,24 @@ export class UploadSessions {
 
   /**
    * Fold this chunk into the session's persisted whole-file hash at each of its positions, in
-   * file order (see the header). Never fails the chunk write: what it leaves undone, the commit does.
+   * file order (see the header): at most `waitMs`, and once `release.at` is set (the chunk's copies
+   * are written), only while the hash moves, giving up after `graceMs` without a move. Checked at
+   * each look (at least every 100 ms). Never fails the chunk write: what it leaves undone, a later
+   * chunk or the commit does.
    */
-  private async advanceSessionHash(s: SessionRow, hash: string, body: Buffer): Promise<void> {
+  private async advanceSessionHash(s: SessionRow, hash: string, body: Buffer, release: Release): Promise<void> {
     const list = s.chunks;
     const positions: number[] = [];
     list.forEach((c, i) => {
       if (c.hash === hash) positions.push(i);
     });
-    const deadline = performance.now() + HASH_WAIT_MS;
+    const deadline = performance.now() + this.ctx.sessionHash.waitMs;
+    const { graceMs } = this.ctx.sessionHash;
+    let moved = performance.now();
+    const givenUp = () => {
+      const now = performance.now();
+      return now > deadline || (release.at !== undefined && now - Math.max(release.at, moved) > graceMs);
+    };
     // The first poll comes after about one catalog round trip: a chunk of this container wakes the
     // waiter sooner (hashMoved), so the poll only serves chunks handled in other containers.
     let delay = FIRST_POLL_MS;
@@ -177,21 +195,22 @@ export class UploadSessions {
       const at = positions.find((i) => i >= next);
       if (at === undefined || at - next > WINDOW) return;
       stalls = next === lastNext ? stalls + 1 : 0;
+      if (next !== lastNext) moved = performance.now();
       lastNext = next;
       if (at === next || stalls >= STALLS_BEFORE_FILL) {
         const h = await hasherFrom(st.state);
         let to = next;
         if (at > next) {
-          // Stalled: the chunks before this one may be stored already and never sent (dedupe,
-          // resume). Read them once if so, else keep waiting.
-          // Only chunks stored before the session began qualify: the client was told they were
-          // not missing, so no request of this session will bring their bytes.
+          // Stalled: the chunks before this one may be stored already and not on their way
+          // (never sent: dedupe, resume; or sent, and their requests gave up on the hash). Read
+          // them once if every one has a copy, else keep waiting. A request still on its way that
+          // folds one first only makes this compare-and-set lose.
           const gap = list.slice(next, at);
           const unique = [...new Set(gap.map((c) => c.hash))];
-          const stored = await this.ctx.catalog.storedBefore(s.ownerId, unique, s.createdAt);
+          const stored = await this.ctx.catalog.hashesWithCopies(s.ownerId, unique, 1);
           const pls = stored.size === unique.length ? await this.ctx.catalog.placementsOf(s.ownerId, unique) : [];
           if (stored.size < unique.length) {
-            if (performance.now() > deadline) return this.leftToCommit(s, next);
+            if (givenUp()) return this.leftToCommit(s, next);
             known = await this.hashMoved(s.id, delay);
             delay = Math.min(delay * 2, 100);
             continue;
@@ -214,14 +233,14 @@ export class UploadSessions {
         delay = FIRST_POLL_MS;
         continue; // lost the compare-and-set, or more positions of this chunk further on
       }
-      if (performance.now() > deadline) return this.leftToCommit(s, next);
+      if (givenUp()) return this.leftToCommit(s, next);
       known = await this.hashMoved(s.id, delay);
       delay = Math.min(delay * 2, 100);
     }
   }
 
   private leftToCommit(s: SessionRow, next: number): void {
-    logger.warn('upload session hash left to the commit', { uploadId: s.id, hashedChunks: next, chunks: s.chunks.length });
+    logger.info('upload session hash left to a later chunk or the commit', { uploadId: s.id, hashedChunks: next, chunks: s.chunks.length });
   }
 
   /**
