@@ -106,7 +106,10 @@ export async function startTestStack(env: Record<string, string> = {}, opts: Tes
   const ownsDir = startOpts.dataDir === undefined;
   let scratch: ScratchDatabase | undefined;
   let system: LocalSystem;
-  const baseEnv = { DATABASE_URL: '', BCRYPT_COST: '4', ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ...env };
+  // A cheap password hash, and a controller snapshot lease of 100 ms instead of 1 s: an operator
+  // change (override, critical key, hint) is answered once every lease that may predate it has run
+  // out, the same rule with a tenth of the wait. `env` may set either back.
+  const baseEnv = { DATABASE_URL: '', BCRYPT_COST: '4', ECHOFS_MODE_CACHE_MS: '100', ECHOFS_ADMIN_EMAILS: ADMIN_EMAIL, ...env };
   const seedEmbedded = seed && catalog !== 'postgres' && usesEmbeddedCatalog(baseEnv);
   const inMemory = seedEmbedded && catalog === 'memory';
   try {
