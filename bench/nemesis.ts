@@ -62,6 +62,11 @@ export interface NemesisOptions {
   dataDir?: string;
   /** Wait at most this long for the backlog to drain after heal. */
   drainTimeoutMs: number;
+  /**
+   * The server's controller snapshot lease (ECHOFS_MODE_CACHE_MS; default: the server's own, 1 s):
+   * each override and critical-key change is answered after it.
+   */
+  modeCacheMs?: number;
   log: (line: string) => void;
 }
 
@@ -127,6 +132,7 @@ class Stack {
     readonly port: number,
     readonly dataDir: string,
     private readonly regions: string[],
+    private readonly modeCacheMs?: number,
   ) {
     this.url = `http://127.0.0.1:${port}`;
   }
@@ -146,6 +152,7 @@ class Stack {
       ECHOFS_PROBE_INTERVAL_MS: '1000',
       ECHOFS_PROBE_TIMEOUT_MS: '1000',
       ECHOFS_REPLICA_TIMEOUT_MS: '2000',
+      ...(this.modeCacheMs !== undefined ? { ECHOFS_MODE_CACHE_MS: String(this.modeCacheMs) } : {}),
     };
     // The catalog is the embedded one under the data dir (a crash must be survived by it), or, with
     // NEMESIS_DATABASE_URL, that PostgreSQL database: the cloud catalog's engine, where several
@@ -264,7 +271,7 @@ interface FaultState {
 
 export async function runNemesis(o: NemesisOptions): Promise<NemesisResult> {
   const dataDir = o.dataDir ?? (await mkdtemp(join(tmpdir(), 'echofs-nemesis-')));
-  const stack = new Stack(await freePort(), dataDir, o.regions);
+  const stack = new Stack(await freePort(), dataDir, o.regions, o.modeCacheMs);
   const actions: string[] = [];
   const t0 = performance.now();
   const note = (s: string) => {
@@ -583,6 +590,7 @@ export function parseArgs(argv: string[]): Omit<NemesisOptions, 'log'> & { json?
       regions: { type: 'string' },
       step: { type: 'string' },
       actions: { type: 'string' },
+      'mode-cache-ms': { type: 'string' },
       'data-dir': { type: 'string' },
       'keep-data': { type: 'boolean' },
       json: { type: 'string' },
@@ -608,6 +616,7 @@ export function parseArgs(argv: string[]): Omit<NemesisOptions, 'log'> & { json?
     regions,
     stepMs: int('step', values.step, 2500, 100, 60_000),
     ...(values.actions !== undefined ? { actions: int('actions', values.actions, 0, 0, 10_000) } : {}),
+    ...(values['mode-cache-ms'] !== undefined ? { modeCacheMs: int('mode-cache-ms', values['mode-cache-ms'], 0, 0, 600_000) } : {}),
     keepData: values['keep-data'] ?? false,
     drainTimeoutMs: 90_000,
     ...(values['data-dir'] ? { dataDir: values['data-dir'] } : {}),
@@ -616,7 +625,7 @@ export function parseArgs(argv: string[]): Omit<NemesisOptions, 'log'> & { json?
 }
 
 const USAGE = `usage: npm run nemesis -- [--seed N] [--duration s] [--clients N] [--keys N] [--restarts N]
-                         [--regions a,b,c] [--step ms] [--actions N] [--data-dir DIR] [--keep-data] [--json FILE]`;
+                         [--regions a,b,c] [--step ms] [--actions N] [--mode-cache-ms ms] [--data-dir DIR] [--keep-data] [--json FILE]`;
 
 async function main(): Promise<void> {
   let opts: ReturnType<typeof parseArgs>;

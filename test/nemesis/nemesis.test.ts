@@ -23,7 +23,9 @@ import { seedCatalog } from '../helpers/catalog-template.js';
 describe('nemesis (short run, one seed)', () => {
   it('finds no violation over a run of every kind of nemesis action and one SIGKILL crash-restart', async () => {
     const lines: string[] = [];
-    const opts = parseArgs(['--seed', '2471', '--actions', '11', '--clients', '4', '--keys', '4', '--restarts', '1', '--step', '500']);
+    // A 100 ms controller snapshot lease, as the test stacks have: each override and critical-key
+    // change is answered after it (the same rule as the default 1 s, a tenth of the wait).
+    const opts = parseArgs(['--seed', '2471', '--actions', '11', '--clients', '4', '--keys', '4', '--restarts', '1', '--step', '500', '--mode-cache-ms', '100']);
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-nemesis-'));
     await seedCatalog(dataDir);
     let r: NemesisResult;
@@ -64,5 +66,8 @@ describe('nemesis (short run, one seed)', () => {
     expect(() => parseArgs(['--actions', '-1'])).toThrow(/--actions/);
     expect(parseArgs(['--seed', '9', '--duration', '120'])).toMatchObject({ seed: 9, durationMs: 120_000, restarts: 3 });
     expect(parseArgs(['--actions', '11'])).toMatchObject({ actions: 11 });
+    expect(() => parseArgs(['--mode-cache-ms', '1.5'])).toThrow(/--mode-cache-ms/);
+    expect(parseArgs(['--mode-cache-ms', '100'])).toMatchObject({ modeCacheMs: 100 });
+    expect(parseArgs([])).not.toHaveProperty('modeCacheMs');
   });
 });
