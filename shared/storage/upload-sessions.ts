@@ -10,11 +10,11 @@
  * while its copies are being written. Once they are, its request waits for that only while the
  * hash moves, and gives up after `graceMs` without a move (never more than `waitMs` in all): a
  * predecessor that is not on its way (a client sending one chunk at a time out of order, or
- * retrying a failed one later) does not hold the response. A chunk that finds its predecessors stored but not hashed
- * (never sent: dedupe, resume; or sent and given up on like that) reads them once from a replica
- * and folds them in with itself. So a commit finds the hash complete and reads nothing back; only a
- * client that sends chunks far out of order, or the last chunks given up on like that, leave the
- * rest of the hash to the commit (logged, counted).
+ * retrying a failed one later) does not hold the response. A chunk that finds its predecessors
+ * stored but not hashed (never sent: dedupe, resume; or sent and given up on like that) reads them
+ * once from a replica and folds them in with itself. So a commit finds the hash complete and reads
+ * nothing back; only a client that sends chunks far out of order, or the last chunks given up on
+ * like that, leave the rest of the hash to the commit (logged, counted).
  */
 import { commitPoint } from '../deadline.js';
 import { createSHA256, type IHasher } from 'hash-wasm';
@@ -33,7 +33,7 @@ import { checkChunkList, PAGE, type ChunkWriteResult, type CreateSessionInput, t
 const WINDOW = 32;
 /** The first wait for the hash to move (doubling up to 100 ms). */
 const FIRST_POLL_MS = 10;
-/** Polls without progress before a gap of stored chunks (never to be sent) is read and hashed. */
+/** Polls without progress before a gap of stored chunks (never sent, or given up on) is read and hashed. */
 const STALLS_BEFORE_FILL = 4;
 
 async function hasherFrom(state: string | null): Promise<IHasher> {
