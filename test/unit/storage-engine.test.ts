@@ -597,8 +597,9 @@ describe('storage engine: upload sessions', () => {
 
   it('a chunk sent ahead of a predecessor that is not on its way answers once its copies are written, and the chunk after it reads it back once: the commit reads nothing', async () => {
     // A wait for the hash far longer than the test's timeout: only the grace after the chunk's own
-    // copies ends the request of a chunk whose predecessor is sent after its answer.
-    const r = rig('C', { sessionHash: { waitMs: 3_600_000 } });
+    // copies ends the request of a chunk whose predecessor is sent after its answer. A grace of 1 s
+    // (250 ms by default), so that on a busy machine chunk 2 still finds chunk 1 within it.
+    const r = rig('C', { sessionHash: { waitMs: 3_600_000, graceMs: 1000 } });
     const owner = await newUser();
     const data = randomBytes(4 * CHUNK_SIZE + 11);
     const d = describeBuffer(data);

@@ -237,11 +237,14 @@ const EXPECTED = { smallUpload: 2, overwrite: 2, sessionChunk: 4, sessionCommit:
 describe('an upload session hashed across containers', () => {
   it('chunks sent out of order to different engines: the commit reads no chunk back and the digest is the SHA-256 of the bytes', async () => {
     // One set of replicas, three engines over it (three containers: no memory shared but the catalog).
+    // A chunk gives up on the hash after 2 s without a move here (250 ms by default): the copies
+    // land at once in memory, and a busy machine must not be taken for a predecessor not on its way.
     const stores = new Map(REGIONS.map((r) => [r, new MemoryObjectStore(r)]));
     const make = () =>
       new StorageEngine({
         db,
         stores,
+        sessionHash: { graceMs: 2000 },
         config: { mode: 'C', maxFileBytes: 64 * CHUNK_SIZE, quotaBytes: 256 * CHUNK_SIZE, uploadTtlSeconds: 3600, replicaTimeoutMs: 5000 },
         health: new HealthTracker(),
         modeSource: { modeFor: async () => ({ mode: 'C', reason: 'test' }) },
