@@ -65,6 +65,16 @@ function rig(mode: Mode = 'C', extra: Partial<StorageEngineDeps> = {}, cfg: Part
   return r;
 }
 
+/** Chunk `i` of `data` as a session sends it (1 MiB, the last one shorter). */
+function chunkOf(data: Buffer, i: number): Buffer {
+  return data.subarray(i * CHUNK_SIZE, Math.min(data.length, (i + 1) * CHUNK_SIZE));
+}
+
+/** GETs the rig's replicas have answered so far (chunks read back). */
+function replicaGets(r: Rig): number {
+  return [...r.stores.values()].reduce((n, st) => n + st.gets, 0);
+}
+
 async function* once(b: Buffer): AsyncGenerator<Buffer> {
   if (b.length > 0) yield b;
 }
@@ -119,7 +129,7 @@ describe('storage engine: round trips', () => {
     const owner = await newUser();
     const data = randomBytes(12 * CHUNK_SIZE);
     const f = await r.engine.uploadStream(owner, { name: 'lazy.bin' }, once(data));
-    const gets = () => [...r.stores.values()].reduce((n, s) => n + s.gets, 0);
+    const gets = () => replicaGets(r);
     const before = gets();
     const opened = await r.engine.openRead(owner, f.fileId);
     const it = opened.stream[Symbol.asyncIterator]();
@@ -560,7 +570,7 @@ describe('storage engine: upload sessions', () => {
     const d = describeBuffer(data);
     const s = await r.engine.createSession(owner, { name: 'big.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
     expect(s.missing).toHaveLength(5);
-    const piece = (i: number) => data.subarray(i * CHUNK_SIZE, Math.min(data.length, (i + 1) * CHUNK_SIZE));
+    const piece = (i: number) => chunkOf(data, i);
     // Out of order, one at a time: chunk 1 does not wait for chunk 0, which comes only after its answer.
     for (const i of [1, 0]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, piece(i));
     const again = await r.engine.getSession(owner, s.uploadId);
@@ -586,8 +596,8 @@ describe('storage engine: upload sessions', () => {
     const data = randomBytes(6 * CHUNK_SIZE + 7);
     const d = describeBuffer(data);
     const s = await r.engine.createSession(owner, { name: 'together.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
-    const piece = (i: number) => data.subarray(i * CHUNK_SIZE, Math.min(data.length, (i + 1) * CHUNK_SIZE));
-    const gets = () => [...r.stores.values()].reduce((n, st) => n + st.gets, 0);
+    const piece = (i: number) => chunkOf(data, i);
+    const gets = () => replicaGets(r);
     await Promise.all([3, 1, 6, 0, 2, 5, 4].map((i) => r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, piece(i))));
     const f = await r.engine.commitSession(owner, s.uploadId);
     expect(gets()).toBe(0);
@@ -604,8 +614,8 @@ describe('storage engine: upload sessions', () => {
     const data = randomBytes(4 * CHUNK_SIZE + 11);
     const d = describeBuffer(data);
     const s = await r.engine.createSession(owner, { name: 'one-at-a-time.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
-    const piece = (i: number) => data.subarray(i * CHUNK_SIZE, Math.min(data.length, (i + 1) * CHUNK_SIZE));
-    const gets = () => [...r.stores.values()].reduce((n, st) => n + st.gets, 0);
+    const piece = (i: number) => chunkOf(data, i);
+    const gets = () => replicaGets(r);
     // The chunks are stored after the session began: no request of it may be counted on to bring them.
     r.now = new Date(r.now.getTime() + 1000);
     // One at a time, the second chunk first (a client that retries the first one later).
@@ -627,9 +637,9 @@ describe('storage engine: upload sessions', () => {
     wrong[0] = wrong[0]! ^ 1;
     expect(await status(r.engine.putSessionChunk(owner, s.uploadId, d.chunks[0]!.hash, wrong))).toBe(400);
     expect([...r.stores.values()].reduce((n, st) => n + st.puts, 0)).toBe(0);
-    for (const i of [0, 1]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, data.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE));
+    for (const i of [0, 1]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, chunkOf(data, i));
     expect((await r.engine.commitSession(owner, s.uploadId)).sha256).toBe(d.sha256);
-    expect([...r.stores.values()].reduce((n, st) => n + st.gets, 0)).toBe(0);
+    expect(replicaGets(r)).toBe(0);
   });
 
   it('rejects a chunk whose bytes do not match its hash (400, nothing stored), an undeclared chunk, and a wrong whole-file sha256', async () => {
