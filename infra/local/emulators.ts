@@ -6,10 +6,10 @@
 import type S3rver from 's3rver';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger } from '#shared/observability.js';
-import { dropRequestLog, makeS3rverPutsDurable } from './s3rver-durable.js';
+import { answerHeadBucketDirectly, clearPartialDir, dropRequestLog, makeS3rverPutsDurable, partialDir } from './s3rver-durable.js';
 
 export interface S3Emulator {
   region: string;
@@ -61,36 +61,52 @@ export const LOCAL_BUCKET_CORS = `<CORSConfiguration><CORSRule>
   <MaxAgeSeconds>3600</MaxAgeSeconds>
 </CORSRule></CORSConfiguration>`;
 
+/** Files the legacy repair reads at once: far under a process's usual limit of open files (1024, or 256 on macOS). */
+const REPAIR_CONCURRENCY = 32;
+
 /**
- * After a crash: s3rver writes an object's metadata (and its MD5) in files of their own, after the
- * object, so one it was writing when the process died is left empty or cut short, and from then on
- * s3rver fails every listing of that bucket, HeadBucket included (500: the replica looks down).
- * Such a file is removed: s3rver serves the object with default metadata and recomputes the MD5,
- * and EchoFS verifies every chunk against its hash on read (a bad copy is skipped and repaired).
- * The object itself was never acknowledged by this replica: s3rver answers after both writes.
+ * After a crash of a process that predates whole-file replica writes (infra/local/s3rver-durable.ts
+ * now writes every file to a temporary file and renames it into place): s3rver wrote an object's
+ * metadata (and its MD5) in place, after the object, so one it was writing when the process died
+ * was left empty or cut short, and from then on s3rver failed every listing of that bucket,
+ * HeadBucket included (500: the replica looks down). Such a file is removed: s3rver serves the
+ * object with default metadata and recomputes the MD5, and EchoFS verifies every chunk against its
+ * hash on read (a bad copy is skipped and repaired). The object itself was never acknowledged by
+ * this replica: s3rver answers after both writes. This reads every metadata file, a bounded number
+ * at a time; it runs once, on the first start after such a crash.
  */
 async function removeTornMetadata(region: string, directory: string): Promise<void> {
-  const files = await readdir(directory, { recursive: true }).catch(() => [] as string[]);
+  const files = (await readdir(directory, { recursive: true }).catch(() => [] as string[])).filter(
+    (f) => f.endsWith('._S3rver_metadata.json') || f.endsWith('._S3rver_object.md5') || /\._S3rver_object\.[0-9a-f]+\.tmp$/.test(f),
+  );
   let removed = 0;
+  let next = 0;
+  const repairOne = async (rel: string) => {
+    const path = join(directory, rel);
+    if (rel.endsWith('.tmp')) {
+      // An object write the crash interrupted: it was never acknowledged.
+      await rm(path, { force: true });
+      removed++;
+      return;
+    }
+    const text = await readFile(path, 'utf8').catch(() => undefined);
+    if (text === undefined || !torn(rel, text)) return;
+    await rm(path, { force: true });
+    removed++;
+  };
   await Promise.all(
-    files
-      .filter((f) => f.endsWith('._S3rver_metadata.json') || f.endsWith('._S3rver_object.md5') || /\._S3rver_object\.[0-9a-f]+\.tmp$/.test(f))
-      .map(async (rel) => {
-        const path = join(directory, rel);
-        if (rel.endsWith('.tmp')) {
-          // An object write the crash interrupted (see s3rver-durable.ts): it was never acknowledged.
-          await rm(path, { force: true });
-          removed++;
-          return;
-        }
-        const text = await readFile(path, 'utf8').catch(() => undefined);
-        if (text === undefined || !torn(rel, text)) return;
-        await rm(path, { force: true });
-        removed++;
-      }),
+    Array.from({ length: Math.min(REPAIR_CONCURRENCY, files.length) }, async () => {
+      while (next < files.length) await repairOne(files[next++] as string);
+    }),
   );
   if (removed > 0) logger.warn('replica files left half-written by a crash were removed', { region, files: removed });
 }
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 function torn(name: string, text: string): boolean {
   if (name.endsWith('.md5')) return !/^[0-9a-f]{32}$/.test(text.trim());
@@ -106,7 +122,12 @@ async function startS3(region: string, bucket: string, dataDir: string, afterCra
   checkBucketName(region, bucket);
   const directory = join(dataDir, 's3', region);
   await mkdir(directory, { recursive: true });
-  if (afterCrash) await removeTornMetadata(region, directory);
+  // A replica directory written only with whole-file writes has its partial directory beside it
+  // (made at every start): after a crash, emptying that is the whole repair, however many objects
+  // the replica holds. Without it the crashed process predates them, and the store is checked.
+  // The check comes first: a crash during it leaves no partial directory, so the next start checks again.
+  if (afterCrash && !(await exists(partialDir(directory)))) await removeTornMetadata(region, directory);
+  await clearPartialDir(directory);
   // Loaded on use (here and for dynalite): in the start bundle an import at the top would load
   // them before anything else, and the catalog's opening starts sooner without waiting for them.
   const { default: S3rverServer } = await import('s3rver');
@@ -120,6 +141,7 @@ async function startS3(region: string, bucket: string, dataDir: string, afterCra
     configureBuckets: [{ name: bucket, configs: [LOCAL_BUCKET_CORS] }],
   });
   dropRequestLog(server);
+  answerHeadBucketDirectly(server);
   const addr = await server.run();
   const info: S3Emulator = { region, bucket, port: addr.port, endpoint: `http://${HOST}:${addr.port}`, directory };
   return { server, info };

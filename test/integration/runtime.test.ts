@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { cp, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -257,7 +257,7 @@ describe('local runtime: lifecycle', () => {
     },
   );
 
-  it('after a crash, a replica whose object metadata was left half-written answers health checks again', async () => {
+  it('after a crash of a version that wrote replica metadata in place (no partial directory), a half-written metadata file is removed and the replica lists again', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-torn-'));
     try {
       const first = await startTestStack({}, { dataDir });
@@ -270,20 +270,32 @@ describe('local runtime: lifecycle', () => {
       const region = first.system.config.regions[0] as string;
       await first.stop();
 
-      // What a SIGKILL in the middle of s3rver's write leaves: an empty metadata file, and the lock
-      // of a process that is gone.
+      // What a SIGKILL in the middle of an in-place metadata write left, in a data dir last served
+      // by a version that wrote so (it had no partial directory beside the replicas): an empty
+      // metadata file, and the lock of a process that is gone.
       const bucketDir = join(dataDir, 's3', region);
       const meta = (await readdir(bucketDir, { recursive: true })).find((f) => f.endsWith('._S3rver_metadata.json'));
       expect(meta).toBeDefined();
       await writeFile(join(bucketDir, meta as string), '');
+      await rm(join(dataDir, 's3', '.partial'), { recursive: true });
       await writeFile(join(dataDir, 'echofs.lock'), '2147483646');
 
       const second = await startTestStack({}, { dataDir });
       try {
+        expect(existsSync(join(bucketDir, meta as string)), 'the half-written metadata file').toBe(false);
+        const s3 = createS3Client({ region, endpoint: second.system.config.s3Endpoints[region], timeoutMs: 5000 });
+        try {
+          // s3rver reads every object's metadata to list a bucket: a torn file failed the listing.
+          const listed = await s3.send(new ListObjectsV2Command({ Bucket: second.system.config.buckets[region] }));
+          expect(listed.KeyCount, 'objects listed').toBeGreaterThan(0);
+        } finally {
+          s3.destroy();
+        }
         const health = await second.fetchJson('/api/v1/health');
         expect(health.status).toBe(200);
         expect(health.body.replicas[region]).toMatchObject({ ok: true });
         expect(health.body.status).toBe('ok');
+        expect(existsSync(join(dataDir, 's3', '.partial', region)), 'the partial directory, made again').toBe(true);
       } finally {
         await second.stop();
       }
@@ -397,9 +409,15 @@ describe('start bundle (infra/local/start-bundle.mjs)', () => {
 /** The node arguments of `npm start` (package.json: `node <flags> infra/local/launch.mjs`). */
 const START_ARGS = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/).slice(1);
 
-/** `npm start`'s own command: the launcher, which runs the start bundle (built first when a source changed). */
-function startMain(env: Record<string, string>): Started {
-  const child = spawn(process.execPath, START_ARGS, {
+/**
+ * `npm start`'s own command: the launcher, which runs the start bundle (built first when a source
+ * changed). `maxOpenFiles`: run it under that limit of open files (the shell's ulimit -n).
+ */
+function startMain(env: Record<string, string>, o: { maxOpenFiles?: number } = {}): Started {
+  const [command, args] = o.maxOpenFiles
+    ? ['/bin/sh', ['-c', `ulimit -n ${o.maxOpenFiles} && exec "$0" "$@"`, process.execPath, ...START_ARGS]]
+    : [process.execPath, START_ARGS];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, DATABASE_URL: '', ECHOFS_LOG_LEVEL: 'WARN', POWERTOOLS_METRICS_DISABLED: 'true', BCRYPT_COST: '4', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -435,6 +453,25 @@ const urlOf = async (started: Started) =>
 
 const REGIONS = ['us-east-1', 'eu-west-1', 'ap-southeast-1'];
 
+/** Add `n` small objects to the replica whose s3rver directory is `dir`, laid out as s3rver stores them (object, MD5, metadata). */
+async function fillReplica(dir: string, n: number): Promise<void> {
+  const [bucket] = (await readdir(dir)) as [string];
+  const body = randomBytes(64);
+  const md5 = createHash('md5').update(body).digest('hex');
+  for (let from = 0; from < n; from += 100) {
+    const folder = join(dir, bucket, 'filler', String(from));
+    await mkdir(folder, { recursive: true });
+    await Promise.all(
+      Array.from({ length: Math.min(100, n - from) }, async (_, i) => {
+        const base = join(folder, String(from + i));
+        await writeFile(`${base}._S3rver_object`, body);
+        await writeFile(`${base}._S3rver_object.md5`, md5);
+        await writeFile(`${base}._S3rver_metadata.json`, '{"content-type":"application/octet-stream"}');
+      }),
+    );
+  }
+}
+
 const registerAt = (base: string, username: string, email: string) =>
   fetch(`${base}/api/v1/auth/register`, {
     method: 'POST',
@@ -467,7 +504,7 @@ describe('npm start (node infra/local/launch.mjs)', () => {
     }
   }, SPAWN_TEST_MS);
 
-  it('after a SIGKILL starts again on the same data dir, healthy with every component up, keeping every acknowledged write', async () => {
+  it('after a SIGKILL starts again on the same data dir, healthy with every component up, keeping every acknowledged write, however many objects the replicas hold', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'echofs-kill-'));
     // Starts from the migrated template (the SIGTERM test above covers a start on an empty dir).
     await seedCatalog(dataDir);
@@ -491,7 +528,16 @@ describe('npm start (node infra/local/launch.mjs)', () => {
       expect(await started.exit).toBeNull();
       expect(existsSync(join(dataDir, 'echofs.lock'))).toBe(true);
 
-      started = startMain(env);
+      // Replicas holding more objects than the process may open files (as they would after a
+      // while in use), and what a write the kill interrupted leaves: a file in the partial
+      // directory beside the replica. The restart runs with at most 256 open files (macOS's
+      // default; 1024 on Linux): neither its start nor a health check may open the objects' files.
+      const leftover = join(dataDir, 's3', '.partial', REGIONS[0] as string, 'interrupted.tmp');
+      await mkdir(join(leftover, '..'), { recursive: true });
+      await writeFile(leftover, randomBytes(1000));
+      await Promise.all(REGIONS.map((region) => fillReplica(join(dataDir, 's3', region), 1500)));
+
+      started = startMain(env, { maxOpenFiles: 256 });
       base = await urlOf(started);
       // Health answers from live checks: every component is up once each one answers.
       const health = await waitFor(
@@ -508,6 +554,7 @@ describe('npm start (node infra/local/launch.mjs)', () => {
       expect(health.controller?.status).toBe('up');
       expect(Object.keys(health.replicas).sort()).toEqual([...REGIONS].sort());
       for (const region of REGIONS) expect(health.replicas[region]?.status, region).toBe('up');
+      expect(existsSync(leftover), 'what the interrupted write left in the partial directory').toBe(false);
 
       // The account, its token and the file acknowledged before the kill are all there.
       const me = await fetch(`${base}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${token}` } });
