@@ -535,7 +535,7 @@ describe('npm start (node infra/local/launch.mjs)', () => {
       const leftover = join(dataDir, 's3', '.partial', REGIONS[0] as string, 'interrupted.tmp');
       await mkdir(join(leftover, '..'), { recursive: true });
       await writeFile(leftover, randomBytes(1000));
-      await Promise.all(REGIONS.map((region) => fillReplica(join(dataDir, 's3', region), 1500)));
+      await Promise.all(REGIONS.map((region) => fillReplica(join(dataDir, 's3', region), 600)));
 
       started = startMain(env, { maxOpenFiles: 256 });
       base = await urlOf(started);
