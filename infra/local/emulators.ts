@@ -6,7 +6,8 @@
 import type S3rver from 's3rver';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger } from '#shared/observability.js';
 import { answerHeadBucketDirectly, clearPartialDir, dropRequestLog, makeS3rverPutsDurable, partialDir } from './s3rver-durable.js';
@@ -102,12 +103,6 @@ async function removeTornMetadata(region: string, directory: string): Promise<vo
   if (removed > 0) logger.warn('replica files left half-written by a crash were removed', { region, files: removed });
 }
 
-const exists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
 function torn(name: string, text: string): boolean {
   if (name.endsWith('.md5')) return !/^[0-9a-f]{32}$/.test(text.trim());
   try {
@@ -126,7 +121,7 @@ async function startS3(region: string, bucket: string, dataDir: string, afterCra
   // (made at every start): after a crash, emptying that is the whole repair, however many objects
   // the replica holds. Without it the crashed process predates them, and the store is checked.
   // The check comes first: a crash during it leaves no partial directory, so the next start checks again.
-  if (afterCrash && !(await exists(partialDir(directory)))) await removeTornMetadata(region, directory);
+  if (afterCrash && !existsSync(partialDir(directory))) await removeTornMetadata(region, directory);
   await clearPartialDir(directory);
   // Loaded on use (here and for dynalite): in the start bundle an import at the top would load
   // them before anything else, and the catalog's opening starts sooner without waiting for them.
