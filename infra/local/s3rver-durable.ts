@@ -18,9 +18,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, sep } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -36,6 +36,7 @@ interface FilesystemStore {
   getResourcePath(bucket: string, key: string, resource: string): string;
   putMetadata(bucket: string, key: string, metadata: unknown, md5: string): Promise<void>;
   putObject(object: S3rverObject): Promise<{ size: number; md5: string }>;
+  deleteObject(bucket: string, key: string): Promise<void>;
 }
 
 /**
@@ -71,12 +72,27 @@ function partialDirOf(store: FilesystemStore): Promise<string> {
 
 const tmpName = (dir: string) => join(dir, `${randomBytes(8).toString('hex')}.tmp`);
 
+/**
+ * Rename `tmp` to `path`, making `path`'s directory again when the delete of the last object in it
+ * removed it in the meantime (deleteObject removes directories it leaves empty).
+ */
+async function renameInto(tmp: string, path: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await rename(tmp, path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 3) throw err;
+      await mkdir(dirname(path), { recursive: true });
+    }
+  }
+}
+
 /** Write `data` to `path` through a temporary file renamed into place: `path` holds the old content or the new, whole. */
 async function writeWhole(store: FilesystemStore, path: string, data: string): Promise<void> {
   const tmp = tmpName(await partialDirOf(store));
   try {
     await writeFile(tmp, data);
-    await rename(tmp, path);
+    await renameInto(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
@@ -97,8 +113,9 @@ function storedMetadata(metadata: unknown): Record<string, unknown> {
 let installed = false;
 
 /**
- * Make every s3rver in this process acknowledge a PUT only once its object is in place, and write
- * every object, MD5 and metadata file whole (a temporary file renamed into place).
+ * Make every s3rver in this process acknowledge a PUT only once its object is in place, write
+ * every object, MD5 and metadata file whole (a temporary file renamed into place), and delete
+ * without reading the object's directory.
  */
 export function makeS3rverPutsDurable(): void {
   if (installed) return;
@@ -121,7 +138,7 @@ export function makeS3rverPutsDurable(): void {
     const source = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
     try {
       await pipeline(source, counting, createWriteStream(tmp));
-      await rename(tmp, objectPath);
+      await renameInto(tmp, objectPath);
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -134,6 +151,22 @@ export function makeS3rverPutsDurable(): void {
     // As s3rver's own: the MD5 first, then the metadata (its JSON laid out the same way).
     if (md5) await writeWhole(this, this.getResourcePath(bucket, key, 'object.md5'), md5);
     await writeWhole(this, this.getResourcePath(bucket, key, 'metadata.json'), JSON.stringify(storedMetadata(metadata), null, 2));
+  };
+  Store.prototype.deleteObject = async function deleteObject(this: FilesystemStore, bucket: string, key: string) {
+    const objectPath = this.getResourcePath(bucket, key, 'object');
+    await Promise.all(['object', 'object.md5', 'metadata.json'].map((r) => rm(this.getResourcePath(bucket, key, r), { force: true })));
+    // The directories the delete leaves empty go, up to the bucket's, as s3rver's own delete does;
+    // but each is only asked to go (refused at once when not empty) instead of being read first:
+    // s3rver read it synchronously, all of it, so beside 20,000 chunks of one owner each delete
+    // took 40 ms and stopped the process's event loop for as long.
+    const bucketPath = join(this.rootDirectory, bucket);
+    for (let dir = dirname(objectPath); dir.startsWith(bucketPath + sep); dir = dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        break; // not empty (or already gone): nothing above it is empty either
+      }
+    }
   };
 }
 

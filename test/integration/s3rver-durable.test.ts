@@ -5,7 +5,8 @@
  * resolves the file on disk holds every byte, an overwrite replaces the old copy whole, a reader of
  * the metadata never sees it empty or cut short, and the temporary files live beside the store
  * (none left behind). Also end to end: a read right after each acknowledged overwrite through the
- * S3 API returns exactly the bytes just written. A silent replica builds no request log line
+ * S3 API returns exactly the bytes just written. A delete never reads the object's folder (s3rver
+ * listed it synchronously, the event loop stopped for as long). A silent replica builds no request log line
  * (dropRequestLog) and still answers. HeadBucket answers from the bucket's directory, without the
  * listing s3rver runs for it (answerHeadBucketDirectly).
  */
@@ -14,7 +15,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { HeadBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { createReplicaStores } from '#shared/storage/s3-store.js';
@@ -25,8 +26,12 @@ interface Store {
   getResourcePath(bucket: string, key: string, resource: string): string;
   putObject(o: { bucket: string; key: string; content: Buffer; metadata: Record<string, string> }): Promise<{ size: number; md5: string }>;
   putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+  deleteObject(bucket: string, key: string): Promise<void>;
 }
-const FilesystemStore = createRequire(import.meta.url)('s3rver/lib/stores/filesystem.js') as new (dir: string) => Store;
+const require = createRequire(import.meta.url);
+const FilesystemStore = require('s3rver/lib/stores/filesystem.js') as new (dir: string) => Store;
+/** The file system module s3rver's store calls (fs-extra, as s3rver resolves it). */
+const s3rverFs = createRequire(require.resolve('s3rver/lib/stores/filesystem.js'))('fs-extra') as { readdirSync: (path: string) => string[] };
 
 const REGION = 'us-east-1';
 let fx: S3Fixture;
@@ -100,6 +105,33 @@ describe('local replica writes', () => {
       expect(JSON.parse(await readFile(metaPath, 'utf8'))).toEqual({ 'content-type': 'text/plain', 'x-amz-meta-a': '1' });
       expect(await readdir(partialDir(join(dir, 'store')))).toEqual([]);
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('deletes an object without reading its folder: its three files go, and the folders it leaves empty up to the bucket, a folder with other objects stays', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'echofs-s3rver-delete-'));
+    const readdirSync = vi.spyOn(s3rverFs, 'readdirSync');
+    try {
+      const root = join(dir, 'store');
+      const store = new FilesystemStore(root);
+      const put = (key: string) => store.putObject({ bucket: 'b', key, content: randomBytes(100), metadata: {} });
+      await put('chunks/alice/one');
+      await put('chunks/alice/two');
+      await put('chunks/bob/only');
+      await store.deleteObject('b', 'chunks/alice/one');
+      expect(await readdir(join(root, 'b', 'chunks', 'alice')), 'the other object of the folder and its files').toEqual(['two._S3rver_metadata.json', 'two._S3rver_object', 'two._S3rver_object.md5']);
+      await store.deleteObject('b', 'chunks/bob/only');
+      expect(await readdir(join(root, 'b', 'chunks')), 'the emptied folder is gone, its parent with another folder stays').toEqual(['alice']);
+      await store.deleteObject('b', 'chunks/alice/two');
+      expect(await readdir(root), 'every folder under the bucket emptied and gone, the bucket kept').toEqual(['b']);
+      expect(await readdir(join(root, 'b'))).toEqual([]);
+      expect(readdirSync, "a delete lists no folder (s3rver's own read it whole, synchronously)").not.toHaveBeenCalled();
+      // A put into a folder a delete has just removed makes it again.
+      await put('chunks/alice/three');
+      expect(await readdir(join(root, 'b', 'chunks', 'alice'))).toHaveLength(3);
+    } finally {
+      readdirSync.mockRestore();
       await rm(dir, { recursive: true, force: true });
     }
   });
