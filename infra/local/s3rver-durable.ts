@@ -1,6 +1,7 @@
 /**
- * Changes to the local replicas (s3rver): durable writes, no request log when silent
- * (dropRequestLog), and a HeadBucket that does not list the bucket (answerHeadBucketDirectly).
+ * Changes to the local replicas (s3rver): durable writes and deletes that do not read their folder
+ * (makeS3rverPutsDurable), no request log when silent (dropRequestLog), and a HeadBucket that does
+ * not list the bucket (answerHeadBucketDirectly).
  *
  * s3rver answers a PutObject before the object's bytes reach its file: its filesystem store
  * resolves as soon as the request body has been read, while the file write is still under way (and
@@ -196,16 +197,22 @@ interface BucketContext {
 /**
  * s3rver serves HEAD with its GET routes, so a HeadBucket (the replicas' reachability check in
  * /api/v1/health) ran its ListObjects handler: up to 1,000 objects' metadata files opened and read,
- * all at once, on every call. With a few hundred objects in a bucket that took longer than the
- * health check's deadline, and under a process's usual limit of open files (1024, 256 on macOS)
- * it failed outright (500): a full replica looked down. This answers HeadBucket from the bucket's
+ * all at once, on every call: with 2,000 objects in each replica a health check took half a
+ * second, and under a process's usual limit of open files (1024, 256 on macOS) it failed outright
+ * (500): a full replica looked down. This answers HeadBucket from the bucket's
  * directory alone, as S3 does: 200 when it exists; a missing bucket goes on to s3rver's own 404.
  * Call it before the server starts (Koa composes its middleware then).
  */
 export function answerHeadBucketDirectly(server: { middleware: unknown[] }): void {
   server.middleware.unshift(async (ctx: BucketContext, next: () => Promise<void>) => {
-    const bucket = ctx.method === 'HEAD' && ctx.querystring === '' ? /^\/([^/]+)\/?$/.exec(ctx.path)?.[1] : undefined;
-    if (bucket === undefined || !(await ctx.app.store.getBucket(decodeURIComponent(bucket)))) return next();
+    const encoded = ctx.method === 'HEAD' && ctx.querystring === '' ? /^\/([^/]+)\/?$/.exec(ctx.path)?.[1] : undefined;
+    let bucket: string | undefined;
+    try {
+      bucket = encoded === undefined ? undefined : decodeURIComponent(encoded);
+    } catch {
+      bucket = undefined; // not a name: s3rver answers it
+    }
+    if (bucket === undefined || !(await ctx.app.store.getBucket(bucket))) return next();
     ctx.status = 200;
   });
 }
