@@ -570,15 +570,14 @@ describe('storage engine: upload sessions', () => {
     const d = describeBuffer(data);
     const s = await r.engine.createSession(owner, { name: 'big.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
     expect(s.missing).toHaveLength(5);
-    const piece = (i: number) => chunkOf(data, i);
     // Out of order, one at a time: chunk 1 does not wait for chunk 0, which comes only after its answer.
-    for (const i of [1, 0]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, piece(i));
+    for (const i of [1, 0]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, chunkOf(data, i));
     const again = await r.engine.getSession(owner, s.uploadId);
     expect(again.missing).toEqual(d.chunks.slice(2).map((c) => c.hash));
     const early = await r.engine.commitSession(owner, s.uploadId).catch((e: unknown) => e);
     expect((early as HttpError).status).toBe(400);
     expect((early as HttpError).details?.missing).toEqual(again.missing);
-    for (const i of [2, 3, 4]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, piece(i));
+    for (const i of [2, 3, 4]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, chunkOf(data, i));
     const f = await r.engine.commitSession(owner, s.uploadId);
     expect(f.size).toBe(data.length);
     expect((await readAll(r.engine, owner, f.fileId)).equals(data)).toBe(true);
@@ -596,11 +595,9 @@ describe('storage engine: upload sessions', () => {
     const data = randomBytes(6 * CHUNK_SIZE + 7);
     const d = describeBuffer(data);
     const s = await r.engine.createSession(owner, { name: 'together.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
-    const piece = (i: number) => chunkOf(data, i);
-    const gets = () => replicaGets(r);
-    await Promise.all([3, 1, 6, 0, 2, 5, 4].map((i) => r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, piece(i))));
+    await Promise.all([3, 1, 6, 0, 2, 5, 4].map((i) => r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, chunkOf(data, i))));
     const f = await r.engine.commitSession(owner, s.uploadId);
-    expect(gets()).toBe(0);
+    expect(replicaGets(r)).toBe(0);
     expect(f.sha256).toBe(d.sha256);
     expect((await readAll(r.engine, owner, f.fileId)).equals(data)).toBe(true);
   });
@@ -614,15 +611,13 @@ describe('storage engine: upload sessions', () => {
     const data = randomBytes(4 * CHUNK_SIZE + 11);
     const d = describeBuffer(data);
     const s = await r.engine.createSession(owner, { name: 'one-at-a-time.bin', size: data.length, sha256: d.sha256, chunks: d.chunks });
-    const piece = (i: number) => chunkOf(data, i);
-    const gets = () => replicaGets(r);
     // The chunks are stored after the session began: no request of it may be counted on to bring them.
     r.now = new Date(r.now.getTime() + 1000);
     // One at a time, the second chunk first (a client that retries the first one later).
-    for (const i of [1, 0, 2, 3, 4]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, piece(i));
-    expect(gets(), 'chunk 1 is read back once, by chunk 2, which folds both').toBe(1);
+    for (const i of [1, 0, 2, 3, 4]) await r.engine.putSessionChunk(owner, s.uploadId, d.chunks[i]!.hash, chunkOf(data, i));
+    expect(replicaGets(r), 'chunk 1 is read back once, by chunk 2, which folds both').toBe(1);
     const f = await r.engine.commitSession(owner, s.uploadId);
-    expect(gets(), 'the commit finds the whole-file hash complete').toBe(1);
+    expect(replicaGets(r), 'the commit finds the whole-file hash complete').toBe(1);
     expect(f.sha256).toBe(d.sha256);
     expect((await readAll(r.engine, owner, f.fileId)).equals(data)).toBe(true);
   });
