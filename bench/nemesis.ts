@@ -93,6 +93,8 @@ export interface NemesisResult {
   actions: string[];
   /** Heal -> empty backlog, ms; null when it did not drain in time. */
   drainMs: number | null;
+  /** Copies pending at the heal (the first status read after it); null when none answered. */
+  backlogAtHeal: number | null;
   dataDir: string;
   valid: boolean;
 }
@@ -486,9 +488,11 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
   }
   const healed = performance.now();
   let drainMs: number | null = null;
+  let backlogAtHeal: number | null = null;
   while (performance.now() - healed < o.drainTimeoutMs) {
     try {
       const s = readStatus(await admin.status());
+      if (s.backlog !== undefined) backlogAtHeal ??= s.backlog;
       if (s.backlog === 0) {
         drainMs = performance.now() - healed;
         break;
@@ -498,7 +502,7 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
     }
     await sleep(250);
   }
-  note(drainMs === null ? `backlog not empty after ${o.drainTimeoutMs} ms` : `backlog empty ${Math.round(drainMs)} ms after heal`);
+  note(drainMs === null ? `backlog not empty after ${o.drainTimeoutMs} ms` : `backlog empty ${Math.round(drainMs)} ms after heal (${backlogAtHeal ?? '?'} copies pending at the heal)`);
 
   for (const key of keys) {
     await read(undefined, key);
@@ -547,6 +551,7 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
     restarts,
     actions,
     drainMs,
+    backlogAtHeal,
     dataDir,
     valid: result.valid,
   };
@@ -563,7 +568,7 @@ export function formatResult(r: NemesisResult): string {
     `ops: ${r.ops.writes} writes (${r.ops.acked} acknowledged, ${r.ops.failed} failed, ${r.ops.unknown} unknown; ${r.ops.cas} CAS, ${r.ops.casRejected} rejected with 412), ${r.ops.reads} reads (${r.ops.readsOk} ok), ${r.ops.lists} version listings`,
     `nemesis actions: ${Object.entries(r.kinds).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `violations: ${Object.entries(r.violations).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    `verified ${r.check.counts.verified} of ${r.ops.acked} acknowledged writes by version; backlog drained ${ms(r.drainMs)} after heal`,
+    `verified ${r.check.counts.verified} of ${r.ops.acked} acknowledged writes by version; backlog drained ${ms(r.drainMs)} after heal${r.backlogAtHeal === null ? '' : ` (${r.backlogAtHeal} copies pending at the heal${r.drainMs && r.backlogAtHeal ? `, ${Math.round((r.backlogAtHeal * 1000) / r.drainMs)} copies/s` : ''})`}`,
     `first start: healthy after ${ms(r.firstStartMs)}`,
     `restart after SIGKILL (kill -> healthy): ${r.restarts.map((t) => ms(t.healthyMs)).join(', ') || 'none'}` +
       (r.restarts.length ? ` (min ${ms(healthy.n ? Math.min(...r.restarts.map((t) => t.healthyMs)) : null)}, median ${ms(healthy.p50)}, max ${ms(healthy.max)}; answering after ${r.restarts.map((t) => ms(t.listeningMs)).join(', ')})` : ''),

@@ -49,6 +49,9 @@ describe('nemesis (short run, one seed)', () => {
     expect(r.check.counts.verified, summary).toBe(r.ops.acked);
     expect(r.violations, summary).toEqual({ lost: 0, stale: 0, corrupt: 0, cas: 0, phantom: 0, order: 0, critical: 0 });
     expect(r.valid, summary).toBe(true);
+    // The drain time is read beside the backlog it drained (how many copies were pending at the heal).
+    expect(r.backlogAtHeal, summary).toBeGreaterThanOrEqual(0);
+    expect(summary).toContain(`(${r.backlogAtHeal} copies pending at the heal`);
   }, 420_000);
 
   it('draws the same schedule from the same seed', () => {
