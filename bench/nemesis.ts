@@ -559,6 +559,13 @@ async function run(o: NemesisOptions, stack: Stack, note: (s: string) => void, a
   return out;
 }
 
+/** " (N copies pending at the heal, R copies/s)": what the drain time drained, and at what rate. */
+function pendingAtHeal(r: NemesisResult): string {
+  if (r.backlogAtHeal === null) return '';
+  const rate = r.drainMs && r.backlogAtHeal ? `, ${Math.round((r.backlogAtHeal * 1000) / r.drainMs)} copies/s` : '';
+  return ` (${r.backlogAtHeal} copies pending at the heal${rate})`;
+}
+
 /** The summary printed at the end of a run. */
 export function formatResult(r: NemesisResult): string {
   const ms = (v: number | null) => (v === null ? '–' : `${(v / 1000).toFixed(2)} s`);
@@ -568,7 +575,7 @@ export function formatResult(r: NemesisResult): string {
     `ops: ${r.ops.writes} writes (${r.ops.acked} acknowledged, ${r.ops.failed} failed, ${r.ops.unknown} unknown; ${r.ops.cas} CAS, ${r.ops.casRejected} rejected with 412), ${r.ops.reads} reads (${r.ops.readsOk} ok), ${r.ops.lists} version listings`,
     `nemesis actions: ${Object.entries(r.kinds).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `violations: ${Object.entries(r.violations).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    `verified ${r.check.counts.verified} of ${r.ops.acked} acknowledged writes by version; backlog drained ${ms(r.drainMs)} after heal${r.backlogAtHeal === null ? '' : ` (${r.backlogAtHeal} copies pending at the heal${r.drainMs && r.backlogAtHeal ? `, ${Math.round((r.backlogAtHeal * 1000) / r.drainMs)} copies/s` : ''})`}`,
+    `verified ${r.check.counts.verified} of ${r.ops.acked} acknowledged writes by version; backlog drained ${ms(r.drainMs)} after heal${pendingAtHeal(r)}`,
     `first start: healthy after ${ms(r.firstStartMs)}`,
     `restart after SIGKILL (kill -> healthy): ${r.restarts.map((t) => ms(t.healthyMs)).join(', ') || 'none'}` +
       (r.restarts.length ? ` (min ${ms(healthy.n ? Math.min(...r.restarts.map((t) => t.healthyMs)) : null)}, median ${ms(healthy.p50)}, max ${ms(healthy.max)}; answering after ${r.restarts.map((t) => ms(t.listeningMs)).join(', ')})` : ''),
