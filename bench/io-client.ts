@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '#shared/clients.js';
+import { mapLimit } from '#shared/concurrency.js';
 import { DOWNLOAD_TOKEN_HEADER } from '#shared/downloads.js';
 import { serveBenchWorker, startBenchWorker } from './child.js';
 
@@ -76,15 +77,6 @@ export function describe(seed: string, size: number): { sha256: string; chunks: 
     return { hash: createHash('sha256').update(c).digest('hex'), size: len };
   });
   return { sha256: whole.digest('hex'), chunks };
-}
-
-async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-      while (next < items.length) await fn(items[next++] as T);
-    }),
-  );
 }
 
 const mibps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mapLimit } from '#shared/concurrency.js';
 import { logger } from '#shared/observability.js';
 import { answerHeadBucketDirectly, clearPartialDir, dropRequestLog, makeS3rverPutsDurable, partialDir } from './s3rver-durable.js';
 
@@ -81,8 +82,7 @@ async function removeTornMetadata(region: string, directory: string): Promise<vo
     (f) => f.endsWith('._S3rver_metadata.json') || f.endsWith('._S3rver_object.md5') || /\._S3rver_object\.[0-9a-f]+\.tmp$/.test(f),
   );
   let removed = 0;
-  let next = 0;
-  const repairOne = async (rel: string) => {
+  await mapLimit(files, REPAIR_CONCURRENCY, async (rel) => {
     const path = join(directory, rel);
     if (rel.endsWith('.tmp')) {
       // An object write the crash interrupted: it was never acknowledged.
@@ -94,12 +94,7 @@ async function removeTornMetadata(region: string, directory: string): Promise<vo
     if (text === undefined || !torn(rel, text)) return;
     await rm(path, { force: true });
     removed++;
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(REPAIR_CONCURRENCY, files.length) }, async () => {
-      while (next < files.length) await repairOne(files[next++] as string);
-    }),
-  );
+  });
   if (removed > 0) logger.warn('replica files left half-written by a crash were removed', { region, files: removed });
 }
 

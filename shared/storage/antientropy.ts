@@ -11,7 +11,8 @@ import { chunkPlacements } from '../catalog/schema.js';
 import { logger } from '../observability.js';
 import { decodeChunk } from './codec.js';
 import { chunkKey, type HealthSink, type ObjectStore } from './ports.js';
-import { mapLimit, systemClock, type Clock } from './replicator.js';
+import { mapLimit } from '../concurrency.js';
+import { systemClock, type Clock } from './replicator.js';
 
 export interface SweepCursor {
   ownerId: string;

@@ -34,6 +34,7 @@ import {
 } from '../catalog/backlog-repository.js';
 import { logger } from '../observability.js';
 import { systemClock, type Clock } from '../clock.js';
+import { mapLimit } from '../concurrency.js';
 import { decodeChunk } from './codec.js';
 import { chunkKey, type HealthSink, type ObjectStore } from './ports.js';
 import { DEFAULT_BACKOFF, RegionBackoff, rowBackoffMs, type BackoffPolicy } from './replication-backoff.js';
@@ -104,18 +105,6 @@ const targetFault = (region: string) => `write to ${region}: `;
 function describeError(err: unknown): string {
   const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return msg.length > 500 ? `${msg.slice(0, 497)}...` : msg;
-}
-
-/** Run `fn` over `items` with at most `limit` in flight. */
-export async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
 }
 
 /** Drain one batch of the backlog. Safe to run from several workers at once and to re-run. */
